@@ -1,0 +1,1 @@
+"""Sources -> canonical raw batches (DESIGN.md §1-2). Imports nothing from ``assets``."""

@@ -1,0 +1,126 @@
+"""XNYS trading calendar: sessions, half days, and the trading date of a timestamp.
+
+Everything that needs "which trading day is this" or "when does the session open"
+asks this module, so partitions, the validator and the generators agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+NY = ZoneInfo("America/New_York")
+NY_TZ = "America/New_York"
+#: Options on index ETFs trade until 16:15; prints may be reported up to then.
+OPTION_CLOSE_GRACE = dt.timedelta(minutes=15)
+#: Equity extended hours (pre-market 04:00, after-hours until 20:00, Form T prints).
+EQUITY_EXTENDED_OPEN = dt.time(4, 0)
+EQUITY_EXTENDED_CLOSE = dt.time(20, 0)
+
+
+@lru_cache(maxsize=1)
+def _calendar():
+    import exchange_calendars as xcals
+
+    return xcals.get_calendar("XNYS")
+
+
+def first_session() -> dt.date:
+    """Return the first XNYS session the calendar knows."""
+    return _calendar().first_session.date()
+
+
+def last_session() -> dt.date:
+    """Return the last XNYS session the calendar knows (about a year ahead)."""
+    return _calendar().last_session.date()
+
+
+def is_session(day: dt.date) -> bool:
+    """Return True when ``day`` is an XNYS trading day."""
+    cal = _calendar()
+    if not (cal.first_session.date() <= day <= cal.last_session.date()):
+        return False
+    return bool(cal.is_session(day.isoformat()))
+
+
+def sessions_between(start: dt.date, end: dt.date) -> list[dt.date]:
+    """Return the XNYS sessions in ``[start, end]``, in order."""
+    return [ts.date() for ts in _calendar().sessions_in_range(start.isoformat(), end.isoformat())]
+
+
+def holidays_between(start: dt.date, end: dt.date) -> list[dt.date]:
+    """Return the weekdays in ``[start, end]`` on which XNYS is closed."""
+    sessions = set(sessions_between(start, end))
+    days = (start + dt.timedelta(n) for n in range((end - start).days + 1))
+    return [d for d in days if d.weekday() < 5 and d not in sessions]
+
+
+def latest_session(on_or_before: dt.date) -> dt.date:
+    """Return the most recent session on or before ``on_or_before``."""
+    day = min(on_or_before, last_session())
+    while not is_session(day):
+        day -= dt.timedelta(days=1)
+    return day
+
+
+def session_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """Return the regular session's (open, close) as UTC datetimes; half days close early.
+
+    Raises
+    ------
+    ValueError
+        When ``day`` is not an XNYS session.
+    """
+    if not is_session(day):
+        raise ValueError(f"{day} is not an XNYS trading session")
+    cal = _calendar()
+    return (
+        cal.session_open(day.isoformat()).to_pydatetime(),
+        cal.session_close(day.isoformat()).to_pydatetime(),
+    )
+
+
+def to_ns(moment: dt.datetime) -> int:
+    """Return ``moment`` (timezone-aware) as int64 ns since the epoch."""
+    delta = moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+def ny_ns(day: dt.date, clock: dt.time) -> int:
+    """Return the ns timestamp of wall-clock ``clock`` in New York on ``day`` (DST-aware)."""
+    return to_ns(dt.datetime.combine(day, clock, tzinfo=NY))
+
+
+def trading_date_expr(ts_ns: pl.Expr) -> pl.Expr:
+    """Return an expression giving the America/New_York calendar date of ns timestamps."""
+    return (
+        pl.from_epoch(ts_ns, time_unit="ns")
+        .dt.replace_time_zone("UTC")
+        .dt.convert_time_zone(NY_TZ)
+        .dt.date()
+    )
+
+
+def session_windows(days: list[dt.date], stream_kind: str) -> pl.DataFrame:
+    """Return the accepted ``[lo_ns, hi_ns]`` window per session day for a stream kind.
+
+    Options are accepted from the open to the close plus a 15-minute grace (index ETF
+    options trade to 16:15); equities from 04:00 to 20:00 New York time (extended hours
+    and Form T prints are real prints; the condition policy decides what they count for).
+    Days that are not sessions are absent, so a join leaves them null.
+    """
+    rows: list[tuple[dt.date, int, int]] = []
+    for day in sorted(set(days)):
+        if not is_session(day):
+            continue
+        open_, close = session_bounds(day)
+        if stream_kind == "option":
+            rows.append((day, to_ns(open_), to_ns(close + OPTION_CLOSE_GRACE)))
+        else:
+            rows.append((day, ny_ns(day, EQUITY_EXTENDED_OPEN), ny_ns(day, EQUITY_EXTENDED_CLOSE)))
+    return pl.DataFrame(
+        rows, schema={"date": pl.Date, "lo_ns": pl.Int64, "hi_ns": pl.Int64}, orient="row"
+    )

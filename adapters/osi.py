@@ -1,0 +1,59 @@
+"""OCC OSI option symbols: ``ROOT  YYMMDDC00450000`` (21 characters).
+
+Root padded to 6 with spaces, expiry YYMMDD, right C/P, strike x 1000 as 8 digits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+OSI_PATTERN = r"^[A-Z0-9.]{1,6} *\d{6}[CP]\d{8}$"
+
+
+def format_osi(root: str, expiry: dt.date, right: str, strike: float) -> str:
+    """Return the 21-character OSI symbol of one contract.
+
+    Raises
+    ------
+    ValueError
+        When the root is longer than 6 characters, the right is not C/P or the strike
+        does not fit in 8 digits of thousandths.
+    """
+    if not 1 <= len(root) <= 6:
+        raise ValueError(f"OSI root must be 1-6 characters, got {root!r}")
+    if right not in ("C", "P"):
+        raise ValueError(f"right must be 'C' or 'P', got {right!r}")
+    milli = round(strike * 1000)
+    if not 0 < milli < 100_000_000:
+        raise ValueError(f"strike {strike} does not fit an OSI symbol")
+    return f"{root:<6}{expiry:%y%m%d}{right}{milli:08d}"
+
+
+def osi_expr(root: pl.Expr, expiry: pl.Expr, right: pl.Expr, strike: pl.Expr) -> pl.Expr:
+    """Return an expression building OSI symbols from column expressions (vectorised)."""
+    return pl.concat_str(
+        root.str.pad_end(6, " "),
+        expiry.dt.strftime("%y%m%d"),
+        right,
+        (strike * 1000).round(0).cast(pl.Int64).cast(pl.String).str.zfill(8),
+    )
+
+
+def parse_osi_columns(contract: pl.Expr) -> dict[str, pl.Expr]:
+    """Return expressions for underlying, expiry, right and strike parsed from OSI symbols.
+
+    Symbols that do not match the OSI layout give nulls in every parsed column, which
+    the validator reports as an unparseable symbol.
+    """
+    ok = contract.str.contains(OSI_PATTERN) & (contract.str.len_chars() == 21)
+    tail = contract.str.slice(-15)
+    return {
+        "underlying": pl.when(ok).then(contract.str.slice(0, 6).str.strip_chars_end(" ")),
+        "expiry": pl.when(ok).then(tail.str.slice(0, 6).str.to_date("%y%m%d", strict=False)),
+        "right": pl.when(ok).then(tail.str.slice(6, 1)),
+        "strike": pl.when(ok).then(
+            tail.str.slice(7, 8).cast(pl.Int64, strict=False).cast(pl.Float64) / 1000.0
+        ),
+    }

@@ -1,0 +1,399 @@
+"""Canonical raw schemas (DESIGN.md §2) and the validator that guards landing.
+
+One place for every landing table's columns and types. :func:`validate` splits a batch
+into rows that may land and rows that go to ``quarantine`` with a reason; nothing is
+dropped silently, so ``rows in == valid + quarantined`` always holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
+import pyarrow as pa
+
+from adapters.calendar import session_windows, trading_date_expr
+from adapters.osi import parse_osi_columns
+
+Stream = Literal[
+    "option_trades", "option_quotes", "equity_trades", "equity_quotes", "option_open_interest"
+]
+
+_COMMON: dict[str, pl.DataType] = {
+    "event_id": pl.String(),
+    "source": pl.String(),
+    "ts_event": pl.Int64(),
+    "ts_recv": pl.Int64(),
+}
+
+#: Column -> dtype per landing table, in landing order (``date`` is added by the validator).
+RAW_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    "option_trades": {
+        **_COMMON,
+        "contract": pl.String(),
+        "underlying": pl.String(),
+        "expiry": pl.Date(),
+        "strike": pl.Float64(),
+        "right": pl.String(),
+        "multiplier": pl.Int64(),
+        "price": pl.Float64(),
+        "size": pl.Int64(),
+        "exchange": pl.String(),
+        "conditions": pl.List(pl.String()),
+        "seq": pl.Int64(),
+        "ref_event_id": pl.String(),
+    },
+    "option_quotes": {
+        **_COMMON,
+        "contract": pl.String(),
+        "bid": pl.Float64(),
+        "ask": pl.Float64(),
+        "bid_size": pl.Int64(),
+        "ask_size": pl.Int64(),
+        "exchange": pl.String(),
+        "seq": pl.Int64(),
+    },
+    "equity_trades": {
+        **_COMMON,
+        "symbol": pl.String(),
+        "price": pl.Float64(),
+        "size": pl.Int64(),
+        "exchange": pl.String(),
+        "conditions": pl.List(pl.String()),
+        "seq": pl.Int64(),
+        "ref_event_id": pl.String(),
+    },
+    "equity_quotes": {
+        **_COMMON,
+        "symbol": pl.String(),
+        "bid": pl.Float64(),
+        "ask": pl.Float64(),
+        "bid_size": pl.Int64(),
+        "ask_size": pl.Int64(),
+        "seq": pl.Int64(),
+    },
+    "option_open_interest": {
+        "event_id": pl.String(),
+        "source": pl.String(),
+        "date": pl.Date(),
+        "contract": pl.String(),
+        "open_interest": pl.Int64(),
+    },
+}
+
+STREAMS: tuple[str, ...] = tuple(RAW_SCHEMAS)
+
+#: Columns an adapter may leave out; the validator fills them as documented.
+_DEFAULTS: dict[str, pl.Expr] = {
+    "multiplier": pl.lit(100, pl.Int64),
+    "conditions": pl.lit([], pl.List(pl.String())),
+    "seq": pl.lit(0, pl.Int64),
+    "exchange": pl.lit("NBBO"),
+    # The print a cancel/correction refers to, where the source says so (else matched later).
+    "ref_event_id": pl.lit(None, pl.String),
+}
+
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
+    "quarantine_id": pl.String(),
+    "date": pl.Date(),
+    "stream": pl.String(),
+    "source": pl.String(),
+    "event_id": pl.String(),
+    "ts_recv": pl.Int64(),
+    "reason": pl.String(),
+    "payload": pl.String(),
+}
+
+
+def landed_schema(stream: str) -> dict[str, pl.DataType]:
+    """Return the schema of a landing table: the raw columns plus the ``date`` partition."""
+    schema = dict(RAW_SCHEMAS[stream])
+    schema.setdefault("date", pl.Date())
+    return schema
+
+
+def arrow_schema(stream: str) -> pa.Schema:
+    """Return the pyarrow schema of a landing table (for readers that bypass polars)."""
+    return pl.Schema(landed_schema(stream)).to_arrow()
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """A batch split by :func:`validate`.
+
+    Attributes
+    ----------
+    valid
+        Rows in the landing schema (with ``date``), one per ``event_id``.
+    quarantined
+        Rows in :data:`QUARANTINE_SCHEMA`, each with the raw payload and its reasons.
+    """
+
+    valid: pl.DataFrame
+    quarantined: pl.DataFrame
+
+
+def _rules(stream: str) -> list[tuple[str, pl.Expr]]:
+    """Return ``(reason, expression true when the row breaks the rule)`` for a stream."""
+    rules: list[tuple[str, pl.Expr]] = [
+        ("missing event_id", pl.col("event_id").is_null() | (pl.col("event_id") == "")),
+        ("missing source", pl.col("source").is_null()),
+    ]
+    if stream != "option_open_interest":
+        rules += [
+            ("missing ts_event", pl.col("ts_event").is_null()),
+            ("missing ts_recv", pl.col("ts_recv").is_null()),
+        ]
+    if stream in ("option_trades", "equity_trades"):
+        rules += [
+            ("price not a positive finite number", ~_positive_finite("price")),
+            ("size <= 0 or missing", pl.col("size").is_null() | (pl.col("size") <= 0)),
+            ("missing exchange", pl.col("exchange").is_null() | (pl.col("exchange") == "")),
+        ]
+    if stream in ("option_quotes", "equity_quotes"):
+        both = pl.col("bid").is_not_null() & pl.col("ask").is_not_null()
+        rules += [
+            ("bid not a finite number >= 0", ~_nonnegative_finite("bid")),
+            ("ask not a finite number >= 0", ~_nonnegative_finite("ask")),
+            (
+                "crossed quote (bid > ask)",
+                both & (pl.col("bid") > pl.col("ask")) & (pl.col("ask") > 0),
+            ),
+            ("negative quote size", (pl.col("bid_size") < 0) | (pl.col("ask_size") < 0)),
+        ]
+    if stream in ("option_trades", "option_quotes", "option_open_interest"):
+        parsed = parse_osi_columns(pl.col("contract"))
+        rules.append(("unparseable OCC OSI contract symbol", parsed["expiry"].is_null()))
+    if stream == "option_trades":
+        parsed = parse_osi_columns(pl.col("contract"))
+        rules += [
+            ("right not C or P", ~pl.col("right").is_in(["C", "P"]).fill_null(False)),
+            ("strike not a positive finite number", ~_positive_finite("strike")),
+            ("multiplier <= 0", pl.col("multiplier").is_null() | (pl.col("multiplier") <= 0)),
+            (
+                "contract symbol disagrees with underlying/expiry/right/strike",
+                # Only judged when the symbol parses: an unparseable one is reported above.
+                (
+                    (parsed["underlying"] != pl.col("underlying"))
+                    | (parsed["expiry"] != pl.col("expiry"))
+                    | (parsed["right"] != pl.col("right"))
+                    | ((parsed["strike"] - pl.col("strike")).abs() > 5e-4)
+                ).fill_null(False),
+            ),
+        ]
+    if stream in ("equity_trades", "equity_quotes"):
+        rules.append(
+            (
+                "unparseable symbol",
+                ~pl.col("symbol").str.contains(r"^[A-Z][A-Z0-9.\-/]{0,9}$").fill_null(False),
+            )
+        )
+    if stream == "option_open_interest":
+        rules += [
+            ("missing date", pl.col("date").is_null()),
+            ("open_interest < 0 or missing", pl.col("open_interest").fill_null(-1) < 0),
+        ]
+    return rules
+
+
+def _positive_finite(col: str) -> pl.Expr:
+    return pl.col(col).is_not_null() & pl.col(col).is_finite() & (pl.col(col) > 0)
+
+
+def _nonnegative_finite(col: str) -> pl.Expr:
+    return pl.col(col).is_not_null() & pl.col(col).is_finite() & (pl.col(col) >= 0)
+
+
+def _fill_from_osi(frame: pl.DataFrame) -> pl.DataFrame:
+    """Fill underlying/expiry/right/strike from the OSI symbol where an adapter left them out."""
+    parsed = parse_osi_columns(pl.col("contract"))
+    fills = []
+    for name, dtype in (
+        ("underlying", pl.String()),
+        ("expiry", pl.Date()),
+        ("right", pl.String()),
+        ("strike", pl.Float64()),
+    ):
+        fills.append(
+            (pl.col(name) if name in frame.columns else pl.lit(None, dtype))
+            .fill_null(parsed[name])
+            .alias(name)
+        )
+    return frame.with_columns(fills)
+
+
+def _payload_expr(columns: list[str]) -> pl.Expr:
+    """Return an expression serialising each row's original values as JSON text."""
+    return pl.struct([pl.col(c) for c in columns]).struct.json_encode()
+
+
+def validate(stream: str, batch: pl.DataFrame, *, source: str | None = None) -> ValidationResult:
+    """Split a raw batch into landable rows and quarantined rows.
+
+    Parameters
+    ----------
+    stream
+        One of :data:`STREAMS`.
+    batch
+        Raw rows; columns may arrive with loose types (strings for numbers, say), which
+        are cast here. Columns beyond the schema are ignored.
+    source
+        Fills ``source`` where the batch has no such column.
+
+    Returns
+    -------
+    ValidationResult
+        ``valid`` in the landing schema (plus ``date``, the New York trading date of
+        ``ts_event``), and ``quarantined`` rows with every reason that applied. A row
+        whose ``event_id`` repeats an earlier row of the batch is quarantined as a
+        duplicate unless it is an exact copy, which is simply collapsed.
+
+    Raises
+    ------
+    ValueError
+        For an unknown stream name.
+    """
+    if stream not in RAW_SCHEMAS:
+        raise ValueError(f"unknown stream {stream!r}; expected one of {', '.join(STREAMS)}")
+    schema = RAW_SCHEMAS[stream]
+    original_cols = list(batch.columns)
+    frame = batch.with_row_index("_row")
+    frame = frame.with_columns(
+        (_payload_expr(original_cols) if original_cols else pl.lit("{}")).alias("_payload")
+    )
+    if "source" not in frame.columns:
+        frame = frame.with_columns(pl.lit(source, pl.String).alias("source"))
+    if stream in ("option_trades",) and "contract" in frame.columns:
+        frame = _fill_from_osi(frame.with_columns(pl.col("contract").cast(pl.String, strict=False)))
+
+    missing = [c for c in schema if c not in frame.columns and c not in _DEFAULTS]
+    if missing:
+        reason = f"missing column(s): {', '.join(missing)}"
+        return ValidationResult(
+            valid=pl.DataFrame(schema=landed_schema(stream)),
+            quarantined=_quarantine_frame(
+                frame.with_columns(pl.lit([reason], pl.List(pl.String)).alias("_reasons")), stream
+            ),
+        )
+
+    casts: list[pl.Expr] = []
+    cast_failures: list[pl.Expr] = []
+    for name, dtype in schema.items():
+        if name not in frame.columns:
+            casts.append(_DEFAULTS[name].alias(name))
+            continue
+        col = pl.col(name)
+        if dtype == pl.Date() and frame.schema[name] == pl.String():
+            target = col.str.to_date(strict=False)
+        elif isinstance(dtype, pl.List) and frame.schema[name] == pl.String():
+            # A CSV carries conditions as one space/comma/semicolon separated field.
+            target = (
+                col.str.replace_all(r"[;,]", " ")
+                .str.split(" ")
+                .list.eval(pl.element().filter(pl.element() != ""))
+            )
+        else:
+            target = col.cast(dtype, strict=False)
+        casts.append(target.alias(name))
+        cast_failures.append(
+            pl.when(col.is_not_null() & target.is_null()).then(pl.lit(f"{name} has the wrong type"))
+        )
+    frame = frame.with_columns(
+        pl.concat_list(cast_failures).list.drop_nulls().alias("_cast_reasons")
+        if cast_failures
+        else pl.lit([], pl.List(pl.String)).alias("_cast_reasons")
+    ).with_columns(casts)
+    if "conditions" in schema:
+        frame = frame.with_columns(pl.col("conditions").fill_null(pl.lit([], pl.List(pl.String))))
+
+    if stream != "option_open_interest":
+        frame = frame.with_columns(trading_date_expr(pl.col("ts_event")).alias("date"))
+        kind = "option" if stream.startswith("option") else "equity"
+        windows = session_windows(frame["date"].drop_nulls().unique().to_list(), kind)
+        frame = frame.join(windows, on="date", how="left")
+        session_rule = [
+            (
+                "ts_event outside the trading session of its date",
+                pl.col("ts_event").is_not_null()
+                & (
+                    pl.col("lo_ns").is_null()
+                    | (pl.col("ts_event") < pl.col("lo_ns"))
+                    | (pl.col("ts_event") > pl.col("hi_ns"))
+                ),
+            )
+        ]
+    else:
+        session_rule = []
+
+    rule_exprs = [
+        pl.when(bad.fill_null(True)).then(pl.lit(reason))
+        for reason, bad in _rules(stream) + session_rule
+    ]
+    frame = frame.with_columns(
+        pl.concat_list(
+            [pl.col("_cast_reasons"), pl.concat_list(rule_exprs).list.drop_nulls()]
+        ).alias("_reasons")
+    )
+    # Duplicates inside one batch: an exact copy collapses, a different row with the same
+    # event_id is a conflict and goes to quarantine (the first occurrence lands).
+    landing_cols = list(landed_schema(stream))
+    frame = frame.sort("_row")
+    ok = frame.filter(pl.col("_reasons").list.len() == 0).unique(
+        subset=landing_cols, keep="first", maintain_order=True
+    )
+    conflict = ~pl.col("event_id").is_first_distinct()
+    frame = pl.concat(
+        [
+            frame.filter(pl.col("_reasons").list.len() > 0),
+            ok.with_columns(
+                pl.when(conflict)
+                .then(pl.lit(["duplicate event_id with different content in batch"]))
+                .otherwise(pl.col("_reasons"))
+                .alias("_reasons")
+            ),
+        ]
+    ).sort("_row")
+    valid = frame.filter(pl.col("_reasons").list.len() == 0).select(
+        [pl.col(c).cast(t) for c, t in landed_schema(stream).items()]
+    )
+    bad = frame.filter(pl.col("_reasons").list.len() > 0)
+    return ValidationResult(valid=valid, quarantined=_quarantine_frame(bad, stream))
+
+
+def _quarantine_frame(frame: pl.DataFrame, stream: str) -> pl.DataFrame:
+    """Return quarantine rows with a deterministic id (so a re-delivered batch lands once)."""
+    date = (
+        pl.col("date").cast(pl.Date, strict=False)
+        if "date" in frame.columns
+        else pl.lit(None, pl.Date)
+    )
+
+    def text(name: str) -> pl.Expr:
+        return (
+            pl.col(name).cast(pl.String, strict=False)
+            if name in frame.columns
+            else pl.lit(None, pl.String)
+        )
+
+    ts_recv = (
+        pl.col("ts_recv").cast(pl.Int64, strict=False)
+        if "ts_recv" in frame.columns
+        else pl.lit(None, pl.Int64)
+    )
+    out = frame.select(
+        date.fill_null(pl.lit(dt.date(1970, 1, 1))).alias("date"),
+        pl.lit(stream).alias("stream"),
+        text("source").alias("source"),
+        text("event_id").alias("event_id"),
+        ts_recv.alias("ts_recv"),
+        pl.col("_reasons").list.join("; ").alias("reason"),
+        pl.col("_payload").alias("payload"),
+    )
+    return out.with_columns(
+        pl.concat_str(pl.col("stream"), pl.col("payload"), separator="|")
+        .hash(seed=0)
+        .cast(pl.String)
+        .alias("quarantine_id")
+    ).select(list(QUARANTINE_SCHEMA))

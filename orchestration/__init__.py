@@ -1,0 +1,1 @@
+"""Dagster wiring, resources, thresholds and the ``flowlake`` command line."""
