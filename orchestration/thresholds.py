@@ -67,7 +67,9 @@ def load_thresholds(path: str | Path | None = None) -> Thresholds:
     return Thresholds(values, hashlib.sha256(raw).hexdigest()[:12], str(source))
 
 
-def _missing_keys(reference: dict[str, Any], candidate: dict[str, Any], prefix: str = "") -> list[str]:
+def _missing_keys(
+    reference: dict[str, Any], candidate: dict[str, Any], prefix: str = ""
+) -> list[str]:
     missing: list[str] = []
     for key, value in reference.items():
         name = f"{prefix}{key}"

@@ -138,7 +138,7 @@ class _Prints:
     label: list[np.ndarray] = field(default_factory=list)
     ref: list[np.ndarray] = field(default_factory=list)  # index of the cancelled print, -1
 
-    def add(self, contract, ts, size, exchange, placement, conditions, label="", ref=-1) -> None:  # noqa: ANN001
+    def add(self, contract, ts, size, exchange, placement, conditions, label="", ref=-1) -> None:
         n = len(ts)
         self.contract.append(np.broadcast_to(np.asarray(contract), n).astype(np.int64))
         self.ts.append(np.asarray(ts, dtype=np.int64))
@@ -278,6 +278,14 @@ def _underlying_day(
             6 * NS,
             "bullish",
         )
+        plant_equity(
+            "distribution",
+            start + int(span * rng.uniform(0.2, 0.8)),
+            rng.integers(8, 15, 5) * 100,
+            1,
+            7 * NS,
+            "bearish",
+        )
 
     order = np.argsort(eq_ts, kind="stable")
     eq_ts, venue, eq_size, eq_place, eq_cond, eq_labels = (
@@ -328,36 +336,7 @@ def _underlying_day(
     weight /= weight.sum()
     base_vol = 0.16 if is_etf else 0.28
 
-    # Option quotes: each contract re-quotes at a rate that follows its activity.
     opt_rate = (40.0 if is_etf else 4.0) * spec.scale / 60.0
-    q_rate = np.maximum(5.0 * opt_rate * weight, 1.0 / 600.0)
-    q_counts = rng.poisson(q_rate * n_sec)
-    q_contract = np.repeat(np.arange(n_contracts), q_counts)
-    q_ts = start + (rng.random(len(q_contract)) * (end - start)).astype(np.int64)
-    order = np.lexsort((q_ts, q_contract))
-    q_contract, q_ts = q_contract[order], q_ts[order]
-
-    def theo(contract: np.ndarray, ts: np.ndarray) -> np.ndarray:
-        spot = path[np.clip((ts - start) // NS, 0, n_sec - 1)]
-        t_years = np.maximum(exp_close[exp_grid[contract]] - ts, 60 * NS) / NS / YEAR_SECONDS
-        vol = smile_vol(np.full(len(ts), base_vol), spot, strike_grid[contract], t_years)
-        return black_scholes(spot, strike_grid[contract], t_years, vol, call_grid[contract])
-
-    q_theo = theo(q_contract, q_ts)
-    half = np.maximum(0.01, 0.02 * q_theo + 0.01)
-    tick = _tick(q_theo)
-    q_bid = np.maximum(0.0, np.floor((q_theo - half) / tick) * tick).round(2)
-    q_ask = np.maximum(q_bid + tick, np.ceil((q_theo + half) / tick) * tick).round(2)
-    option_quote_frame = pl.DataFrame(
-        {
-            "ts_event": q_ts,
-            "_contract": q_contract,
-            "bid": q_bid,
-            "ask": q_ask,
-            "bid_size": rng.integers(1, 200, len(q_ts)),
-            "ask_size": rng.integers(1, 200, len(q_ts)),
-        }
-    )
 
     # --- option trades: background flow, then planted patterns.
     prints = _Prints()
@@ -474,8 +453,121 @@ def _underlying_day(
                 [(c_lo, 300, 2, 1, ("f",)), (int(c_hi_cands[0]), 300, 2, 1, ("f",))],
                 "neutral",
             )
+        # Strangle: an OTM put and an OTM call of one expiry, bought together.
+        otm_put = [
+            c
+            for c in atm
+            if not call_grid[c] and exp_grid[c] == exp1 and strike_grid[c] < spot0 * 0.98
+        ]
+        otm_call = [
+            c for c in atm if call_grid[c] and exp_grid[c] == exp1 and strike_grid[c] > spot0 * 1.02
+        ]
+        if otm_put and otm_call:
+            plant(
+                "strangle",
+                [(int(otm_put[0]), 250, 3, 1, ("I",)), (int(otm_call[0]), 250, 3, 1, ("I",))],
+                "structure",
+            )
+        # Ladder: three calls of one expiry at consecutive strikes (1 x 1 x 1).
+        calls = sorted(
+            (c for c in atm[:40] if call_grid[c] and exp_grid[c] == exp1),
+            key=lambda c: strike_grid[c],
+        )
+        if len(calls) >= 3:
+            plant("ladder", [(int(c), 100, 3, 1, ("I",)) for c in calls[:3]], "structure")
+        # Roll: sell the near expiry, buy the next, same strike and right.
+        exps_by_date = np.argsort([e.toordinal() for e in expiries])
+        if len(exps_by_date) >= 2:
+            near, far = int(exps_by_date[0]), int(exps_by_date[1])
+            k_near = near_atm(True, 0, near)
+            far_same = [
+                c
+                for c in atm
+                if call_grid[c] and exp_grid[c] == far and strike_grid[c] == strike_grid[k_near]
+            ]
+            if far_same:
+                plant(
+                    "roll",
+                    [(k_near, 400, 1, 1, ("I",)), (int(far_same[0]), 400, 3, 1, ("I",))],
+                    "structure",
+                )
+        # Spike: a contract with a quiet history (14 small prints a minute apart) then one
+        # print far above its baseline premium and size.
+        spike_c = near_atm(False, 5)
+        quiet_t0 = start + int((end - start) * 0.1)
+        prints.add(
+            spike_c,
+            quiet_t0 + np.arange(14) * 60 * NS,
+            rng.integers(2, 6, 14),
+            OPRA_EXCHANGES[rng.integers(0, 16, 14)],
+            3,
+            ("I",),
+        )
+        lid = f"{symbol}-spike-{len(labels)}"
+        prints.add(
+            spike_c, [quiet_t0 + 15 * 60 * NS], int(rng.integers(500, 900)), "C", 3, ("I",), lid
+        )
+        labels.append(
+            {
+                "label_id": lid,
+                "kind": "spike",
+                "stream": "option_trades",
+                "underlying": symbol,
+                "contracts": [spike_c],
+                "direction": "bearish",
+            }
+        )
+        # Hard negative: a print with no recent quote (far from the money, no re-quote).
+        plant("stale_quote", [(int(atm[-1]), 20, 3, 1, ("I",))], "neutral")
 
-    arr = prints.arrays() if prints.count() else None
+    arr = (
+        prints.arrays()
+        if prints.count()
+        else {
+            "contract": np.zeros(0, np.int64),
+            "ts": np.zeros(0, np.int64),
+            "label": np.zeros(0, "<U40"),
+        }
+    )
+    # Option quotes: each contract re-quotes at a rate that follows its activity.
+    q_rate = np.maximum(5.0 * opt_rate * weight, 1.0 / 600.0)
+    q_counts = rng.poisson(q_rate * n_sec)
+    q_contract = np.repeat(np.arange(n_contracts), q_counts)
+    q_ts = start + (rng.random(len(q_contract)) * (end - start)).astype(np.int64)
+    # The market maker re-quotes shortly before most prints (a quote 1-900 ms earlier), as
+    # on a real feed; planted stale-quote prints get none, so their NBBO is old or absent.
+    pre = ~np.char.startswith(arr["label"], f"{symbol}-stale_quote")
+    q_contract = np.concatenate([q_contract, arr["contract"][pre]])
+    q_ts = np.concatenate(
+        [q_ts, arr["ts"][pre] - rng.integers(1_000_000, 900_000_000, int(pre.sum()))]
+    )
+    q_ts = np.maximum(q_ts, start)
+    order = np.lexsort((q_ts, q_contract))
+    q_contract, q_ts = q_contract[order], q_ts[order]
+
+    def theo(contract: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        spot = path[np.clip((ts - start) // NS, 0, n_sec - 1)]
+        t_years = np.maximum(exp_close[exp_grid[contract]] - ts, 60 * NS) / NS / YEAR_SECONDS
+        vol = smile_vol(np.full(len(ts), base_vol), spot, strike_grid[contract], t_years)
+        return black_scholes(spot, strike_grid[contract], t_years, vol, call_grid[contract])
+
+    q_theo = theo(q_contract, q_ts)
+    half = np.maximum(0.01, 0.02 * q_theo + 0.01)
+    tick = _tick(q_theo)
+    q_bid = np.maximum(0.0, np.floor((q_theo - half) / tick) * tick).round(2)
+    q_ask = np.maximum(q_bid + tick, np.ceil((q_theo + half) / tick) * tick).round(2)
+    option_quote_frame = pl.DataFrame(
+        {
+            "ts_event": q_ts,
+            "_contract": q_contract,
+            "bid": q_bid,
+            "ask": q_ask,
+            "bid_size": rng.integers(1, 200, len(q_ts)),
+            "ask_size": rng.integers(1, 200, len(q_ts)),
+        }
+    )
+
+    arr = arr if prints.count() else None
     option_trades = (
         _price_option_prints(arr, q_contract, q_ts, q_bid, q_ask, theo, rng)
         if arr is not None
@@ -560,7 +652,7 @@ def _price_option_prints(
     q_ask: np.ndarray,
     theo,
     rng: np.random.Generator,
-) -> pl.DataFrame:  # noqa: ANN001
+) -> pl.DataFrame:
     """Price each intended print against the quote in force at its time (backward as-of)."""
     contract, ts = arr["contract"], arr["ts"]
     key_q = q_contract.astype(np.int64) * (1 << 42) + (q_ts - q_ts.min() if len(q_ts) else q_ts)

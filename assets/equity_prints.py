@@ -1,0 +1,63 @@
+"""``equity_prints``: equity trades with the NBBO in force, placement and off-exchange flag.
+
+DESIGN.md §3 rules 1, 2, 4 and 10: venue ``D`` (FINRA ADF/TRF) is off-exchange; the
+sale-condition policy decides what each print counts toward (volume, OHLC, inference).
+"""
+
+# No `from __future__ import annotations` here: Dagster inspects the `context` annotation at
+# definition time and does not resolve string annotations.
+
+from typing import Any
+
+import dagster as dg
+import polars as pl
+from dagster import AssetExecutionContext
+
+from assets.conditions import apply_policy, equity_policy
+from assets.nbbo import join_nbbo
+from orchestration.partitions import partition_date, trading_days
+from orchestration.resources import LakeResource, ThresholdsResource
+
+OFF_EXCHANGE_VENUES = ("D",)
+
+
+def enrich_equity_prints(
+    trades: pl.LazyFrame, quotes: pl.LazyFrame, params: dict[str, Any]
+) -> pl.LazyFrame:
+    """Return ``equity_prints`` for one day's trades and quotes.
+
+    Returns
+    -------
+    pl.LazyFrame
+        Trade columns plus ``nbbo_bid``, ``nbbo_ask``, ``nbbo_ts``, ``nbbo_age_ms``,
+        ``placement``, ``off_exchange``, ``notional`` and the equity policy flags,
+        ordered by symbol, ``ts_event``, ``seq``.
+    """
+    flagged = apply_policy(trades, equity_policy())
+    return (
+        join_nbbo(flagged, quotes, "symbol", params)
+        .with_columns(
+            pl.col("exchange").is_in(OFF_EXCHANGE_VENUES).alias("off_exchange"),
+            (pl.col("price") * pl.col("size")).alias("notional"),
+        )
+        .sort("symbol", "ts_event", "seq")
+    )
+
+
+@dg.asset(
+    group_name="equities",
+    partitions_def=trading_days,
+    deps=["equity_trades", "equity_quotes"],
+    description="Equity trades with NBBO, placement, off-exchange flag and sale-condition flags.",
+)
+def equity_prints(
+    context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
+) -> dg.MaterializeResult:
+    """Enrich one day's equity trades and overwrite that partition."""
+    day = partition_date(context.partition_key)
+    th = thresholds.load()
+    params = {**th.section("nbbo"), **th.section("placement")}
+    result = enrich_equity_prints(
+        lake.scan_day("equity_trades", day), lake.scan_day("equity_quotes", day), params
+    )
+    return lake.overwrite("equity_prints", result.collect(), day)

@@ -1,0 +1,122 @@
+"""The NBBO in force at a print (rule 1) and the print's placement against it (rule 2).
+
+Shared by option and equity enrichment. The join is backward as-of per instrument: the
+latest valid quote at or before the print (never after, not even by 1 ns) and no older
+than ``max_age_ms``. Quotes sharing a timestamp are ordered by ``seq``, so the match is
+the same on every run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+PLACEMENTS = ("AA", "A", "MID", "B", "BB", "NONE")
+
+
+def valid_quotes(quotes: pl.LazyFrame) -> pl.LazyFrame:
+    """Return quotes that can place a trade: an ask > 0, a bid >= 0 and not crossed.
+
+    A crossed or empty quote never matches; the as-of join then falls back to the
+    previous valid quote of the contract, which still has to pass the age limit.
+    """
+    return quotes.filter(
+        (pl.col("ask") > 0) & (pl.col("bid") >= 0) & (pl.col("bid") <= pl.col("ask"))
+    )
+
+
+def placement_expr(
+    price: pl.Expr, bid: pl.Expr, ask: pl.Expr, eps_min: float, eps_frac: float
+) -> pl.Expr:
+    """Return the placement of ``price`` against a quote (rule 2).
+
+    eps = max(eps_min, eps_frac x spread). AA above ask + eps, BB below bid - eps. Within
+    eps of the ask (bid): A (B); within eps of both (a narrow or locked market) the nearer
+    side wins and a tie (a locked market) is MID. No quote: NONE.
+    """
+    eps = pl.max_horizontal(pl.lit(eps_min), (ask - bid) * eps_frac)
+    to_ask = (price - ask).abs()
+    to_bid = (price - bid).abs()
+    # A small tolerance keeps float noise (0.1 + 0.2) from moving a print across a boundary.
+    tol = 1e-9
+    near_ask = to_ask <= eps + tol
+    near_bid = to_bid <= eps + tol
+    return (
+        pl.when(bid.is_null() | ask.is_null())
+        .then(pl.lit("NONE"))
+        .when(price > ask + eps + tol)
+        .then(pl.lit("AA"))
+        .when(price < bid - eps - tol)
+        .then(pl.lit("BB"))
+        .when(near_ask & near_bid)
+        .then(
+            pl.when(to_ask < to_bid - tol)
+            .then(pl.lit("A"))
+            .when(to_bid < to_ask - tol)
+            .then(pl.lit("B"))
+            .otherwise(pl.lit("MID"))
+        )
+        .when(near_ask)
+        .then(pl.lit("A"))
+        .when(near_bid)
+        .then(pl.lit("B"))
+        .otherwise(pl.lit("MID"))
+    )
+
+
+def join_nbbo(
+    prints: pl.LazyFrame, quotes: pl.LazyFrame, by: str, params: dict[str, Any]
+) -> pl.LazyFrame:
+    """Return ``prints`` with the NBBO in force and the placement against it.
+
+    Parameters
+    ----------
+    prints, quotes
+        Rows of one day keyed by ``by`` (``contract`` or ``symbol``) with ``ts_event``
+        and ``seq``.
+    params
+        ``max_age_ms``, ``eps_min``, ``eps_spread_fraction``.
+
+    Returns
+    -------
+    pl.LazyFrame
+        ``prints`` sorted by (``ts_event``, ``seq``) plus ``nbbo_bid``, ``nbbo_ask``,
+        ``nbbo_ts``, ``nbbo_age_ms`` (null without a quote) and ``placement``.
+    """
+    book = (
+        valid_quotes(quotes)
+        .select(
+            by,
+            pl.col("ts_event").alias("nbbo_ts"),
+            pl.col("seq").alias("_qseq"),
+            pl.col("bid").alias("nbbo_bid"),
+            pl.col("ask").alias("nbbo_ask"),
+        )
+        # join_asof does not check order (wrong matches, not errors): sort explicitly.
+        # Ties on (instrument, ts) resolve to the highest seq: the last quote published.
+        .sort("nbbo_ts", "_qseq")
+    )
+    return (
+        prints.sort("ts_event", "seq")
+        .join_asof(
+            book,
+            left_on="ts_event",
+            right_on="nbbo_ts",
+            by=by,
+            strategy="backward",
+            tolerance=int(params["max_age_ms"]) * 1_000_000,
+            allow_exact_matches=True,
+        )
+        .drop("_qseq")
+        .with_columns(
+            ((pl.col("ts_event") - pl.col("nbbo_ts")) / 1_000_000).alias("nbbo_age_ms"),
+            placement_expr(
+                pl.col("price"),
+                pl.col("nbbo_bid"),
+                pl.col("nbbo_ask"),
+                float(params["eps_min"]),
+                float(params["eps_spread_fraction"]),
+            ).alias("placement"),
+        )
+    )

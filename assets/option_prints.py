@@ -1,0 +1,112 @@
+"""``option_prints``: option trades enriched with the NBBO in force, placement, side, premium.
+
+DESIGN.md §3 rules 1-4. The NBBO join is backward as-of per contract: the latest valid
+quote at or before the trade (never after, not even by 1 ns) and no older than
+``nbbo_max_age_ms``. Quotes that share a timestamp are ordered by ``seq`` so the match
+is the same on every run.
+"""
+
+# No `from __future__ import annotations` here: Dagster inspects the `context` annotation at
+# definition time and does not resolve string annotations.
+
+import datetime as dt
+from typing import Any
+
+import dagster as dg
+import polars as pl
+from dagster import AssetExecutionContext
+
+from assets.conditions import apply_policy, opra_policy
+from assets.nbbo import join_nbbo
+from orchestration.partitions import partition_date, trading_days
+from orchestration.resources import LakeResource, ThresholdsResource
+
+
+def mark_cancelled(prints: pl.LazyFrame) -> pl.LazyFrame:
+    """Return prints with ``cancelled``: True for a print that a later cancel refers to.
+
+    A cancel names its print by ``ref_event_id`` where the source says so; otherwise it
+    refers to the latest earlier non-cancel print of the same contract, exchange, price
+    and size (how OPRA cancel messages identify the trade they cancel).
+    """
+    cancels = prints.filter(pl.col("cancel"))
+    by_ref = cancels.filter(pl.col("ref_event_id").is_not_null()).select(
+        pl.col("ref_event_id").alias("event_id")
+    )
+    originals = prints.filter(~pl.col("cancel")).sort("ts_event", "seq")
+    matched = (
+        cancels.filter(pl.col("ref_event_id").is_null())
+        .select("contract", "exchange", "price", "size", "ts_event", "seq")
+        .sort("ts_event", "seq")
+        .join_asof(
+            originals.select(
+                "contract", "exchange", "price", "size", "ts_event", pl.col("event_id")
+            ),
+            on="ts_event",
+            by=["contract", "exchange", "price", "size"],
+            strategy="backward",
+            allow_exact_matches=True,
+        )
+        .select("event_id")
+        .drop_nulls()
+    )
+    targets = pl.concat([by_ref, matched]).unique().with_columns(pl.lit(True).alias("cancelled"))
+    return prints.join(targets, on="event_id", how="left", maintain_order="left").with_columns(
+        pl.col("cancelled").fill_null(False)
+    )
+
+
+def enrich_option_prints(
+    trades: pl.LazyFrame, quotes: pl.LazyFrame, params: dict[str, Any]
+) -> pl.LazyFrame:
+    """Return ``option_prints`` for one day's trades and quotes.
+
+    Parameters
+    ----------
+    trades, quotes
+        Landing rows (``option_trades``, ``option_quotes``) of one day.
+    params
+        ``max_age_ms``, ``eps_min``, ``eps_spread_fraction``.
+
+    Returns
+    -------
+    pl.LazyFrame
+        The trade columns plus ``nbbo_bid``, ``nbbo_ask``, ``nbbo_ts``, ``nbbo_age_ms``,
+        ``placement``, ``side`` (buy / sell / none), ``premium``, the OPRA policy flags,
+        ``cancelled`` and ``in_flow`` (counts toward flow, not a cancel, not cancelled),
+        ordered by contract, ``ts_event``, ``seq``.
+    """
+    flagged = mark_cancelled(apply_policy(trades, opra_policy()))
+    placed = join_nbbo(flagged, quotes, "contract", params).with_columns(
+        (pl.col("price") * pl.col("size") * pl.col("multiplier")).alias("premium"),
+        (pl.col("counts_flow") & ~pl.col("cancel") & ~pl.col("cancelled")).alias("in_flow"),
+    )
+    return placed.with_columns(
+        pl.when(~pl.col("aggressor_eligible") | pl.col("complex"))
+        .then(pl.lit("none"))
+        .when(pl.col("placement").is_in(["AA", "A"]))
+        .then(pl.lit("buy"))
+        .when(pl.col("placement").is_in(["B", "BB"]))
+        .then(pl.lit("sell"))
+        .otherwise(pl.lit("none"))
+        .alias("side")
+    ).sort("contract", "ts_event", "seq")
+
+
+@dg.asset(
+    group_name="options",
+    partitions_def=trading_days,
+    deps=["option_trades", "option_quotes"],
+    description="Option trades with the NBBO in force, placement, side, premium and condition flags.",
+)
+def option_prints(
+    context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
+) -> dg.MaterializeResult:
+    """Enrich one day's option trades (rules 1-4) and overwrite that partition."""
+    day: dt.date = partition_date(context.partition_key)
+    th = thresholds.load()
+    params = {**th.section("nbbo"), **th.section("placement")}
+    trades = lake.scan_day("option_trades", day)
+    quotes = lake.scan_day("option_quotes", day)
+    result = enrich_option_prints(trades, quotes, params).collect()
+    return lake.overwrite("option_prints", result, day)

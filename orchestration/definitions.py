@@ -1,0 +1,26 @@
+"""The one ``Definitions`` object: wiring only (assets, checks, resources, jobs, schedules)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.equity_candles import equity_candles
+from assets.equity_prints import equity_prints
+from assets.flow_packets import flow_packets
+from assets.landing import landing
+from assets.option_prints import option_prints
+from assets.pending import pending_assets
+from assets.structures import structures
+from orchestration.jobs import derived_job, eod_schedule, landing_job
+from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
+
+defs = dg.Definitions(
+    assets=[landing, option_prints, flow_packets, structures, equity_prints, equity_candles, *pending_assets],
+    jobs=[landing_job, derived_job],
+    schedules=[eod_schedule],
+    resources={
+        "lake": LakeResource(),
+        "thresholds": ThresholdsResource(),
+        "source": SyntheticSource(),
+    },
+)

@@ -1,0 +1,33 @@
+"""Jobs and the end-of-day schedule (trading days only, after the close in New York)."""
+
+# No `from __future__ import annotations`: Dagster inspects the `context` annotation.
+
+import dagster as dg
+
+from adapters.calendar import NY, is_session
+from orchestration.partitions import trading_days
+
+LANDING = dg.AssetSelection.groups("landing")
+DERIVED = dg.AssetSelection.all() - LANDING
+
+landing_job = dg.define_asset_job("landing_job", selection=LANDING, partitions_def=trading_days)
+derived_job = dg.define_asset_job(
+    "derived_job",
+    selection=DERIVED,
+    partitions_def=trading_days,
+    description="Rebuild every derived table of a day from landing (EOD replay, repair, backfill).",
+)
+
+
+@dg.schedule(
+    job=derived_job,
+    cron_schedule="30 16 * * 1-5",
+    execution_timezone="America/New_York",
+    description="End-of-day rebuild of the day's derived tables, 16:30 New York, trading days only.",
+)
+def eod_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    """Request the rebuild of today's partition; skip exchange holidays."""
+    day = context.scheduled_execution_time.astimezone(NY).date()
+    if not is_session(day):
+        return dg.SkipReason(f"{day} is not an XNYS session")
+    return dg.RunRequest(run_key=f"eod-{day.isoformat()}", partition_key=day.isoformat())

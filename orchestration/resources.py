@@ -1,0 +1,129 @@
+"""Dagster resources: the lake, the thresholds file, and the market-data source.
+
+The source is an abstract ``ConfigurableResource`` with a live implementation (the
+synthetic market, later vendor adapters) and a snapshot one reading recorded canonical
+files, so tests inject recorded data (the pattern of Dagster's fully-featured example).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from adapters.files import read_directory
+from adapters.schema import landed_schema
+from lake import Lake
+from lake.location import resolve_lake_root
+from lake.read import scan
+from lake.write import WriteResult, land, overwrite_partition
+from orchestration.thresholds import Thresholds, load_thresholds
+
+
+class LakeResource(dg.ConfigurableResource):
+    """The lake root (``FLOWLAKE_LAKE`` or ``data/lake`` when not configured)."""
+
+    root: str = Field(
+        default="", description="Lake root path or URI; empty: FLOWLAKE_LAKE / data/lake"
+    )
+
+    def lake(self) -> Lake:
+        """Return the configured :class:`lake.Lake`."""
+        return Lake(resolve_lake_root(self.root or None))
+
+    def scan_day(self, table: str, day: dt.date) -> pl.LazyFrame:
+        """Return one day of a landing table; empty (in its schema) when nothing has landed."""
+        frame = scan(self.lake(), table, dates=[day])
+        return frame if frame is not None else pl.LazyFrame(schema=landed_schema(table))
+
+    def require_day(self, table: str, day: dt.date) -> pl.LazyFrame:
+        """Return one day of a derived table an asset depends on.
+
+        Raises
+        ------
+        dagster.Failure
+            When the table does not exist yet (its upstream asset was never built).
+        """
+        frame = scan(self.lake(), table, dates=[day])
+        if frame is None:
+            raise dg.Failure(f"{table} does not exist in {self.lake().root}: materialize it for {day} first")
+        return frame
+
+    def overwrite(self, table: str, frame: pl.DataFrame, day: dt.date) -> dg.MaterializeResult:
+        """Replace the ``day`` partition of ``table`` and return the materialization record."""
+        result = overwrite_partition(self.lake(), table, frame, day)
+        return dg.MaterializeResult(metadata=_metadata(result))
+
+    def land(self, table: str, frame: pl.DataFrame, key: str = "event_id") -> WriteResult:
+        """Idempotently append landing rows (keyed on ``key``)."""
+        return land(self.lake(), table, frame, key=key)
+
+
+def _metadata(result: WriteResult) -> dict[str, dg.MetadataValue]:
+    return {
+        "rows": dg.MetadataValue.int(result.rows_written),
+        "delta_version": dg.MetadataValue.int(result.version),
+    }
+
+
+class ThresholdsResource(dg.ConfigurableResource):
+    """The thresholds file; its content hash is the ``config_version`` of hits and alerts."""
+
+    path: str = Field(default="", description="TOML thresholds file; empty: the packaged defaults")
+
+    def load(self) -> Thresholds:
+        """Return the parsed thresholds."""
+        return load_thresholds(self.path or None)
+
+
+class MarketDataSource(dg.ConfigurableResource, ABC):
+    """Where landing gets a day's raw rows from."""
+
+    @abstractmethod
+    def fetch_day(self, day: dt.date) -> dict[str, pl.DataFrame]:
+        """Return raw rows of ``day`` keyed by stream (and ``synthetic_labels`` if any)."""
+
+
+class SyntheticSource(MarketDataSource):
+    """The deterministic synthetic S&P 500 market (the default; needs no account)."""
+
+    seed: int = 7
+    underlyings: str = Field(
+        default="SPY,QQQ,IWM,AAPL,MSFT,NVDA,AMZN,TSLA", description="Count, comma list or ALL"
+    )
+    minutes: int = Field(
+        default=0, description="Session minutes from the open; 0: the whole session"
+    )
+    scale: float = 1.0
+
+    def fetch_day(self, day: dt.date) -> dict[str, pl.DataFrame]:
+        from adapters.synthetic import SyntheticSpec, generate_day
+        from adapters.synthetic.universe import select_underlyings
+
+        spec = SyntheticSpec(
+            date=day,
+            seed=self.seed,
+            underlyings=tuple(select_underlyings(self.underlyings)),
+            minutes=self.minutes or None,
+            scale=self.scale,
+        )
+        generated = generate_day(spec)
+        return {
+            **generated.tables,
+            "synthetic_labels": generated.labels.with_columns(pl.lit(day).alias("date")),
+        }
+
+
+class SnapshotSource(MarketDataSource):
+    """Recorded canonical files: ``<path>/<YYYY-MM-DD>/<stream>.parquet|csv`` (or a flat folder)."""
+
+    path: str
+
+    def fetch_day(self, day: dt.date) -> dict[str, pl.DataFrame]:
+        from pathlib import Path
+
+        folder = Path(self.path) / day.isoformat()
+        return read_directory(folder if folder.is_dir() else Path(self.path))
