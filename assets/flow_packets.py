@@ -87,6 +87,7 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
             right_on="_t",
             by="_grp",
             strategy="forward",
+            check_sortedness=False,  # sorted explicitly above; polars cannot check with `by`
         )
         .sort("_row")
         .get_column("_next")

@@ -107,6 +107,7 @@ def join_nbbo(
             strategy="backward",
             tolerance=int(params["max_age_ms"]) * 1_000_000,
             allow_exact_matches=True,
+            check_sortedness=False,  # sorted explicitly above; polars cannot check with `by`
         )
         .drop("_qseq")
         .with_columns(

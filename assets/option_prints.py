@@ -46,6 +46,7 @@ def mark_cancelled(prints: pl.LazyFrame) -> pl.LazyFrame:
             by=["contract", "exchange", "price", "size"],
             strategy="backward",
             allow_exact_matches=True,
+            check_sortedness=False,  # sorted explicitly above; polars cannot check with `by`
         )
         .select("event_id")
         .drop_nulls()

@@ -127,3 +127,17 @@ class SnapshotSource(MarketDataSource):
 
         folder = Path(self.path) / day.isoformat()
         return read_directory(folder if folder.is_dir() else Path(self.path))
+
+
+class FilesSource(MarketDataSource):
+    """Canonical Parquet/CSV files named by stream (``option_trades*.parquet``, ...)."""
+
+    paths: list[str]
+
+    def fetch_day(self, day: dt.date) -> dict[str, pl.DataFrame]:
+        from adapters.files import read_canonical, stream_of
+
+        frames: dict[str, list[pl.DataFrame]] = {}
+        for path in self.paths:
+            frames.setdefault(stream_of(path), []).append(read_canonical(path))
+        return {k: pl.concat(v, how="diagonal_relaxed") for k, v in frames.items()}

@@ -1,0 +1,44 @@
+# flowlake: `make run` and `make test` are the whole quick start (see README.md).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+UV_VERSION := 0.13.8
+# The day `make run` builds: the latest XNYS session on or before today (computed by flowlake).
+RUN_UNDERLYINGS ?= SPY,QQQ,IWM,AAPL,MSFT,NVDA,AMZN,TSLA,META,GOOGL,JPM,XOM
+export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
+
+.PHONY: install run test lint bench browser clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Headless Chromium for the dashboard screenshot test (Debian's package; playwright's own
+# browser download cannot work offline).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+run: install
+	$(BIN)/flowlake synth --underlyings $(RUN_UNDERLYINGS)
+	$(BIN)/flowlake build
+	$(BIN)/flowlake serve
+
+test: install browser
+	$(BIN)/python -m pytest -m "not slow" -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: install
+	$(BIN)/python -m pytest -m slow -q
+
+clean:
+	rm -rf $(VENV) data/lake data/dagster_home

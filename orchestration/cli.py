@@ -1,0 +1,195 @@
+"""``flowlake``: the command line for what Dagster's UI and CLI do not already give.
+
+Each subcommand is a thin call into the same assets (materialized in-process on the
+instance under ``DAGSTER_HOME``, so the runs show in the Dagster UI). Errors are one line
+on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+import dagster as dg
+
+from adapters.calendar import is_session, latest_session
+from lake.location import resolve_lake_root
+
+NOT_YET = {
+    "live": "issue 8 (live micro-batches)",
+    "calibrate": "issue 6 (signals and calibration)",
+    "bench": "issue 11 (benchmark)",
+}
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit code attached."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One clear line instead of argparse's usage block.
+        raise CliError(f"{message} (see `{self.prog} --help`)", EXIT_USAGE)
+
+
+def _session_date(text: str | None) -> dt.date:
+    if text is None:
+        return latest_session(dt.date.today())
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"--date {text!r} is not a date (use YYYY-MM-DD)", EXIT_USAGE) from None
+    if not is_session(day):
+        raise CliError(f"--date {day} is not an XNYS trading session", EXIT_USAGE)
+    return day
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser with every subcommand of DESIGN.md §7."""
+    parser = _Parser(prog="flowlake", description="Options-flow and off-exchange analytics lakehouse.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd.add_argument("--lake", help="lake root (default: $FLOWLAKE_LAKE or data/lake)")
+        return cmd
+
+    synth = add("synth", "write a synthetic trading day's raw tables (landing + quarantine + labels)")
+    synth.add_argument("--date", help="XNYS session (default: the latest on or before today)")
+    synth.add_argument("--seed", type=int, default=7)
+    synth.add_argument("--underlyings", default="SPY,QQQ,IWM,AAPL,MSFT,NVDA,AMZN,TSLA", help="a count, a comma list, or ALL")
+    synth.add_argument("--minutes", type=int, default=0, help="session minutes from the open (0: the whole session)")
+    synth.add_argument("--scale", type=float, default=1.0, help="multiplies print and quote rates")
+
+    ingest = add("ingest", "land canonical Parquet/CSV files (named by stream) into a day")
+    ingest.add_argument("paths", nargs="+", help="files such as option_trades.parquet, equity_quotes.csv")
+    ingest.add_argument("--date", help="the trading day the files belong to")
+
+    build = add("build", "materialize every derived asset of a day from its landing tables")
+    build.add_argument("--date", help="XNYS session (default: the latest on or before today)")
+    build.add_argument("--thresholds", help="thresholds TOML (default: the packaged defaults)")
+
+    serve = add("serve", "start the Dagster UI and the dashboards (127.0.0.1 unless --host)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--dagster-port", type=int, default=3000)
+    serve.add_argument("--streamlit-port", type=int, default=8501)
+
+    for name, issue in NOT_YET.items():
+        add(name, f"not implemented yet: {issue}")
+    return parser
+
+
+def _materialize(selection: str, day: dt.date, resources: dict[str, object]) -> dg.ExecuteInProcessResult:
+    from orchestration.definitions import defs
+    from orchestration.instance import get_instance
+
+    assets = list(defs.assets or [])
+    graph = defs.resolve_asset_graph()
+    landing_keys = {k for k in graph.get_all_asset_keys() if graph.get(k).group_name == "landing"}
+    chosen = (
+        dg.AssetSelection.groups("landing")
+        if selection == "landing"
+        else dg.AssetSelection.all() - dg.AssetSelection.assets(*landing_keys)
+    )
+    result = dg.materialize(
+        assets,
+        resources=resources,
+        partition_key=day.isoformat(),
+        instance=get_instance(),
+        selection=chosen,
+        raise_on_error=False,
+        # The run's step-by-step log is in the Dagster UI; the terminal gets the summary.
+        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+    )
+    if not result.success:
+        failures = [e for e in result.all_events if e.is_step_failure]
+        reason = failures[0].step_failure_data.error.message.strip().splitlines()[0] if failures else "run failed"
+        raise CliError(f"{selection} run for {day} failed: {reason}")
+    return result
+
+
+def _summary(result: dg.ExecuteInProcessResult) -> str:
+    parts = []
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        meta = mat.metadata if mat else {}
+        rows = next((meta[k].value for k in ("rows", "rows_landed", "rows_quarantined") if k in meta), None)
+        if mat is not None and rows is not None:
+            parts.append(f"{mat.asset_key.to_user_string()}={rows}")
+    return ", ".join(parts)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    from orchestration.resources import FilesSource, LakeResource, SyntheticSource, ThresholdsResource
+
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        build_parser().print_help()
+        return EXIT_USAGE
+    if args.command in NOT_YET:
+        raise CliError(f"`flowlake {args.command}` is not implemented yet: {NOT_YET[args.command]}", EXIT_USAGE)
+    lake = LakeResource(root=resolve_lake_root(args.lake))
+    if args.command == "serve":
+        from orchestration.serve import serve
+
+        return serve(args.host, args.dagster_port, args.streamlit_port, lake.root)
+    day = _session_date(args.date)
+    match args.command:
+        case "synth":
+            from adapters.synthetic.universe import select_underlyings
+
+            try:
+                select_underlyings(args.underlyings)
+            except ValueError as exc:
+                raise CliError(str(exc), EXIT_USAGE) from None
+            source = SyntheticSource(seed=args.seed, underlyings=args.underlyings, minutes=args.minutes, scale=args.scale)
+            result = _materialize("landing", day, {"lake": lake, "source": source, "thresholds": ThresholdsResource()})
+        case "ingest":
+            from adapters.files import stream_of
+
+            try:
+                for path in args.paths:
+                    stream_of(path)
+            except ValueError as exc:
+                raise CliError(str(exc), EXIT_USAGE) from None
+            source = FilesSource(paths=list(args.paths))
+            result = _materialize("landing", day, {"lake": lake, "source": source, "thresholds": ThresholdsResource()})
+        case "build":
+            from orchestration.thresholds import load_thresholds
+
+            try:
+                load_thresholds(args.thresholds)
+            except (OSError, ValueError) as exc:
+                raise CliError(f"--thresholds: {exc}", EXIT_USAGE) from None
+            resources = {"lake": lake, "thresholds": ThresholdsResource(path=args.thresholds or ""), "source": SyntheticSource()}
+            result = _materialize("derived", day, resources)
+        case _:
+            raise CliError(f"unknown command {args.command!r}", EXIT_USAGE)
+    print(f"{args.command} {day} -> {lake.root}: {_summary(result)}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Console-script entry point."""
+    try:
+        code = run(argv)
+    except CliError as exc:
+        print(f"flowlake: error: {exc}", file=sys.stderr)
+        code = exc.code
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

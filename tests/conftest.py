@@ -1,0 +1,92 @@
+"""Shared fixtures: a temp lake, tiny hand-built frames, and one small synthetic day."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from adapters.calendar import ny_ns
+from adapters.schema import landed_schema
+from lake import Lake
+
+DAY = dt.date(2026, 11, 24)  # a Tuesday session
+T0 = ny_ns(DAY, dt.time(10, 0))  # 10:00 New York
+MS = 1_000_000
+CONTRACT = "SPY   261127C00600000"
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Lake:
+    """An empty lake in a temp dir."""
+    return Lake(str(tmp_path / "lake"))
+
+
+def option_trades(rows: list[dict]) -> pl.DataFrame:
+    """Return landed option trades; each row gives at least ts (ns offset from T0) and price."""
+    out = []
+    for i, row in enumerate(rows):
+        contract = row.get("contract", CONTRACT)
+        out.append(
+            {
+                "event_id": row.get("event_id", f"t{i}"),
+                "source": "test",
+                "ts_event": T0 + row["ts"],
+                "ts_recv": T0 + row["ts"] + 1000,
+                "contract": contract,
+                "underlying": contract[:6].strip(),
+                "expiry": dt.datetime.strptime(contract[6:12], "%y%m%d").date(),
+                "strike": int(contract[13:]) / 1000,
+                "right": contract[12],
+                "multiplier": row.get("multiplier", 100),
+                "price": row["price"],
+                "size": row.get("size", 10),
+                "exchange": row.get("exchange", "C"),
+                "conditions": row.get("conditions", []),
+                "seq": row.get("seq", i),
+                "ref_event_id": row.get("ref_event_id"),
+                "date": DAY,
+            }
+        )
+    return pl.DataFrame(out, schema=landed_schema("option_trades"))
+
+
+def option_quotes(rows: list[dict]) -> pl.DataFrame:
+    """Return landed option quotes; each row gives ts (ns offset from T0), bid, ask."""
+    out = [
+        {
+            "event_id": row.get("event_id", f"q{i}"),
+            "source": "test",
+            "ts_event": T0 + row["ts"],
+            "ts_recv": T0 + row["ts"] + 1000,
+            "contract": row.get("contract", CONTRACT),
+            "bid": row["bid"],
+            "ask": row["ask"],
+            "bid_size": 10,
+            "ask_size": 10,
+            "exchange": "NBBO",
+            "seq": row.get("seq", i),
+            "date": DAY,
+        }
+        for i, row in enumerate(rows)
+    ]
+    return pl.DataFrame(out, schema=landed_schema("option_quotes"))
+
+
+@pytest.fixture(scope="session")
+def synthetic_day():  # noqa: ANN201 - SyntheticDay
+    """A 45-minute synthetic day for SPY, QQQ and AAPL (generated once per test session)."""
+    from adapters.synthetic import SyntheticSpec, generate_day
+
+    return generate_day(SyntheticSpec(date=DAY, underlyings=("SPY", "QQQ", "AAPL"), minutes=45))
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """Point FLOWLAKE_LAKE and DAGSTER_HOME at temp dirs; return the lake path."""
+    monkeypatch.setenv("FLOWLAKE_LAKE", str(tmp_path / "lake"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    yield tmp_path / "lake"

@@ -1,0 +1,156 @@
+"""Rule 5: exact FlowPackets (window from the packet's first print), kinds, ids, properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from assets.flow_packets import build_packets, packet_starts
+from assets.option_prints import enrich_option_prints
+from orchestration.thresholds import load_thresholds
+from tests.conftest import MS, option_quotes, option_trades
+
+TH = load_thresholds()
+ENRICH = {**TH.section("nbbo"), **TH.section("placement")}
+PACKETS = TH.section("packets")
+QUOTE = {"ts": 0, "bid": 1.00, "ask": 1.20}
+PUT = "SPY   261127P00590000"
+
+
+def packets_of(trades: list[dict], quotes: list[dict] | None = None, params: dict | None = None) -> pl.DataFrame:
+    quotes = quotes if quotes is not None else [QUOTE, {**QUOTE, "contract": PUT}]
+    prints = enrich_option_prints(option_trades(trades).lazy(), option_quotes(quotes).lazy(), ENRICH)
+    return build_packets(prints, params or PACKETS).collect()
+
+
+def test_print_exactly_500ms_after_first_joins_501_does_not() -> None:
+    out = packets_of([{"ts": 0, "price": 1.2}, {"ts": 500 * MS, "price": 1.2}, {"ts": 501 * MS, "price": 1.2}])
+    assert out["n_prints"].to_list() == [2, 1]
+    assert out["start_ts"][1] - out["start_ts"][0] == 501 * MS
+
+
+def test_window_is_from_first_print_not_a_gap_rule() -> None:
+    # 0, 300, 600, 900 ms: consecutive gaps of 300 ms would chain all four into one packet
+    # under a gap rule; measured from each packet's first print they form [0, 300], [600, 900].
+    out = packets_of([{"ts": k * 300 * MS, "price": 1.2} for k in range(4)])
+    assert out["n_prints"].to_list() == [2, 2]
+
+
+def test_same_ns_prints_on_different_exchanges_form_a_sweep() -> None:
+    trades = [{"ts": 0, "price": 1.2, "exchange": ex, "conditions": ["S"], "event_id": f"s{ex}"} for ex in "CXZ"]
+    row = packets_of(trades).row(0, named=True)
+    assert row["kind"] == "sweep"
+    assert (row["n_prints"], row["n_exchanges"], row["iso_count"]) == (3, 3, 3)
+    assert row["event_ids"] == ["sC", "sX", "sZ"]
+    assert row["side"] == "buy" and row["buy_ratio"] == 1.0
+
+
+def test_kinds_block_split_single() -> None:
+    block = packets_of([{"ts": 0, "price": 1.2, "size": 500}]).row(0, named=True)
+    split = packets_of([{"ts": 0, "price": 1.2}, {"ts": MS, "price": 1.2}]).row(0, named=True)
+    single = packets_of([{"ts": 0, "price": 1.2, "size": 499}]).row(0, named=True)
+    assert (block["kind"], split["kind"], single["kind"]) == ("block", "split", "single")
+
+
+def test_two_exchanges_below_sweep_count_is_single_kind() -> None:
+    out = packets_of([{"ts": 0, "price": 1.2, "exchange": "C"}, {"ts": MS, "price": 1.2, "exchange": "X"}])
+    assert out["kind"].to_list() == ["single"]
+
+
+def test_packet_figures_hand_computed() -> None:
+    trades = [
+        {"ts": 0, "price": 1.20, "size": 10, "exchange": "C", "event_id": "a"},
+        {"ts": 100 * MS, "price": 1.10, "size": 30, "exchange": "X", "event_id": "b"},
+        {"ts": 200 * MS, "price": 1.00, "size": 10, "exchange": "Z", "event_id": "c"},
+        {"ts": 300 * MS, "price": 1.20, "size": 50, "exchange": "C", "event_id": "d", "conditions": ["S"]},
+    ]
+    row = packets_of(trades).row(0, named=True)
+    assert row["premium"] == pytest.approx((1.2 * 10 + 1.1 * 30 + 1.0 * 10 + 1.2 * 50) * 100)
+    assert row["vwap"] == pytest.approx((1.2 * 10 + 1.1 * 30 + 1.0 * 10 + 1.2 * 50) / 100)
+    assert (row["n_a"], row["n_mid"], row["n_b"], row["n_none"]) == (2, 1, 1, 0)
+    assert row["nbbo_coverage"] == 1.0
+    assert row["buy_ratio"] == pytest.approx(2 / 3)
+    assert row["packet_id"] == "SPY261127C00600000@a"
+    assert row["end_ts"] - row["start_ts"] == 300 * MS
+
+
+def test_cancelled_print_inside_sweep_leaves_it() -> None:
+    trades = [
+        {"ts": k * 10 * MS, "price": 1.2, "exchange": ex, "conditions": ["S"], "event_id": f"s{k}"}
+        for k, ex in enumerate("CXZ")
+    ] + [{"ts": 2 * 1000 * MS, "price": 1.2, "exchange": "X", "event_id": "cx", "conditions": ["A"], "ref_event_id": "s1"}]
+    out = packets_of(trades)
+    assert out.height == 1
+    row = out.row(0, named=True)
+    assert row["event_ids"] == ["s0", "s2"] and row["kind"] == "single"
+
+
+def test_multileg_prints_pack_apart_as_complex() -> None:
+    trades = [
+        {"ts": 0, "price": 1.2, "exchange": "C"},
+        {"ts": MS, "price": 1.1, "exchange": "X", "conditions": ["f"]},
+        {"ts": 2 * MS, "price": 1.1, "exchange": "Z", "conditions": ["f"]},
+    ]
+    out = packets_of(trades).sort("kind")
+    assert out["kind"].to_list() == ["complex", "single"]
+    assert out.filter(pl.col("kind") == "complex")["side"].item() == "none"
+
+
+def test_packet_starts_follows_links_per_group() -> None:
+    group = np.array([0, 0, 0, 0, 1, 1])
+    nxt = np.array([2, 3, 6, 6, 6, 6])  # rows 0->2 within group 0; group 1 one packet
+    assert packet_starts(group, nxt).tolist() == [True, False, True, False, True, False]
+
+
+def test_lazy_schema_matches_collected() -> None:
+    prints = enrich_option_prints(option_trades([{"ts": 0, "price": 1.2}]).lazy(), option_quotes([QUOTE]).lazy(), ENRICH)
+    lazy = build_packets(prints, PACKETS)
+    assert lazy.collect_schema() == lazy.collect().schema
+
+
+def reference_packets(trades: list[dict], window: int) -> list[list[str]]:
+    """Row-by-row reference: a packet opens at a print and takes prints within window of it."""
+    out: list[list[str]] = []
+    for contract in sorted({t["contract"] for t in trades}):
+        rows = sorted((t for t in trades if t["contract"] == contract), key=lambda t: (t["ts"], t["seq"]))
+        first, current = 0, []
+        for t in rows:
+            if current and t["ts"] - first <= window:
+                current.append(t["event_id"])
+            else:
+                if current:
+                    out.append(current)
+                first, current = t["ts"], [t["event_id"]]
+        out.append(current)
+    return sorted(out)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["C", "P"]), st.integers(0, 3000), st.integers(1, 50), st.sampled_from("CXZI")),
+        min_size=1,
+        max_size=60,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_packet_properties(rows: list[tuple[str, int, int, str]], rnd) -> None:  # noqa: ANN001
+    contracts = {"C": "SPY   261127C00600000", "P": PUT}
+    trades = [
+        {"ts": ms * MS, "price": 1.2, "size": size, "exchange": ex, "contract": contracts[c], "event_id": f"e{i}", "seq": i}
+        for i, (c, ms, size, ex) in enumerate(rows)
+    ]
+    out = packets_of(trades)
+    # Sizes sum to print sizes; every print in exactly one packet.
+    assert out["size"].sum() == sum(r[2] for r in rows)
+    assert sorted(out["event_ids"].explode().to_list()) == sorted(t["event_id"] for t in trades)
+    # Exactly the row-by-row reference assignment.
+    assert sorted(out["event_ids"].to_list()) == reference_packets(trades, 500 * MS)
+    # Independent of input row order.
+    shuffled = trades[:]
+    rnd.shuffle(shuffled)
+    assert_frame_equal(packets_of(shuffled), out)
