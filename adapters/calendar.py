@@ -11,6 +11,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import polars as pl
+from exchange_calendars import ExchangeCalendar
 
 NY = ZoneInfo("America/New_York")
 NY_TZ = "America/New_York"
@@ -22,10 +23,10 @@ EQUITY_EXTENDED_CLOSE = dt.time(20, 0)
 
 
 @lru_cache(maxsize=1)
-def _calendar():
+def _calendar() -> ExchangeCalendar:
     import exchange_calendars as xcals
 
-    return xcals.get_calendar("XNYS")
+    return xcals.get_calendar("XNYS")  # type: ignore[no-any-return]
 
 
 def first_session() -> dt.date:

@@ -8,6 +8,7 @@ drops a row: what breaks the schema, or belongs to another day, goes to ``quaran
 # definition time and does not resolve string annotations.
 
 import datetime as dt
+from collections.abc import Iterator
 
 import dagster as dg
 import polars as pl
@@ -107,7 +108,9 @@ def _unique_ids_check(lake: LakeResource, stream: str, day: dt.date) -> dg.Asset
     check_specs=[dg.AssetCheckSpec("event_id_unique", asset=s, blocking=True) for s in STREAMS],
     partitions_def=trading_days,
 )
-def landing(context: AssetExecutionContext, lake: LakeResource, source: MarketDataSource):
+def landing(
+    context: AssetExecutionContext, lake: LakeResource, source: MarketDataSource
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Fetch one day from the source, validate, land idempotently, quarantine the rest."""
     day = partition_date(context.partition_key)
     raw = source.fetch_day(day)

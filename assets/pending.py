@@ -45,7 +45,9 @@ PENDING: dict[str, tuple[str, str, list[str], dict[str, pl.DataType]]] = {
 }  # fmt: skip
 
 
-def _pending_asset(name: str, group: str, issue: str, deps: list[str], schema: dict[str, pl.DataType]) -> dg.AssetsDefinition:
+def _pending_asset(
+    name: str, group: str, issue: str, deps: list[str], schema: dict[str, pl.DataType]
+) -> dg.AssetsDefinition:
     @dg.asset(
         name=name,
         group_name=group,
@@ -56,7 +58,9 @@ def _pending_asset(name: str, group: str, issue: str, deps: list[str], schema: d
     def _asset(context: AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
         day = partition_date(context.partition_key)
         result = lake.overwrite(name, pl.DataFrame(schema=schema), day)
-        return dg.MaterializeResult(metadata={**(result.metadata or {}), "status": f"not implemented yet: {issue}"})
+        return dg.MaterializeResult(
+            metadata={**(result.metadata or {}), "status": f"not implemented yet: {issue}"}
+        )
 
     return _asset
 

@@ -109,6 +109,6 @@ def sql(
             if dtable is None:
                 raise LookupError(f"table {name!r} does not exist in lake {lake.root}")
             con.register(name, dtable.to_pyarrow_dataset())
-        return pl.from_arrow(con.execute(query, params).to_arrow_table())
+        return pl.from_arrow(con.sql(query, params=params).to_arrow_table())
     finally:
         con.close()

@@ -55,7 +55,9 @@ def _session_date(text: str | None) -> dt.date:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand of DESIGN.md §7."""
-    parser = _Parser(prog="flowlake", description="Options-flow and off-exchange analytics lakehouse.")
+    parser = _Parser(
+        prog="flowlake", description="Options-flow and off-exchange analytics lakehouse."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -63,15 +65,28 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--lake", help="lake root (default: $FLOWLAKE_LAKE or data/lake)")
         return cmd
 
-    synth = add("synth", "write a synthetic trading day's raw tables (landing + quarantine + labels)")
+    synth = add(
+        "synth", "write a synthetic trading day's raw tables (landing + quarantine + labels)"
+    )
     synth.add_argument("--date", help="XNYS session (default: the latest on or before today)")
     synth.add_argument("--seed", type=int, default=7)
-    synth.add_argument("--underlyings", default="SPY,QQQ,IWM,AAPL,MSFT,NVDA,AMZN,TSLA", help="a count, a comma list, or ALL")
-    synth.add_argument("--minutes", type=int, default=0, help="session minutes from the open (0: the whole session)")
+    synth.add_argument(
+        "--underlyings",
+        default="SPY,QQQ,IWM,AAPL,MSFT,NVDA,AMZN,TSLA",
+        help="a count, a comma list, or ALL",
+    )
+    synth.add_argument(
+        "--minutes",
+        type=int,
+        default=0,
+        help="session minutes from the open (0: the whole session)",
+    )
     synth.add_argument("--scale", type=float, default=1.0, help="multiplies print and quote rates")
 
     ingest = add("ingest", "land canonical Parquet/CSV files (named by stream) into a day")
-    ingest.add_argument("paths", nargs="+", help="files such as option_trades.parquet, equity_quotes.csv")
+    ingest.add_argument(
+        "paths", nargs="+", help="files such as option_trades.parquet, equity_quotes.csv"
+    )
     ingest.add_argument("--date", help="the trading day the files belong to")
 
     build = add("build", "materialize every derived asset of a day from its landing tables")
@@ -88,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _materialize(selection: str, day: dt.date, resources: dict[str, object]) -> dg.ExecuteInProcessResult:
+def _materialize(
+    selection: str, day: dt.date, resources: dict[str, object]
+) -> dg.ExecuteInProcessResult:
     from orchestration.definitions import defs
     from orchestration.instance import get_instance
 
@@ -112,7 +129,11 @@ def _materialize(selection: str, day: dt.date, resources: dict[str, object]) -> 
     )
     if not result.success:
         failures = [e for e in result.all_events if e.is_step_failure]
-        reason = failures[0].step_failure_data.error.message.strip().splitlines()[0] if failures else "run failed"
+        reason = (
+            failures[0].step_failure_data.error.message.strip().splitlines()[0]
+            if failures
+            else "run failed"
+        )
         raise CliError(f"{selection} run for {day} failed: {reason}")
     return result
 
@@ -122,7 +143,9 @@ def _summary(result: dg.ExecuteInProcessResult) -> str:
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
         meta = mat.metadata if mat else {}
-        rows = next((meta[k].value for k in ("rows", "rows_landed", "rows_quarantined") if k in meta), None)
+        rows = next(
+            (meta[k].value for k in ("rows", "rows_landed", "rows_quarantined") if k in meta), None
+        )
         if mat is not None and rows is not None:
             parts.append(f"{mat.asset_key.to_user_string()}={rows}")
     return ", ".join(parts)
@@ -130,14 +153,21 @@ def _summary(result: dg.ExecuteInProcessResult) -> str:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
-    from orchestration.resources import FilesSource, LakeResource, SyntheticSource, ThresholdsResource
+    from orchestration.resources import (
+        FilesSource,
+        LakeResource,
+        SyntheticSource,
+        ThresholdsResource,
+    )
 
     args = build_parser().parse_args(argv)
     if args.command is None:
         build_parser().print_help()
         return EXIT_USAGE
     if args.command in NOT_YET:
-        raise CliError(f"`flowlake {args.command}` is not implemented yet: {NOT_YET[args.command]}", EXIT_USAGE)
+        raise CliError(
+            f"`flowlake {args.command}` is not implemented yet: {NOT_YET[args.command]}", EXIT_USAGE
+        )
     lake = LakeResource(root=resolve_lake_root(args.lake))
     if args.command == "serve":
         from orchestration.serve import serve
@@ -152,8 +182,12 @@ def run(argv: Sequence[str] | None = None) -> int:
                 select_underlyings(args.underlyings)
             except ValueError as exc:
                 raise CliError(str(exc), EXIT_USAGE) from None
-            source = SyntheticSource(seed=args.seed, underlyings=args.underlyings, minutes=args.minutes, scale=args.scale)
-            result = _materialize("landing", day, {"lake": lake, "source": source, "thresholds": ThresholdsResource()})
+            source = SyntheticSource(
+                seed=args.seed, underlyings=args.underlyings, minutes=args.minutes, scale=args.scale
+            )
+            result = _materialize(
+                "landing", day, {"lake": lake, "source": source, "thresholds": ThresholdsResource()}
+            )
         case "ingest":
             from adapters.files import stream_of
 
@@ -163,7 +197,9 @@ def run(argv: Sequence[str] | None = None) -> int:
             except ValueError as exc:
                 raise CliError(str(exc), EXIT_USAGE) from None
             source = FilesSource(paths=list(args.paths))
-            result = _materialize("landing", day, {"lake": lake, "source": source, "thresholds": ThresholdsResource()})
+            result = _materialize(
+                "landing", day, {"lake": lake, "source": source, "thresholds": ThresholdsResource()}
+            )
         case "build":
             from orchestration.thresholds import load_thresholds
 
@@ -171,7 +207,11 @@ def run(argv: Sequence[str] | None = None) -> int:
                 load_thresholds(args.thresholds)
             except (OSError, ValueError) as exc:
                 raise CliError(f"--thresholds: {exc}", EXIT_USAGE) from None
-            resources = {"lake": lake, "thresholds": ThresholdsResource(path=args.thresholds or ""), "source": SyntheticSource()}
+            resources = {
+                "lake": lake,
+                "thresholds": ThresholdsResource(path=args.thresholds or ""),
+                "source": SyntheticSource(),
+            }
             result = _materialize("derived", day, resources)
         case _:
             raise CliError(f"unknown command {args.command!r}", EXIT_USAGE)

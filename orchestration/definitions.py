@@ -15,7 +15,15 @@ from orchestration.jobs import derived_job, eod_schedule, landing_job
 from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
 
 defs = dg.Definitions(
-    assets=[landing, option_prints, flow_packets, structures, equity_prints, equity_candles, *pending_assets],
+    assets=[
+        landing,
+        option_prints,
+        flow_packets,
+        structures,
+        equity_prints,
+        equity_candles,
+        *pending_assets,
+    ],
     jobs=[landing_job, derived_job],
     schedules=[eod_schedule],
     resources={

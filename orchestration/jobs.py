@@ -5,16 +5,14 @@
 import dagster as dg
 
 from adapters.calendar import NY, is_session
-from orchestration.partitions import trading_days
 
 LANDING = dg.AssetSelection.groups("landing")
 DERIVED = dg.AssetSelection.all() - LANDING
 
-landing_job = dg.define_asset_job("landing_job", selection=LANDING, partitions_def=trading_days)
+landing_job = dg.define_asset_job("landing_job", selection=LANDING)
 derived_job = dg.define_asset_job(
     "derived_job",
     selection=DERIVED,
-    partitions_def=trading_days,
     description="Rebuild every derived table of a day from landing (EOD replay, repair, backfill).",
 )
 

@@ -49,7 +49,9 @@ class LakeResource(dg.ConfigurableResource):
         """
         frame = scan(self.lake(), table, dates=[day])
         if frame is None:
-            raise dg.Failure(f"{table} does not exist in {self.lake().root}: materialize it for {day} first")
+            raise dg.Failure(
+                f"{table} does not exist in {self.lake().root}: materialize it for {day} first"
+            )
         return frame
 
     def overwrite(self, table: str, frame: pl.DataFrame, day: dt.date) -> dg.MaterializeResult:

@@ -14,7 +14,12 @@ from orchestration.instance import ensure_dagster_home
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def serve(host: str = "127.0.0.1", dagster_port: int = 3000, streamlit_port: int = 8501, lake: str | None = None) -> int:
+def serve(
+    host: str = "127.0.0.1",
+    dagster_port: int = 3000,
+    streamlit_port: int = 8501,
+    lake: str | None = None,
+) -> int:
     """Run ``dagster dev -w workspace.yaml`` and ``streamlit run``; stop both on Ctrl-C.
 
     Each child runs in its own process group because ``dagster dev`` started in the
@@ -38,7 +43,9 @@ def serve(host: str = "127.0.0.1", dagster_port: int = 3000, streamlit_port: int
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
         ],
     ]  # fmt: skip
-    children = [subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True) for cmd in commands]
+    children = [
+        subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True) for cmd in commands
+    ]
     print(f"Dagster UI:  http://{host}:{dagster_port}", flush=True)
     print(f"Dashboards:  http://{host}:{streamlit_port}", flush=True)
     print("Ctrl-C stops both.", flush=True)

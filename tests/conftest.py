@@ -11,6 +11,7 @@ import pytest
 
 from adapters.calendar import ny_ns
 from adapters.schema import landed_schema
+from adapters.synthetic import SyntheticDay
 from lake import Lake
 
 DAY = dt.date(2026, 11, 24)  # a Tuesday session
@@ -77,7 +78,7 @@ def option_quotes(rows: list[dict]) -> pl.DataFrame:
 
 
 @pytest.fixture(scope="session")
-def synthetic_day():  # noqa: ANN201 - SyntheticDay
+def synthetic_day() -> SyntheticDay:
     """A 45-minute synthetic day for SPY, QQQ and AAPL (generated once per test session)."""
     from adapters.synthetic import SyntheticSpec, generate_day
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import polars as pl
 import pytest
@@ -21,14 +23,20 @@ QUOTE = {"ts": 0, "bid": 1.00, "ask": 1.20}
 PUT = "SPY   261127P00590000"
 
 
-def packets_of(trades: list[dict], quotes: list[dict] | None = None, params: dict | None = None) -> pl.DataFrame:
+def packets_of(
+    trades: list[dict], quotes: list[dict] | None = None, params: dict | None = None
+) -> pl.DataFrame:
     quotes = quotes if quotes is not None else [QUOTE, {**QUOTE, "contract": PUT}]
-    prints = enrich_option_prints(option_trades(trades).lazy(), option_quotes(quotes).lazy(), ENRICH)
+    prints = enrich_option_prints(
+        option_trades(trades).lazy(), option_quotes(quotes).lazy(), ENRICH
+    )
     return build_packets(prints, params or PACKETS).collect()
 
 
 def test_print_exactly_500ms_after_first_joins_501_does_not() -> None:
-    out = packets_of([{"ts": 0, "price": 1.2}, {"ts": 500 * MS, "price": 1.2}, {"ts": 501 * MS, "price": 1.2}])
+    out = packets_of(
+        [{"ts": 0, "price": 1.2}, {"ts": 500 * MS, "price": 1.2}, {"ts": 501 * MS, "price": 1.2}]
+    )
     assert out["n_prints"].to_list() == [2, 1]
     assert out["start_ts"][1] - out["start_ts"][0] == 501 * MS
 
@@ -41,7 +49,10 @@ def test_window_is_from_first_print_not_a_gap_rule() -> None:
 
 
 def test_same_ns_prints_on_different_exchanges_form_a_sweep() -> None:
-    trades = [{"ts": 0, "price": 1.2, "exchange": ex, "conditions": ["S"], "event_id": f"s{ex}"} for ex in "CXZ"]
+    trades = [
+        {"ts": 0, "price": 1.2, "exchange": ex, "conditions": ["S"], "event_id": f"s{ex}"}
+        for ex in "CXZ"
+    ]
     row = packets_of(trades).row(0, named=True)
     assert row["kind"] == "sweep"
     assert (row["n_prints"], row["n_exchanges"], row["iso_count"]) == (3, 3, 3)
@@ -57,7 +68,9 @@ def test_kinds_block_split_single() -> None:
 
 
 def test_two_exchanges_below_sweep_count_is_single_kind() -> None:
-    out = packets_of([{"ts": 0, "price": 1.2, "exchange": "C"}, {"ts": MS, "price": 1.2, "exchange": "X"}])
+    out = packets_of(
+        [{"ts": 0, "price": 1.2, "exchange": "C"}, {"ts": MS, "price": 1.2, "exchange": "X"}]
+    )
     assert out["kind"].to_list() == ["single"]
 
 
@@ -66,7 +79,14 @@ def test_packet_figures_hand_computed() -> None:
         {"ts": 0, "price": 1.20, "size": 10, "exchange": "C", "event_id": "a"},
         {"ts": 100 * MS, "price": 1.10, "size": 30, "exchange": "X", "event_id": "b"},
         {"ts": 200 * MS, "price": 1.00, "size": 10, "exchange": "Z", "event_id": "c"},
-        {"ts": 300 * MS, "price": 1.20, "size": 50, "exchange": "C", "event_id": "d", "conditions": ["S"]},
+        {
+            "ts": 300 * MS,
+            "price": 1.20,
+            "size": 50,
+            "exchange": "C",
+            "event_id": "d",
+            "conditions": ["S"],
+        },
     ]
     row = packets_of(trades).row(0, named=True)
     assert row["premium"] == pytest.approx((1.2 * 10 + 1.1 * 30 + 1.0 * 10 + 1.2 * 50) * 100)
@@ -82,7 +102,16 @@ def test_cancelled_print_inside_sweep_leaves_it() -> None:
     trades = [
         {"ts": k * 10 * MS, "price": 1.2, "exchange": ex, "conditions": ["S"], "event_id": f"s{k}"}
         for k, ex in enumerate("CXZ")
-    ] + [{"ts": 2 * 1000 * MS, "price": 1.2, "exchange": "X", "event_id": "cx", "conditions": ["A"], "ref_event_id": "s1"}]
+    ] + [
+        {
+            "ts": 2 * 1000 * MS,
+            "price": 1.2,
+            "exchange": "X",
+            "event_id": "cx",
+            "conditions": ["A"],
+            "ref_event_id": "s1",
+        }
+    ]
     out = packets_of(trades)
     assert out.height == 1
     row = out.row(0, named=True)
@@ -107,7 +136,9 @@ def test_packet_starts_follows_links_per_group() -> None:
 
 
 def test_lazy_schema_matches_collected() -> None:
-    prints = enrich_option_prints(option_trades([{"ts": 0, "price": 1.2}]).lazy(), option_quotes([QUOTE]).lazy(), ENRICH)
+    prints = enrich_option_prints(
+        option_trades([{"ts": 0, "price": 1.2}]).lazy(), option_quotes([QUOTE]).lazy(), ENRICH
+    )
     lazy = build_packets(prints, PACKETS)
     assert lazy.collect_schema() == lazy.collect().schema
 
@@ -116,7 +147,9 @@ def reference_packets(trades: list[dict], window: int) -> list[list[str]]:
     """Row-by-row reference: a packet opens at a print and takes prints within window of it."""
     out: list[list[str]] = []
     for contract in sorted({t["contract"] for t in trades}):
-        rows = sorted((t for t in trades if t["contract"] == contract), key=lambda t: (t["ts"], t["seq"]))
+        rows = sorted(
+            (t for t in trades if t["contract"] == contract), key=lambda t: (t["ts"], t["seq"])
+        )
         first, current = 0, []
         for t in rows:
             if current and t["ts"] - first <= window:
@@ -132,16 +165,29 @@ def reference_packets(trades: list[dict], window: int) -> list[list[str]]:
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.sampled_from(["C", "P"]), st.integers(0, 3000), st.integers(1, 50), st.sampled_from("CXZI")),
+        st.tuples(
+            st.sampled_from(["C", "P"]),
+            st.integers(0, 3000),
+            st.integers(1, 50),
+            st.sampled_from("CXZI"),
+        ),
         min_size=1,
         max_size=60,
     ),
     st.randoms(use_true_random=False),
 )
-def test_packet_properties(rows: list[tuple[str, int, int, str]], rnd) -> None:  # noqa: ANN001
+def test_packet_properties(rows: list[tuple[str, int, int, str]], rnd: random.Random) -> None:
     contracts = {"C": "SPY   261127C00600000", "P": PUT}
     trades = [
-        {"ts": ms * MS, "price": 1.2, "size": size, "exchange": ex, "contract": contracts[c], "event_id": f"e{i}", "seq": i}
+        {
+            "ts": ms * MS,
+            "price": 1.2,
+            "size": size,
+            "exchange": ex,
+            "contract": contracts[c],
+            "event_id": f"e{i}",
+            "seq": i,
+        }
         for i, (c, ms, size, ex) in enumerate(rows)
     ]
     out = packets_of(trades)

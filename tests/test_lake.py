@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -20,7 +21,9 @@ OTHER_DAY = dt.date(2026, 11, 25)
 
 
 def trades(n: int, prefix: str = "t", day: dt.date = DAY) -> pl.DataFrame:
-    frame = option_trades([{"ts": i, "price": 1.0 + i / 100, "event_id": f"{prefix}{i}"} for i in range(n)])
+    frame = option_trades(
+        [{"ts": i, "price": 1.0 + i / 100, "event_id": f"{prefix}{i}"} for i in range(n)]
+    )
     return frame.with_columns(pl.lit(day).alias("date"))
 
 
@@ -99,13 +102,23 @@ def test_scan_of_missing_table_is_none_and_version_minus_one(lake: Lake) -> None
 def test_sql_binds_user_input_as_parameters(lake: Lake) -> None:
     land(lake, "option_trades", trades(5))
     hostile = "SPY' OR '1'='1"
-    rows = sql(lake, "select count(*) as n from option_trades where underlying = ?", [hostile], tables=["option_trades"])
+    rows = sql(
+        lake,
+        "select count(*) as n from option_trades where underlying = ?",
+        [hostile],
+        tables=["option_trades"],
+    )
     assert rows.item() == 0
-    rows = sql(lake, "select count(*) as n from option_trades where underlying = ?", ["SPY"], tables=["option_trades"])
+    rows = sql(
+        lake,
+        "select count(*) as n from option_trades where underlying = ?",
+        ["SPY"],
+        tables=["option_trades"],
+    )
     assert rows.item() == 5
 
 
-def test_lake_root_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: ANN001
+def test_lake_root_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("FLOWLAKE_LAKE", raising=False)
     monkeypatch.chdir(tmp_path)
     assert resolve_lake_root() == str(tmp_path / "data" / "lake")

@@ -14,7 +14,9 @@ PARAMS = {**TH.section("nbbo"), **TH.section("placement")}
 
 
 def enrich(trades: list[dict], quotes: list[dict]) -> pl.DataFrame:
-    return enrich_option_prints(option_trades(trades).lazy(), option_quotes(quotes).lazy(), PARAMS).collect()
+    return enrich_option_prints(
+        option_trades(trades).lazy(), option_quotes(quotes).lazy(), PARAMS
+    ).collect()
 
 
 def one(trade: dict, quotes: list[dict]) -> dict:
@@ -69,7 +71,10 @@ def test_quote_one_ns_after_the_trade_never_matches() -> None:
 
 
 def test_quote_at_the_same_ns_matches_and_latest_seq_wins() -> None:
-    quotes = [{"ts": 5 * MS, "bid": 1.00, "ask": 1.20, "seq": 1}, {"ts": 5 * MS, "bid": 2.00, "ask": 2.20, "seq": 2}]
+    quotes = [
+        {"ts": 5 * MS, "bid": 1.00, "ask": 1.20, "seq": 1},
+        {"ts": 5 * MS, "bid": 2.00, "ask": 2.20, "seq": 2},
+    ]
     row = one({"ts": 5 * MS, "price": 2.20}, quotes)
     assert (row["nbbo_bid"], row["placement"]) == (2.00, "A")
 
@@ -138,7 +143,13 @@ def test_cancel_by_reference_removes_both_from_flow() -> None:
         [
             {"ts": MS, "price": 1.20, "event_id": "orig"},
             {"ts": 2 * MS, "price": 1.20, "event_id": "keep"},
-            {"ts": 9 * MS, "price": 1.20, "event_id": "cx", "conditions": ["A"], "ref_event_id": "orig"},
+            {
+                "ts": 9 * MS,
+                "price": 1.20,
+                "event_id": "cx",
+                "conditions": ["A"],
+                "ref_event_id": "orig",
+            },
         ],
         [QUOTE],
     )
@@ -166,16 +177,22 @@ def test_late_print_counts_but_is_not_aggressor_eligible() -> None:
 
 
 def test_lazy_schema_matches_collected() -> None:
-    lazy = enrich_option_prints(option_trades([{"ts": 1, "price": 1.0}]).lazy(), option_quotes([QUOTE]).lazy(), PARAMS)
+    lazy = enrich_option_prints(
+        option_trades([{"ts": 1, "price": 1.0}]).lazy(), option_quotes([QUOTE]).lazy(), PARAMS
+    )
     assert lazy.collect_schema() == lazy.collect().schema
 
 
 def test_result_independent_of_input_row_order() -> None:
     trades = [{"ts": k * 7 * MS, "price": 1.0 + k / 100, "event_id": f"e{k}"} for k in range(30)]
     quotes = [{"ts": k * 5 * MS, "bid": 1.0, "ask": 1.2 + k / 1000, "seq": k} for k in range(40)]
-    a = enrich_option_prints(option_trades(trades).lazy(), option_quotes(quotes).lazy(), PARAMS).collect()
+    a = enrich_option_prints(
+        option_trades(trades).lazy(), option_quotes(quotes).lazy(), PARAMS
+    ).collect()
     b = enrich_option_prints(
-        option_trades(trades).reverse().lazy(), option_quotes(quotes).sample(fraction=1.0, shuffle=True, seed=3).lazy(), PARAMS
+        option_trades(trades).reverse().lazy(),
+        option_quotes(quotes).sample(fraction=1.0, shuffle=True, seed=3).lazy(),
+        PARAMS,
     ).collect()
     from polars.testing import assert_frame_equal
 

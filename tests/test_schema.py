@@ -31,7 +31,12 @@ def test_valid_trade_lands_with_parsed_contract_fields() -> None:
     result = validate("option_trades", pl.DataFrame([raw_trade()]))
     assert result.quarantined.height == 0
     row = result.valid.row(0, named=True)
-    assert (row["underlying"], row["expiry"], row["right"], row["strike"]) == ("SPY", dt.date(2026, 11, 27), "C", 600.0)
+    assert (row["underlying"], row["expiry"], row["right"], row["strike"]) == (
+        "SPY",
+        dt.date(2026, 11, 27),
+        "C",
+        600.0,
+    )
     assert row["multiplier"] == 100 and row["date"] == DAY
     assert result.valid.schema == pl.Schema(landed_schema("option_trades"))
 
@@ -44,8 +49,14 @@ def test_valid_trade_lands_with_parsed_contract_fields() -> None:
         ({"price": float("nan")}, "price not a positive finite number"),
         ({"size": 0}, "size <= 0 or missing"),
         ({"contract": "SPY 12C"}, "unparseable OCC OSI contract symbol"),
-        ({"ts_event": ny_ns(DAY, dt.time(3, 0))}, "ts_event outside the trading session of its date"),
-        ({"ts_event": ny_ns(dt.date(2026, 11, 26), dt.time(10, 0))}, "ts_event outside the trading session of its date"),
+        (
+            {"ts_event": ny_ns(DAY, dt.time(3, 0))},
+            "ts_event outside the trading session of its date",
+        ),
+        (
+            {"ts_event": ny_ns(dt.date(2026, 11, 26), dt.time(10, 0))},
+            "ts_event outside the trading session of its date",
+        ),
         ({"event_id": None}, "missing event_id"),
     ],
 )
@@ -54,7 +65,15 @@ def test_bad_trade_is_quarantined_with_reason(override: dict, reason: str) -> No
 
 
 def test_crossed_quote_quarantined_locked_quote_valid() -> None:
-    base = {"event_id": "q", "source": "t", "ts_event": T0, "ts_recv": T0, "contract": CONTRACT, "bid_size": 1, "ask_size": 1}
+    base = {
+        "event_id": "q",
+        "source": "t",
+        "ts_event": T0,
+        "ts_recv": T0,
+        "contract": CONTRACT,
+        "bid_size": 1,
+        "ask_size": 1,
+    }
     crossed = validate("option_quotes", pl.DataFrame([{**base, "bid": 1.2, "ask": 1.1}]))
     locked = validate("option_quotes", pl.DataFrame([{**base, "bid": 1.1, "ask": 1.1}]))
     assert crossed.quarantined.get_column("reason").to_list() == ["crossed quote (bid > ask)"]
@@ -72,7 +91,9 @@ def test_duplicates_in_batch_exact_copy_collapses_conflict_quarantined() -> None
     rows = [raw_trade(), raw_trade(), raw_trade(price=9.99)]
     result = validate("option_trades", pl.DataFrame(rows))
     assert result.valid.height == 1 and result.valid.get_column("price")[0] == 1.25
-    assert result.quarantined.get_column("reason").to_list() == ["duplicate event_id with different content in batch"]
+    assert result.quarantined.get_column("reason").to_list() == [
+        "duplicate event_id with different content in batch"
+    ]
 
 
 def test_loose_csv_types_are_cast_or_quarantined() -> None:
@@ -117,13 +138,25 @@ def test_rows_in_equal_valid_plus_quarantined_plus_exact_duplicates(rows: list[d
     if not rows:
         return
     frame = pl.DataFrame(
-        [raw_trade(event_id=r["event_id"], price=r["price"], size=r["size"], ts_event=T0 + r["offset_s"] * 10**9) for r in rows],
+        [
+            raw_trade(
+                event_id=r["event_id"],
+                price=r["price"],
+                size=r["size"],
+                ts_event=T0 + r["offset_s"] * 10**9,
+            )
+            for r in rows
+        ],
         schema_overrides={"price": pl.Float64, "size": pl.Int64, "event_id": pl.String},
     )
     result = validate("option_trades", frame)
     # Exact copies of a row that landed collapse into it; every other row is accounted for.
     keys = ["event_id", "price", "size", "ts_event"]
-    copies = frame.group_by(keys).len().join(result.valid.select(keys), on=keys, how="inner", nulls_equal=True)
+    copies = (
+        frame.group_by(keys)
+        .len()
+        .join(result.valid.select(keys), on=keys, how="inner", nulls_equal=True)
+    )
     collapsed = int((copies.get_column("len") - 1).sum())
     assert result.valid.height + result.quarantined.height + collapsed == frame.height
     assert result.valid.get_column("event_id").is_unique().all()
@@ -133,6 +166,12 @@ def test_rows_in_equal_valid_plus_quarantined_plus_exact_duplicates(rows: list[d
 
 @pytest.mark.parametrize("stream", STREAMS)
 def test_every_stream_accepts_its_own_empty_schema(stream: str) -> None:
-    empty = pl.DataFrame(schema={k: v for k, v in landed_schema(stream).items() if k != "date" or stream == "option_open_interest"})
+    empty = pl.DataFrame(
+        schema={
+            k: v
+            for k, v in landed_schema(stream).items()
+            if k != "date" or stream == "option_open_interest"
+        }
+    )
     result = validate(stream, empty)
     assert result.valid.height == 0 and result.quarantined.height == 0

@@ -18,14 +18,25 @@ def c(right: str, strike: int, expiry: str = "261127", root: str = "SPY") -> str
     return f"{root:<6}{expiry}{right}{strike * 1000:08d}"
 
 
-def structures_of(legs: list[tuple[str, int, float, int]], oi: dict[str, int] | None = None) -> pl.DataFrame:
+def structures_of(
+    legs: list[tuple[str, int, float, int]], oi: dict[str, int] | None = None
+) -> pl.DataFrame:
     """legs: (contract, ts_ms, price, size); every contract quoted 1.00 x 1.20."""
-    trades = [{"contract": k, "ts": ms * MS, "price": p, "size": s, "event_id": f"e{i}"} for i, (k, ms, p, s) in enumerate(legs)]
+    trades = [
+        {"contract": k, "ts": ms * MS, "price": p, "size": s, "event_id": f"e{i}"}
+        for i, (k, ms, p, s) in enumerate(legs)
+    ]
     quotes = [{"contract": k, "ts": 0, "bid": 1.0, "ask": 1.2} for k in {leg[0] for leg in legs}]
-    prints = enrich_option_prints(option_trades(trades).lazy(), option_quotes(quotes).lazy(), ENRICH)
+    prints = enrich_option_prints(
+        option_trades(trades).lazy(), option_quotes(quotes).lazy(), ENRICH
+    )
     packets = build_packets(prints, TH.section("packets"))
     oi_frame = pl.DataFrame(
-        {"date": [DAY] * len(oi or {}), "contract": list((oi or {}).keys()), "open_interest": list((oi or {}).values())},
+        {
+            "date": [DAY] * len(oi or {}),
+            "contract": list((oi or {}).keys()),
+            "open_interest": list((oi or {}).values()),
+        },
         schema={"date": pl.Date, "contract": pl.String, "open_interest": pl.Int64},
     )
     return find_structures(packets, oi_frame.lazy(), TH.section("structures")).collect()
@@ -38,10 +49,14 @@ def test_straddle() -> None:
 
 
 def test_strangle_and_vertical() -> None:
-    assert structures_of([(c("C", 610), 0, 1.2, 20), (c("P", 590), 0, 1.2, 20)])["kind"].to_list() == ["strangle"]
+    assert structures_of([(c("C", 610), 0, 1.2, 20), (c("P", 590), 0, 1.2, 20)])[
+        "kind"
+    ].to_list() == ["strangle"]
     vertical = structures_of([(c("C", 600), 0, 1.2, 20), (c("C", 605), 200, 1.0, 20)])
     assert vertical["kind"].to_list() == ["vertical"]
-    assert vertical["net_premium"][0] == 1.2 * 20 * 100 - 1.0 * 20 * 100  # bought one leg, sold the other
+    assert (
+        vertical["net_premium"][0] == 1.2 * 20 * 100 - 1.0 * 20 * 100
+    )  # bought one leg, sold the other
 
 
 def test_four_leg_ladder() -> None:
@@ -72,7 +87,9 @@ def test_other_underlying_never_joins() -> None:
 def test_small_or_unrelated_sizes_are_not_legs() -> None:
     assert structures_of([(c("C", 600), 0, 1.2, 5), (c("P", 600), 0, 1.2, 5)]).height == 0
     assert structures_of([(c("C", 600), 0, 1.2, 17), (c("P", 600), 0, 1.2, 40)]).height == 0
-    assert structures_of([(c("C", 600), 0, 1.2, 20), (c("C", 605), 0, 1.0, 40)])["kind"].to_list() == ["vertical"]
+    assert structures_of([(c("C", 600), 0, 1.2, 20), (c("C", 605), 0, 1.0, 40)])[
+        "kind"
+    ].to_list() == ["vertical"]
 
 
 def test_five_overlapping_packets_are_too_busy() -> None:
@@ -81,7 +98,12 @@ def test_five_overlapping_packets_are_too_busy() -> None:
 
 
 def test_structure_id_is_deterministic_and_order_independent() -> None:
-    legs = [(c("C", 600), 0, 1.2, 50), (c("P", 600), 100, 1.2, 50), (c("C", 610), 9000, 1.2, 20), (c("P", 590), 9000, 1.2, 20)]
+    legs = [
+        (c("C", 600), 0, 1.2, 50),
+        (c("P", 600), 100, 1.2, 50),
+        (c("C", 610), 9000, 1.2, 20),
+        (c("P", 590), 9000, 1.2, 20),
+    ]
     first = structures_of(legs)
     assert first["structure_id"].to_list() == structures_of(legs)["structure_id"].to_list()
     assert first["kind"].to_list() == ["straddle", "strangle"]

@@ -13,10 +13,12 @@ accumulation) are listed in ``labels`` with the event_ids that make them up.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
+from numpy.typing import ArrayLike
 
 from adapters.calendar import session_bounds, to_ns
 from adapters.osi import osi_expr
@@ -138,7 +140,19 @@ class _Prints:
     label: list[np.ndarray] = field(default_factory=list)
     ref: list[np.ndarray] = field(default_factory=list)  # index of the cancelled print, -1
 
-    def add(self, contract, ts, size, exchange, placement, conditions, label="", ref=-1) -> None:
+    def add(
+        self,
+        contract: ArrayLike,
+        ts: ArrayLike,
+        size: ArrayLike,
+        exchange: ArrayLike,
+        placement: ArrayLike,
+        conditions: tuple[str, ...] | np.ndarray,
+        label: str = "",
+        ref: int = -1,
+    ) -> None:
+        """Append prints; scalars broadcast over ``ts``."""
+        ts = np.atleast_1d(np.asarray(ts))
         n = len(ts)
         self.contract.append(np.broadcast_to(np.asarray(contract), n).astype(np.int64))
         self.ts.append(np.asarray(ts, dtype=np.int64))
@@ -323,7 +337,6 @@ def _underlying_day(
         for a in np.meshgrid(np.arange(len(expiries)), strikes, [True, False], indexing="ij")
     )
     n_contracts = len(exp_grid)
-    close_ns = end
     exp_close = np.array(
         [
             to_ns(dt.datetime.combine(e, dt.time(16, 0), tzinfo=dt.UTC)) + 4 * 3600 * NS
@@ -650,7 +663,7 @@ def _price_option_prints(
     q_ts: np.ndarray,
     q_bid: np.ndarray,
     q_ask: np.ndarray,
-    theo,
+    theo: Callable[[np.ndarray, np.ndarray], np.ndarray],
     rng: np.random.Generator,
 ) -> pl.DataFrame:
     """Price each intended print against the quote in force at its time (backward as-of)."""

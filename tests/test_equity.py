@@ -1,0 +1,96 @@
+"""Equity enrichment and candles: off-exchange flag, condition policy, bar boundaries."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from adapters.calendar import ny_ns
+from adapters.schema import landed_schema
+from assets.equity_candles import build_candles
+from assets.equity_prints import enrich_equity_prints
+from orchestration.thresholds import load_thresholds
+
+TH = load_thresholds()
+PARAMS = {**TH.section("nbbo"), **TH.section("placement")}
+S = 1_000_000_000
+
+
+def frames(
+    day: dt.date, trades: list[tuple], quotes: list[tuple]
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """trades: (ns, price, size, exchange, conditions); quotes: (ns, bid, ask)."""
+    t = pl.DataFrame(
+        [
+            {"event_id": f"t{i}", "source": "test", "ts_event": ts, "ts_recv": ts, "symbol": "AAPL", "price": p,
+             "size": s, "exchange": ex, "conditions": cond, "seq": i, "ref_event_id": None, "date": day}
+            for i, (ts, p, s, ex, cond) in enumerate(trades)
+        ],
+        schema=landed_schema("equity_trades"),
+    )  # fmt: skip
+    q = pl.DataFrame(
+        [
+            {"event_id": f"q{i}", "source": "test", "ts_event": ts, "ts_recv": ts, "symbol": "AAPL", "bid": b,
+             "ask": a, "bid_size": 100, "ask_size": 100, "seq": i, "date": day}
+            for i, (ts, b, a) in enumerate(quotes)
+        ],
+        schema=landed_schema("equity_quotes"),
+    )  # fmt: skip
+    return t.lazy(), q.lazy()
+
+
+def test_off_exchange_and_placement() -> None:
+    day = dt.date(2026, 11, 24)
+    t0 = ny_ns(day, dt.time(10))
+    trades, quotes = frames(
+        day,
+        [(t0 + 5, 100.05, 300, "D", ["@"]), (t0 + 6, 100.10, 100, "Q", ["@"])],
+        [(t0, 100.00, 100.10)],
+    )
+    out = enrich_equity_prints(trades, quotes, PARAMS).collect()
+    assert out["off_exchange"].to_list() == [True, False]
+    assert out["placement"].to_list() == ["MID", "A"]
+    assert out["notional"][0] == pytest.approx(30015.0)
+
+
+def test_candle_open_close_boundaries_and_policy() -> None:
+    day = dt.date(2026, 11, 24)
+    open_ns = ny_ns(day, dt.time(9, 30))
+    trades, quotes = frames(
+        day,
+        [
+            (open_ns - 1, 99.0, 100, "Q", ["T"]),  # 09:29:59.999999999 Form T: volume only, own bar
+            (open_ns, 100.0, 100, "Q", ["@"]),  # first regular print at the open
+            (open_ns + 30 * S, 101.0, 50, "D", ["I"]),  # odd lot off-exchange: volume, no OHLC
+            (open_ns + 59 * S, 100.5, 200, "D", ["@"]),
+            (open_ns + 60 * S, 102.0, 100, "Q", ["W"]),  # average price: volume only, next bar
+        ],
+        [(open_ns - S, 99.9, 100.1)],
+    )
+    prints = enrich_equity_prints(trades, quotes, PARAMS)
+    bars = build_candles(prints).filter(pl.col("interval") == "1m").collect()
+    first = bars.filter(pl.col("ts") == open_ns).row(0, named=True)
+    assert (first["open"], first["high"], first["low"], first["close"]) == (
+        100.0,
+        100.5,
+        100.0,
+        100.5,
+    )
+    assert (first["volume"], first["off_exchange_volume"], first["lit_volume"]) == (350, 250, 100)
+    assert first["vwap"] == pytest.approx((100 * 100 + 101 * 50 + 100.5 * 200) / 350)
+    pre = bars.filter(pl.col("ts") == open_ns - 60 * S).row(0, named=True)
+    assert pre["open"] is None and pre["volume"] == 100
+    after = bars.filter(pl.col("ts") == open_ns + 60 * S).row(0, named=True)
+    assert after["open"] is None and after["volume"] == 100
+
+
+def test_bars_align_to_new_york_minutes_on_dst_day() -> None:
+    day = dt.date(2026, 3, 9)  # first session after the change to EDT
+    ts = ny_ns(day, dt.time(9, 30, 30))
+    trades, quotes = frames(day, [(ts, 50.0, 100, "Q", ["@"])], [(ts - S, 49.9, 50.1)])
+    bars = build_candles(enrich_equity_prints(trades, quotes, PARAMS)).collect()
+    five = bars.filter(pl.col("interval") == "5m")["ts"].item()
+    assert five == ny_ns(day, dt.time(9, 30))
+    assert bars.filter(pl.col("interval") == "1s")["ts"].item() == ts

@@ -1,0 +1,103 @@
+"""The synthetic market: deterministic, valid, labelled, statistically sane."""
+
+from __future__ import annotations
+
+import hashlib
+
+import polars as pl
+
+from adapters.schema import validate
+from adapters.synthetic import SyntheticDay, SyntheticSpec, generate_day
+from adapters.synthetic.universe import select_underlyings, universe
+from tests.conftest import DAY
+
+
+def digest(tables: dict[str, pl.DataFrame]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(tables):
+        h.update(name.encode())
+        h.update(tables[name].hash_rows().to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def test_same_spec_gives_identical_tables(synthetic_day: SyntheticDay) -> None:
+    again = generate_day(SyntheticSpec(date=DAY, underlyings=("SPY", "QQQ", "AAPL"), minutes=45))
+    for name, frame in synthetic_day.tables.items():
+        assert frame.equals(again.tables[name]), name
+    assert digest(synthetic_day.tables) == digest(again.tables)
+    assert synthetic_day.labels.equals(again.labels)
+
+
+def test_other_seed_differs() -> None:
+    a = generate_day(SyntheticSpec(date=DAY, underlyings=("AAPL",), minutes=5, seed=1))
+    b = generate_day(SyntheticSpec(date=DAY, underlyings=("AAPL",), minutes=5, seed=2))
+    assert not a.tables["option_trades"].equals(b.tables["option_trades"])
+
+
+def test_every_row_passes_the_validator(synthetic_day: SyntheticDay) -> None:
+    for name, frame in synthetic_day.tables.items():
+        result = validate(name, frame)
+        assert result.quarantined.height == 0, (
+            name,
+            result.quarantined["reason"].unique().to_list(),
+        )
+
+
+def test_labels_point_at_existing_events(synthetic_day: SyntheticDay) -> None:
+    labels = synthetic_day.labels
+    assert set(labels["kind"]) >= {
+        "sweep",
+        "block",
+        "straddle",
+        "vertical",
+        "ladder",
+        "roll",
+        "strangle",
+        "spike",
+        "absorbed_block",
+        "stealth_accumulation",
+        "distribution",
+        "cancelled_print",
+        "multileg_package",
+        "zero_dte",
+    }
+    ids = set(synthetic_day.tables["option_trades"]["event_id"]) | set(
+        synthetic_day.tables["equity_trades"]["event_id"]
+    )
+    for row in labels.iter_rows(named=True):
+        assert row["event_ids"], row["label_id"]
+        assert set(row["event_ids"]) <= ids, row["label_id"]
+
+
+def test_quotes_never_crossed_and_trades_mostly_inside(synthetic_day: SyntheticDay) -> None:
+    for name in ("option_quotes", "equity_quotes"):
+        q = synthetic_day.tables[name]
+        assert (q["bid"] <= q["ask"]).all()
+    from assets.option_prints import enrich_option_prints
+    from orchestration.thresholds import load_thresholds
+
+    th = load_thresholds()
+    trades = validate("option_trades", synthetic_day.tables["option_trades"]).valid
+    quotes = validate("option_quotes", synthetic_day.tables["option_quotes"]).valid
+    prints = enrich_option_prints(
+        trades.lazy(), quotes.lazy(), {**th.section("nbbo"), **th.section("placement")}
+    ).collect()
+    share = prints["placement"].value_counts(normalize=True)
+    inside = share.filter(pl.col("placement").is_in(["A", "B", "MID"]))["proportion"].sum()
+    assert inside > 0.85
+    assert share.filter(pl.col("placement") == "NONE")["proportion"].sum() < 0.02
+
+
+def test_volume_is_u_shaped_over_the_day() -> None:
+    day = generate_day(SyntheticSpec(date=DAY, underlyings=("SPY",)))
+    t = day.tables["equity_trades"].with_columns(
+        ((pl.col("ts_event") - pl.col("ts_event").min()) // (30 * 60 * 10**9)).alias("half_hour")
+    )
+    counts = t.group_by("half_hour").len().sort("half_hour")["len"].to_list()
+    assert counts[0] > counts[len(counts) // 2] and counts[-1] > counts[len(counts) // 2]
+
+
+def test_universe_and_selection() -> None:
+    assert len(universe()) == 506
+    assert select_underlyings("3") == ["SPY", "QQQ", "IWM"]
+    assert select_underlyings("aapl, msft") == ["AAPL", "MSFT"]
