@@ -91,3 +91,26 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]
     monkeypatch.setenv("FLOWLAKE_LAKE", str(tmp_path / "lake"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     yield tmp_path / "lake"
+
+
+@pytest.fixture(scope="session")
+def built_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lake holding one small synthetic day, landed and built (once per test session)."""
+    import dagster as dg
+
+    from orchestration.definitions import defs
+    from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
+
+    root = tmp_path_factory.mktemp("built") / "lake"
+    result = dg.materialize(
+        list(defs.assets),
+        resources={
+            "lake": LakeResource(root=str(root)),
+            "thresholds": ThresholdsResource(),
+            "source": SyntheticSource(underlyings="SPY,AAPL", minutes=60),
+        },
+        partition_key=DAY.isoformat(),
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    return root

@@ -1,0 +1,1 @@
+"""Streamlit dashboards: read the lake through ``lake.read``, never write it."""

@@ -1,0 +1,114 @@
+"""Chart: equity candles with off-exchange prints overlaid by size and flow markers."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import plotly.graph_objects as go
+import polars as pl
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from dashboards.data import load_day
+from dashboards.filters import in_view
+from dashboards.state import View
+
+view: View = st.session_state["view"]
+st.title("Chart")
+
+if view.day is None:
+    st.info("The lake has no trading day yet. Run `make run` to fill it.")
+    st.stop()
+
+candles = load_day("equity_candles", view.day)
+if candles is None or candles.is_empty():
+    st.info(f"No candles for {view.day}: run `flowlake build --date {view.day}`.")
+    st.stop()
+
+symbols = sorted(candles["symbol"].unique().to_list())
+default = view.ticker if view.ticker in symbols else symbols[0]
+c1, c2 = st.columns([3, 1])
+symbol = c1.selectbox("Symbol", symbols, index=symbols.index(default), key="chart_symbol")
+interval = (
+    c2.segmented_control("Interval", ["1m", "5m", "1s"], default="1m", key="chart_interval") or "1m"
+)
+
+bars = in_view(
+    candles.filter((pl.col("symbol") == symbol) & (pl.col("interval") == interval)),
+    replace(view, ticker=""),
+    "symbol",
+    "ts_ny",
+).sort("ts")
+prints = load_day("equity_prints", view.day)
+dark = (
+    prints.filter((pl.col("symbol") == symbol) & pl.col("off_exchange") & (pl.col("size") >= 1000))
+    if prints is not None
+    else pl.DataFrame()
+)
+packets = load_day("flow_packets", view.day)
+flow = (
+    packets.filter((pl.col("underlying") == symbol) & pl.col("kind").is_in(["sweep", "block"]))
+    if packets is not None
+    else pl.DataFrame()
+)
+
+fig = make_subplots(
+    rows=2, cols=1, shared_xaxes=True, row_heights=[0.75, 0.25], vertical_spacing=0.03
+)
+fig.add_trace(
+    go.Candlestick(
+        x=bars["ts_ny"],
+        open=bars["open"],
+        high=bars["high"],
+        low=bars["low"],
+        close=bars["close"],
+        name=symbol,
+    ),
+    row=1,
+    col=1,
+)
+if dark.height:
+    fig.add_trace(
+        go.Scatter(x=dark["ts_event_ny"], y=dark["price"], mode="markers", name="off-exchange >= 1000 sh",
+                   marker={"size": (dark["size"] ** 0.5 / 4).clip(4, 40), "color": "rgba(120,60,200,0.45)"},
+                   text=dark["event_id"]),
+        row=1, col=1,
+    )  # fmt: skip
+fig.add_trace(
+    go.Bar(x=bars["ts_ny"], y=bars["lit_volume"], name="lit volume", marker_color="#1f77b4"),
+    row=2,
+    col=1,
+)
+fig.add_trace(
+    go.Bar(
+        x=bars["ts_ny"],
+        y=bars["off_exchange_volume"],
+        name="off-exchange volume",
+        marker_color="#9467bd",
+    ),
+    row=2,
+    col=1,
+)
+fig.update_layout(
+    barmode="stack",
+    height=620,
+    xaxis_rangeslider_visible=False,
+    margin={"l": 10, "r": 10, "t": 10, "b": 10},
+    legend={"orientation": "h"},
+)
+st.plotly_chart(fig, width="stretch", key="chart_figure")
+
+if flow.height:
+    st.caption("Sweeps and blocks on this underlying (the evidence: each packet lists its prints)")
+    st.dataframe(
+        flow.select(
+            pl.col("start_ts_ny").dt.strftime("%H:%M:%S%.3f").alias("time"),
+            "contract",
+            "kind",
+            "side",
+            "premium",
+            "event_ids",
+        ),
+        hide_index=True,
+        width="stretch",
+    )

@@ -1,0 +1,94 @@
+"""Flow: the FlowPacket tape and the options tape, filterable, refreshing while live."""
+
+from __future__ import annotations
+
+import plotly.express as px
+import polars as pl
+import streamlit as st
+
+from dashboards.data import load_day
+from dashboards.filters import in_view, money
+from dashboards.state import View
+
+view: View = st.session_state["view"]
+st.title("Options flow")
+
+if view.day is None:
+    st.info(
+        "The lake has no trading day yet. Run `make run` (or `flowlake synth` then `flowlake build`) to fill it."
+    )
+    st.stop()
+
+c1, c2, c3, c4 = st.columns(4)
+kinds = c1.multiselect(
+    "Kind",
+    ["sweep", "block", "split", "single", "complex"],
+    default=["sweep", "block", "split"],
+    key="flow_kind",
+)
+min_premium = c2.number_input(
+    "Min premium ($)", min_value=0, value=25_000, step=5_000, key="flow_min_premium"
+)
+side = c3.selectbox("Side", ["all", "buy", "sell", "mixed", "none"], key="flow_side")
+expiry_text = c4.text_input("Expiry (YYYY-MM-DD, empty: all)", key="flow_expiry")
+
+
+@st.fragment(run_every=view.refresh_seconds)
+def tape() -> None:
+    packets = load_day("flow_packets", view.day)
+    if packets is None or packets.is_empty():
+        st.info(f"No FlowPackets for {view.day}: run `flowlake build --date {view.day}`.")
+        return
+    shown = in_view(packets, view, "underlying", "start_ts_ny").filter(
+        pl.col("kind").is_in(kinds) & (pl.col("premium") >= min_premium)
+    )
+    if side != "all":
+        shown = shown.filter(pl.col("side") == side)
+    if expiry_text.strip():
+        shown = shown.filter(pl.col("expiry").cast(pl.String) == expiry_text.strip())
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Packets", f"{shown.height:,}")
+    m2.metric("Premium", money(float(shown["premium"].sum() or 0)))
+    calls = float(shown.filter(pl.col("right") == "C")["premium"].sum() or 0)
+    puts = float(shown.filter(pl.col("right") == "P")["premium"].sum() or 0)
+    m3.metric("Put/call premium", f"{puts / calls:.2f}" if calls else "n/a")
+    m4.metric("Sweeps", f"{shown.filter(pl.col('kind') == 'sweep').height:,}")
+    if shown.height:
+        fig = px.scatter(
+            shown.select("start_ts_ny", "premium", "kind", "contract", "side"),
+            x="start_ts_ny",
+            y="premium",
+            color="kind",
+            symbol="side",
+            hover_name="contract",
+            log_y=True,
+            height=320,
+        )
+        fig.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"orientation": "h"})
+        st.plotly_chart(fig, width="stretch")
+    table = shown.sort("start_ts", descending=True).select(
+        pl.col("start_ts_ny").dt.strftime("%H:%M:%S%.3f").alias("time"),
+        "underlying", "contract", "kind", "side", "n_prints", "n_exchanges", "size",
+        pl.col("premium").round(0), pl.col("vwap").round(2), pl.col("nbbo_coverage").round(2).alias("coverage"),
+        pl.col("buy_ratio").round(2), "iso_count", "packet_id",
+    )  # fmt: skip
+    st.dataframe(table, hide_index=True, width="stretch", height=420, key="flow_packets_table")
+
+
+tape()
+
+with st.expander("Options tape (every print with its NBBO)"):
+    prints = load_day("option_prints", view.day)
+    if prints is not None and prints.height:
+        tape_rows = (
+            in_view(prints, view, "underlying", "ts_event_ny")
+            .sort("ts_event", descending=True)
+            .head(2000)
+        )
+        st.dataframe(
+            tape_rows.select(
+                pl.col("ts_event_ny").dt.strftime("%H:%M:%S%.6f").alias("time"), "contract", "exchange", "price", "size",
+                "nbbo_bid", "nbbo_ask", "placement", "side", pl.col("premium").round(0), "conditions", "in_flow", "event_id",
+            ),
+            hide_index=True, width="stretch", key="options_tape",
+        )  # fmt: skip
