@@ -8,7 +8,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboards" / "app.py")
-PAGES = ["views/flow.py", "views/alerts.py", "views/chart.py", "views/darkpool.py", "views/health.py"]
+PAGES = [
+    "views/flow.py",
+    "views/alerts.py",
+    "views/chart.py",
+    "views/darkpool.py",
+    "views/health.py",
+]
 
 
 def app(monkeypatch: pytest.MonkeyPatch, lake: Path) -> AppTest:
@@ -18,7 +24,9 @@ def app(monkeypatch: pytest.MonkeyPatch, lake: Path) -> AppTest:
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_every_page_renders_on_a_built_day(monkeypatch: pytest.MonkeyPatch, built_lake: Path, page: str) -> None:
+def test_every_page_renders_on_a_built_day(
+    monkeypatch: pytest.MonkeyPatch, built_lake: Path, page: str
+) -> None:
     at = app(monkeypatch, built_lake)
     at.run()
     if page != PAGES[0]:
@@ -28,7 +36,9 @@ def test_every_page_renders_on_a_built_day(monkeypatch: pytest.MonkeyPatch, buil
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_empty_lake_shows_a_helpful_message(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, page: str) -> None:
+def test_empty_lake_shows_a_helpful_message(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, page: str
+) -> None:
     at = app(monkeypatch, tmp_path / "empty")
     at.run()
     if page != PAGES[0]:
@@ -41,7 +51,9 @@ def test_flow_filters_change_the_tape(monkeypatch: pytest.MonkeyPatch, built_lak
     at = app(monkeypatch, built_lake)
     at.run()
     count = int(at.metric[0].value.replace(",", ""))
-    at.multiselect(key="flow_kind").set_value(["sweep", "block", "split", "single", "complex"]).run()
+    at.multiselect(key="flow_kind").set_value(
+        ["sweep", "block", "split", "single", "complex"]
+    ).run()
     at.number_input(key="flow_min_premium").set_value(0).run()
     everything = int(at.metric[0].value.replace(",", ""))
     assert everything > count > 0
