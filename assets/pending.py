@@ -18,24 +18,6 @@ from orchestration.resources import LakeResource
 _LIST = pl.List(pl.String())
 
 PENDING: dict[str, tuple[str, str, list[str], dict[str, pl.DataType]]] = {
-    "contract_baselines": (
-        "signals", "issue 6 (Signals)", ["flow_packets"],
-        {"date": pl.Date(), "contract": pl.String(), "premiums": pl.List(pl.Float64()),
-         "sizes": pl.List(pl.Int64()), "spreads": pl.List(pl.Float64()), "timestamps": pl.List(pl.Int64())},
-    ),
-    "classifier_hits": (
-        "signals", "issue 6 (Signals)", ["flow_packets", "structures", "contract_baselines"],
-        {"hit_id": pl.String(), "date": pl.Date(), "ts": pl.Int64(), "classifier": pl.String(),
-         "packet_id": pl.String(), "structure_id": pl.String(), "underlying": pl.String(),
-         "contract": pl.String(), "direction": pl.String(), "confidence": pl.Float64(),
-         "explanation": pl.String(), "config_version": pl.String()},
-    ),
-    "alerts": (
-        "signals", "issue 6 (Signals)", ["classifier_hits"],
-        {"alert_id": pl.String(), "date": pl.Date(), "ts": pl.Int64(), "underlying": pl.String(),
-         "contract": pl.String(), "score": pl.Float64(), "severity": pl.String(), "hit_ids": _LIST,
-         "packet_ids": _LIST, "config_version": pl.String()},
-    ),
     "dark_inferences": (
         "equities", "issue 7 (Off-exchange equities)", ["equity_prints"],
         {"inference_id": pl.String(), "date": pl.Date(), "ts": pl.Int64(), "symbol": pl.String(),

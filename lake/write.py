@@ -102,16 +102,31 @@ def land(lake: Lake, table: str, frame: pl.DataFrame, key: str = "event_id") -> 
     raise RuntimeError(f"could not commit to {table} after {_COMMIT_RETRIES} concurrent retries")
 
 
-def overwrite_partition(lake: Lake, table: str, frame: pl.DataFrame, date: dt.date) -> WriteResult:
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def overwrite_partition(
+    lake: Lake, table: str, frame: pl.DataFrame, date: dt.date, where: dict[str, str] | None = None
+) -> WriteResult:
     """Replace one ``date`` partition of a derived table with ``frame`` in one commit.
+
+    ``where`` narrows what is replaced to rows with those column values (for example one
+    ``config_version`` of ``classifier_hits``, leaving the other versions as they were).
 
     Raises
     ------
     ValueError
-        When ``frame`` holds rows of another date (they would be outside the predicate).
+        When ``frame`` holds rows outside the predicate.
     """
-    if frame.height and not (frame.get_column("date") == date).all():
-        raise ValueError(f"{table}: frame holds rows outside partition {date}")
+    where = where or {}
+    outside = frame.filter(
+        (pl.col("date") != date).or_(*[pl.col(c) != v for c, v in where.items()])
+    )
+    if outside.height:
+        raise ValueError(
+            f"{table}: frame holds rows outside partition {date} {where or ''}".rstrip()
+        )
     data = frame.to_arrow()
     for attempt in range(_COMMIT_RETRIES):
         try:
@@ -120,7 +135,12 @@ def overwrite_partition(lake: Lake, table: str, frame: pl.DataFrame, date: dt.da
                 data,
                 mode="overwrite",
                 partition_by=["date"],
-                predicate=f"date = '{date.isoformat()}'",
+                predicate=" AND ".join(
+                    [
+                        f"date = '{date.isoformat()}'",
+                        *(f"{c} = {_sql_literal(v)}" for c, v in where.items()),
+                    ]
+                ),
                 storage_options=lake.storage_options or None,
             )
         except CommitFailedError:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.alerts import alerts
+from assets.classifier_hits import classifier_hits
+from assets.contract_baselines import contract_baselines
 from assets.equity_candles import equity_candles
 from assets.equity_prints import equity_prints
 from assets.flow_packets import flow_packets
@@ -20,6 +23,9 @@ defs = dg.Definitions(
         option_prints,
         flow_packets,
         structures,
+        contract_baselines,
+        classifier_hits,
+        alerts,
         equity_prints,
         equity_candles,
         *pending_assets,

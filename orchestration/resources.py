@@ -59,6 +59,15 @@ class LakeResource(dg.ConfigurableResource):
         result = overwrite_partition(self.lake(), table, frame, day)
         return dg.MaterializeResult(metadata=_metadata(result))
 
+    def overwrite_version(
+        self, table: str, frame: pl.DataFrame, day: dt.date, config_version: str
+    ) -> dg.MaterializeResult:
+        """Replace the rows of one ``day`` and one ``config_version`` (other versions stay)."""
+        result = overwrite_partition(
+            self.lake(), table, frame, day, where={"config_version": config_version}
+        )
+        return dg.MaterializeResult(metadata=_metadata(result))
+
     def land(self, table: str, frame: pl.DataFrame, key: str = "event_id") -> WriteResult:
         """Idempotently append landing rows (keyed on ``key``)."""
         return land(self.lake(), table, frame, key=key)

@@ -1,0 +1,409 @@
+"""``classifier_hits``: sweep, spike, 0DTE gamma punch and roll, each with its evidence.
+
+DESIGN.md §3 rule 8. Directional classifiers look only at single-leg packets that are not
+legs of a structure (a structure is reported as a structure). A packet passes the gates
+when its NBBO coverage is at least ``min_coverage`` and its buy ratio is at least
+``min_buy_ratio`` (buy side) or at most ``max_sell_ratio`` (sell side); direction is right x
+side (bought calls and sold puts are bullish). A z condition applies only once the
+contract has ``z_min_samples`` priors; before that the absolute floors decide and the
+confidence is scaled down by ``THIN_BASELINE_FACTOR``.
+
+Confidence: each condition scores how far its value clears the threshold,
+``1 - exp(-(value - threshold) / scale)`` (0 at the threshold, towards 1 far beyond it);
+confidence = 0.5 + 0.5 x the mean score, so a bare pass is 0.5 and it rises with every
+margin (monotone in premium). ``explanation`` names each rule with its value and threshold.
+"""
+
+# No `from __future__ import annotations`: Dagster inspects the `context` annotation.
+
+import datetime as dt
+from typing import Any
+
+import dagster as dg
+import polars as pl
+from dagster import AssetExecutionContext
+
+from adapters.calendar import trading_date_expr
+from assets.contract_baselines import PREVIOUS_DAY, prior_state_for, score_packets
+from orchestration.partitions import partition_date, trading_days
+from orchestration.resources import LakeResource, ThresholdsResource
+
+THIN_BASELINE_FACTOR = 0.8
+#: Underlying price for the 0DTE distance: the equity NBBO mid no older than this.
+UNDERLYING_MAX_AGE_NS = 60 * 10**9
+HIT_SCHEMA: dict[str, pl.DataType] = {
+    "hit_id": pl.String(),
+    "date": pl.Date(),
+    "ts": pl.Int64(),
+    "classifier": pl.String(),
+    "packet_id": pl.String(),
+    "structure_id": pl.String(),
+    "packet_ids": pl.List(pl.String()),
+    "underlying": pl.String(),
+    "contract": pl.String(),
+    "direction": pl.String(),
+    "confidence": pl.Float64(),
+    "explanation": pl.String(),
+    "premium": pl.Float64(),
+    "nbbo_coverage": pl.Float64(),
+    "config_version": pl.String(),
+}
+
+
+def clearance(value: pl.Expr, threshold: float, scale: float | None = None) -> pl.Expr:
+    """Return how far ``value`` clears ``threshold`` in [0, 1): 0 at it, towards 1 far past it."""
+    width = scale if scale is not None else max(abs(threshold), 1e-9)
+    return (1.0 - (-(value - threshold) / width).exp()).clip(0.0, 1.0)
+
+
+def _num(expr: pl.Expr, decimals: int) -> pl.Expr:
+    """Return a number as text for explanations: whole when ``decimals`` is 0."""
+    rounded = expr.round(decimals)
+    return (rounded.cast(pl.Int64) if decimals == 0 else rounded).cast(pl.String)
+
+
+def with_underlying_price(packets: pl.LazyFrame, equity_quotes: pl.LazyFrame) -> pl.LazyFrame:
+    """Return packets with ``underlying_price``: the underlying's NBBO mid at the packet start."""
+    mids = (
+        equity_quotes.filter((pl.col("bid") > 0) & (pl.col("ask") >= pl.col("bid")))
+        .select(
+            pl.col("symbol").alias("underlying"),
+            pl.col("ts_event").alias("_qts"),
+            pl.col("seq").alias("_qseq"),
+            ((pl.col("bid") + pl.col("ask")) / 2).alias("underlying_price"),
+        )
+        .sort("_qts", "_qseq")
+    )
+    return (
+        packets.sort("start_ts", "packet_id")
+        .join_asof(
+            mids,
+            left_on="start_ts",
+            right_on="_qts",
+            by="underlying",
+            strategy="backward",
+            tolerance=UNDERLYING_MAX_AGE_NS,
+            check_sortedness=False,  # sorted explicitly above
+        )
+        .drop("_qts", "_qseq")
+    )
+
+
+def _gates(g: dict[str, Any]) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
+    """Return (passes, direction, gate score, gate explanation) expressions."""
+    buy = pl.col("buy_ratio") >= g["min_buy_ratio"]
+    sell = pl.col("buy_ratio") <= g["max_sell_ratio"]
+    covered = pl.col("nbbo_coverage") >= g["min_coverage"]
+    call = pl.col("right") == "C"
+    direction = (
+        pl.when(buy & call).then(pl.lit("bullish")).when(buy).then(pl.lit("bearish"))
+        .when(sell & call).then(pl.lit("bearish")).when(sell).then(pl.lit("bullish"))
+    )  # fmt: skip
+    side_score = (
+        pl.when(buy)
+        .then((pl.col("buy_ratio") - g["min_buy_ratio"]) / (1 - g["min_buy_ratio"]))
+        .otherwise((g["max_sell_ratio"] - pl.col("buy_ratio")) / g["max_sell_ratio"])
+    )
+    cover_score = (pl.col("nbbo_coverage") - g["min_coverage"]) / (1 - g["min_coverage"])
+    text = pl.format(
+        "coverage {} >= {}; buy ratio {} {} -> {} ({} {})",
+        _num(pl.col("nbbo_coverage"), 2), pl.lit(g["min_coverage"]), _num(pl.col("buy_ratio"), 2),
+        pl.when(buy).then(pl.lit(f">= {g['min_buy_ratio']}")).otherwise(pl.lit(f"<= {g['max_sell_ratio']}")),
+        direction, pl.when(call).then(pl.lit("call")).otherwise(pl.lit("put")),
+        pl.when(buy).then(pl.lit("bought")).otherwise(pl.lit("sold")),
+    )  # fmt: skip
+    return (
+        covered & (buy | sell),
+        direction,
+        (side_score.clip(0, 1) + cover_score.clip(0, 1)) / 2,
+        text,
+    )
+
+
+def _z_rule(field: str, minimum: float, min_n: int) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """Return (passes, score, text) of a z condition that applies once the baseline is full."""
+    thick = pl.col("n_prior") >= min_n
+    z = pl.col(f"{field}_z")
+    passes = ~thick | (z.fill_null(float("-inf")) >= minimum)
+    score = pl.when(thick).then(clearance(z, minimum, scale=minimum)).otherwise(None)
+    text = (
+        pl.when(thick)
+        .then(pl.format(f"{field} z {{}} >= {minimum} (n={{}})", _num(z, 2), pl.col("n_prior")))
+        .otherwise(
+            pl.format(f"{field} z not applied: baseline thin (n={{}} < {min_n})", pl.col("n_prior"))
+        )
+    )
+    return passes, score, text
+
+
+def classify_packets(scored: pl.LazyFrame, th: dict[str, Any], config_version: str) -> pl.LazyFrame:
+    """Return sweep, spike and 0DTE hits of single-leg packets not in a structure.
+
+    ``scored`` holds packets with their baseline columns (``n_prior``, ``premium_z``,
+    ``size_z``), ``underlying_price`` and ``in_structure``.
+    """
+    gate_ok, direction, gate_score, gate_text = _gates(th["gates"])
+    min_n = int(th["baselines"]["z_min_samples"])
+    base = scored.filter(~pl.col("complex") & ~pl.col("in_structure"))
+    hits = []
+
+    sw = th["classifiers.sweep"]
+    pz_ok, pz_score, pz_text = _z_rule("premium", sw["min_premium_z"], min_n)
+    hits.append(
+        base.filter(
+            (pl.col("kind") == "sweep")
+            & (pl.col("premium") >= sw["min_premium"])
+            & (pl.col("n_prints") >= sw["min_count"])
+            & pz_ok
+            & gate_ok
+        ).with_columns(
+            pl.lit("sweep").alias("classifier"),
+            pl.mean_horizontal(
+                clearance(pl.col("premium"), sw["min_premium"]),
+                clearance(pl.col("n_prints"), sw["min_count"]),
+                pz_score,
+                gate_score,
+            ).alias("_score"),
+            pl.format(
+                "sweep: premium ${} >= ${}; {} prints >= {} over {} exchanges ({} ISO); {}; {}",
+                _num(pl.col("premium"), 0),
+                pl.lit(sw["min_premium"]),
+                pl.col("n_prints"),
+                pl.lit(sw["min_count"]),
+                pl.col("n_exchanges"),
+                pl.col("iso_count"),
+                pz_text,
+                gate_text,
+            ).alias("explanation"),
+        )
+    )
+
+    sp = th["classifiers.spike"]
+    pz_ok, pz_score, pz_text = _z_rule("premium", sp["min_premium_z"], min_n)
+    sz_ok, sz_score, sz_text = _z_rule("size", sp["min_size_z"], min_n)
+    hits.append(
+        base.filter(
+            (pl.col("premium") >= sp["min_premium"])
+            & (pl.col("size") >= sp["min_size"])
+            & pz_ok
+            & sz_ok
+            & gate_ok
+        ).with_columns(
+            pl.lit("spike").alias("classifier"),
+            pl.mean_horizontal(
+                clearance(pl.col("premium"), sp["min_premium"]),
+                clearance(pl.col("size"), sp["min_size"]),
+                pz_score,
+                sz_score,
+                gate_score,
+            ).alias("_score"),
+            pl.format(
+                "spike: premium ${} >= ${}; size {} >= {}; {}; {}; {}",
+                _num(pl.col("premium"), 0),
+                pl.lit(sp["min_premium"]),
+                pl.col("size"),
+                pl.lit(sp["min_size"]),
+                pz_text,
+                sz_text,
+                gate_text,
+            ).alias("explanation"),
+        )
+    )
+
+    zd = th["classifiers.zero_dte"]
+    distance = (pl.col("strike") / pl.col("underlying_price") - 1).abs()
+    hits.append(
+        base.filter(
+            # Trading date in New York, never UTC: a 19:30 New York print is still that day.
+            (pl.col("expiry") == trading_date_expr(pl.col("start_ts")))
+            & (distance <= zd["max_strike_distance"])
+            & (pl.col("premium") >= zd["min_premium"])
+            & (pl.col("size") >= zd["min_size"])
+            & gate_ok
+        ).with_columns(
+            pl.lit("zero_dte").alias("classifier"),
+            pl.mean_horizontal(
+                clearance(pl.col("premium"), zd["min_premium"]),
+                clearance(pl.col("size"), zd["min_size"]),
+                (1 - distance / zd["max_strike_distance"]).clip(0, 1),
+                gate_score,
+            ).alias("_score"),
+            pl.format(
+                "0DTE gamma punch: expires today ({}); strike {} within {}% of underlying {} ({}%); premium ${} >= ${}; size {} >= {}; {}",
+                pl.col("expiry").cast(pl.String),
+                pl.col("strike"),
+                pl.lit(zd["max_strike_distance"] * 100),
+                _num(pl.col("underlying_price"), 2),
+                _num(distance * 100, 2),
+                _num(pl.col("premium"), 0),
+                pl.lit(zd["min_premium"]),
+                pl.col("size"),
+                pl.lit(zd["min_size"]),
+                gate_text,
+            ).alias("explanation"),
+        )
+    )
+    thin = pl.col("n_prior") < min_n
+    return (
+        pl.concat(hits, how="diagonal_relaxed")
+        .with_columns(
+            direction.alias("direction"),
+            (
+                (0.5 + 0.5 * pl.col("_score"))
+                * pl.when(thin & (pl.col("classifier") != "zero_dte"))
+                .then(THIN_BASELINE_FACTOR)
+                .otherwise(1.0)
+            ).alias("confidence"),
+            pl.lit(None, pl.String).alias("structure_id"),
+            pl.concat_list(pl.col("packet_id")).alias("packet_ids"),
+            pl.col("start_ts").alias("ts"),
+        )
+        .with_columns(
+            _hit_id(config_version, pl.col("packet_id")),
+            pl.lit(config_version).alias("config_version"),
+        )
+        .select(list(HIT_SCHEMA))
+    )
+
+
+def _hit_id(config_version: str, subject: pl.Expr) -> pl.Expr:
+    return pl.concat_str(
+        pl.lit(config_version), pl.col("classifier"), subject, separator=":"
+    ).alias("hit_id")
+
+
+def classify_structures(
+    structures: pl.LazyFrame, packets: pl.LazyFrame, th: dict[str, Any], config_version: str
+) -> pl.LazyFrame:
+    """Return roll hits: roll and calendar structures with enough premium and coverage."""
+    ro = th["classifiers.roll"]
+    min_cov = th["gates"]["min_coverage"]
+    coverage = (
+        structures.select("structure_id", "packet_ids").explode("packet_ids")
+        .join(packets.select(pl.col("packet_id").alias("packet_ids"), "nbbo_coverage"), on="packet_ids")
+        .group_by("structure_id").agg(pl.col("nbbo_coverage").mean())
+    )  # fmt: skip
+    return (
+        structures.filter(
+            pl.col("kind").is_in(["roll", "calendar"])
+            & (pl.col("gross_premium") >= ro["min_premium"])
+        )
+        .join(coverage, on="structure_id", how="left")
+        .filter(pl.col("nbbo_coverage") >= min_cov)
+        .with_columns(
+            pl.lit("roll").alias("classifier"),
+            pl.lit("structure").alias("direction"),
+            (
+                0.5
+                + 0.5
+                * (
+                    clearance(pl.col("gross_premium"), ro["min_premium"])
+                    + ((pl.col("nbbo_coverage") - min_cov) / (1 - min_cov)).clip(0, 1)
+                )
+                / 2
+            ).alias("confidence"),
+            pl.format(
+                "roll: {} of {} legs ({}); gross premium ${} >= ${}; net ${}; coverage {} >= {}",
+                pl.col("kind"),
+                pl.col("n_legs"),
+                pl.col("contracts").list.join(" / "),
+                _num(pl.col("gross_premium"), 0),
+                pl.lit(ro["min_premium"]),
+                _num(pl.col("net_premium"), 0),
+                _num(pl.col("nbbo_coverage"), 2),
+                pl.lit(min_cov),
+            ).alias("explanation"),
+            pl.col("start_ts").alias("ts"),
+            pl.lit(None, pl.String).alias("packet_id"),
+            pl.col("contracts").list.first().alias("contract"),
+            pl.col("gross_premium").alias("premium"),
+        )
+        .with_columns(
+            _hit_id(config_version, pl.col("structure_id")),
+            pl.lit(config_version).alias("config_version"),
+        )
+        .select(list(HIT_SCHEMA))
+    )
+
+
+def thresholds_dict(thresholds: Any) -> dict[str, Any]:
+    """Return the sections the classifiers and alerts read, keyed by dotted name."""
+    names = (
+        "gates",
+        "baselines",
+        "classifiers.sweep",
+        "classifiers.spike",
+        "classifiers.zero_dte",
+        "classifiers.roll",
+        "alerts",
+    )
+    return {name: thresholds.section(name) for name in names}
+
+
+def build_hits(
+    packets: pl.LazyFrame,
+    structures: pl.LazyFrame,
+    prior_state: pl.LazyFrame,
+    equity_quotes: pl.LazyFrame,
+    th: dict[str, Any],
+    config_version: str,
+) -> pl.DataFrame:
+    """Return every classifier hit of one day, ordered by ts, hit_id.
+
+    Returns
+    -------
+    pl.DataFrame
+        Rows in :data:`HIT_SCHEMA`; ``packet_ids`` links each hit to its evidence.
+    """
+    scores = score_packets(packets, prior_state, th["baselines"]).lazy()
+    legs = (
+        structures.select(pl.col("packet_ids").explode().alias("packet_id"))
+        .unique()
+        .with_columns(pl.lit(True).alias("in_structure"))
+    )
+    scored = (
+        with_underlying_price(packets, equity_quotes)
+        .join(scores.drop("contract", "start_ts"), on="packet_id", how="left")
+        .join(legs, on="packet_id", how="left")
+        .with_columns(pl.col("in_structure").fill_null(False), pl.col("n_prior").fill_null(0))
+    )
+    hits = pl.concat(
+        [
+            classify_packets(scored, th, config_version),
+            classify_structures(structures, packets, th, config_version),
+        ]
+    )
+    return hits.sort("ts", "hit_id").collect()
+
+
+@dg.asset(
+    group_name="signals",
+    partitions_def=trading_days,
+    deps=[
+        "flow_packets",
+        "structures",
+        "equity_quotes",
+        dg.AssetDep("contract_baselines", partition_mapping=PREVIOUS_DAY),
+    ],
+    description="Classifier hits (sweep, spike, 0DTE gamma punch, roll) with confidence and explanation.",
+)
+def classifier_hits(
+    context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
+) -> dg.MaterializeResult:
+    """Classify one day's packets and structures under the configured thresholds."""
+    day: dt.date = partition_date(context.partition_key)
+    th = thresholds.load()
+    prior, prev = prior_state_for(lake, day)
+    hits = build_hits(
+        lake.require_day("flow_packets", day), lake.require_day("structures", day), prior,
+        lake.scan_day("equity_quotes", day), thresholds_dict(th), th.config_version,
+    )  # fmt: skip
+    result = lake.overwrite_version("classifier_hits", hits, day, th.config_version)
+    return dg.MaterializeResult(
+        metadata={
+            **(result.metadata or {}),
+            "config_version": th.config_version,
+            "baseline_seeded_from": str(prev) if prev else "none",
+            "hits_by_classifier": dict(hits.group_by("classifier").len().iter_rows()),
+        }
+    )

@@ -1,0 +1,241 @@
+"""``contract_baselines``: rolling per-contract baselines and the z-scores of each packet.
+
+DESIGN.md §3 rule 7. For each single-leg packet, the baseline is the contract's last
+``rolling_window_size`` earlier packets no older than ``rolling_ttl_sec``; z = (x - mean) /
+population sd of those *prior* values only, null below ``z_min_samples`` priors (and when
+the priors do not vary). The state at the end of day D (each contract's last packets
+still inside the TTL) is the D partition of ``contract_baselines``; day D+1 starts from it,
+so any day replays alone exactly as in a run through all days.
+
+Vectorised: an as-of join finds each packet's oldest prior inside the TTL, and windowed
+sums come from cumulative sums of values centred on the contract's first value (centring
+keeps the float64 sums of squares exact enough for premiums in the millions).
+"""
+
+# No `from __future__ import annotations`: Dagster inspects the `context` annotation.
+
+import datetime as dt
+from typing import Any
+
+import dagster as dg
+import numpy as np
+import polars as pl
+from dagster import AssetExecutionContext
+
+from adapters.calendar import session_bounds, sessions_between, to_ns
+from orchestration.partitions import partition_date, trading_days
+from orchestration.resources import LakeResource, ThresholdsResource
+
+BASELINE_FIELDS = ("premium", "size")
+STATE_SCHEMA: dict[str, pl.DataType] = {
+    "date": pl.Date(),
+    "contract": pl.String(),
+    "n": pl.Int64(),
+    "ts": pl.List(pl.Int64()),
+    "packet_ids": pl.List(pl.String()),
+    "premium": pl.List(pl.Float64()),
+    "size": pl.List(pl.Float64()),
+    "spread": pl.List(pl.Float64()),
+}
+
+
+def _window_stats(frame: pl.DataFrame, window: int, ttl_ns: int) -> pl.DataFrame:
+    """Return ``frame`` (sorted by contract, ts) with ``n_prior`` and ``<field>_mean/_sd``."""
+    n = frame.height
+    if n == 0:
+        return frame.with_columns(
+            pl.lit(None, pl.Int64).alias("n_prior"),
+            *[
+                pl.lit(None, pl.Float64).alias(f"{f}_{s}")
+                for f in BASELINE_FIELDS
+                for s in ("mean", "sd")
+            ],
+        )
+    rows = frame.with_row_index("_i").with_columns(pl.col("_i").cast(pl.Int64))
+    # First row of the contract no older than the TTL relative to this row.
+    oldest = (
+        rows.select("contract", "_i", (pl.col("ts") - ttl_ns).alias("_probe"))
+        .sort("_probe", "_i")
+        .join_asof(
+            rows.select("contract", pl.col("ts").alias("_t"), pl.col("_i").alias("_lo")).sort(
+                "_t", "_lo"
+            ),
+            left_on="_probe",
+            right_on="_t",
+            by="contract",
+            strategy="forward",
+            check_sortedness=False,  # sorted explicitly; polars cannot check with `by`
+        )
+        .sort("_i")
+        .get_column("_lo")
+        .to_numpy()
+    )
+    index = np.arange(n)
+    n_prior = np.minimum(window, index - oldest)
+    lo = index - n_prior
+    out = {"n_prior": n_prior}
+    first = rows.select(pl.col(f).first().over("contract") for f in BASELINE_FIELDS)
+    for field in BASELINE_FIELDS:
+        x = (rows.get_column(field) - first.get_column(field)).cast(pl.Float64).to_numpy()
+        c1 = np.concatenate([[0.0], np.cumsum(x)])
+        c2 = np.concatenate([[0.0], np.cumsum(x * x)])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = (c1[index] - c1[lo]) / n_prior
+            var = np.maximum((c2[index] - c2[lo]) / n_prior - mean * mean, 0.0)
+        out[f"{field}_mean"] = mean + first.get_column(field).to_numpy()
+        out[f"{field}_sd"] = np.sqrt(var)
+    return frame.with_columns(pl.Series(k, v) for k, v in out.items())
+
+
+def _baseline_rows(
+    packets: pl.LazyFrame, prior_state: pl.LazyFrame
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Return (prior rows exploded from the state, this day's single-leg packets) in one shape."""
+    current = packets.filter(~pl.col("complex")).select(
+        "contract", pl.col("start_ts").alias("ts"), "packet_id",
+        pl.col("premium").cast(pl.Float64), pl.col("size").cast(pl.Float64), pl.col("spread").cast(pl.Float64),
+    )  # fmt: skip
+    prior = (
+        prior_state.select("contract", "ts", "packet_ids", "premium", "size", "spread")
+        .explode("ts", "packet_ids", "premium", "size", "spread")
+        .rename({"packet_ids": "packet_id"})
+    )
+    return prior, current
+
+
+def score_packets(
+    packets: pl.LazyFrame, prior_state: pl.LazyFrame, params: dict[str, Any]
+) -> pl.DataFrame:
+    """Return each single-leg packet with its baseline and z-scores.
+
+    Parameters
+    ----------
+    packets
+        ``flow_packets`` of one day (complex packets are skipped).
+    prior_state
+        The previous day's ``contract_baselines`` partition (may be empty).
+    params
+        ``rolling_window_size``, ``rolling_ttl_sec``, ``z_min_samples``.
+
+    Returns
+    -------
+    pl.DataFrame
+        packet_id, contract, start_ts, n_prior, premium_mean, premium_sd, premium_z,
+        size_mean, size_sd, size_z (z null below ``z_min_samples`` priors or when sd is 0).
+    """
+    window, ttl_ns, min_n = (
+        int(params["rolling_window_size"]),
+        int(params["rolling_ttl_sec"]) * 10**9,
+        int(params["z_min_samples"]),
+    )
+    prior, current = _baseline_rows(packets, prior_state)
+    both = (
+        pl.concat(
+            [
+                prior.with_columns(pl.lit(True).alias("_prior")),
+                current.with_columns(pl.lit(False).alias("_prior")),
+            ]
+        )
+        .sort("contract", "ts", "packet_id")
+        .collect()
+    )
+    stats = _window_stats(both, window, ttl_ns)
+    z = {
+        f"{f}_z": pl.when((pl.col("n_prior") >= min_n) & (pl.col(f"{f}_sd") > 0))
+        .then((pl.col(f) - pl.col(f"{f}_mean")) / pl.col(f"{f}_sd"))
+        .otherwise(None)
+        for f in BASELINE_FIELDS
+    }
+    return (
+        stats.filter(~pl.col("_prior"))
+        .with_columns(**z)
+        .with_columns(
+            pl.when(pl.col("n_prior") > 0).then(pl.col(c)).alias(c)
+            for f in BASELINE_FIELDS
+            for c in (f"{f}_mean", f"{f}_sd")
+        )
+        .select(
+            "packet_id",
+            "contract",
+            pl.col("ts").alias("start_ts"),
+            pl.col("n_prior").cast(pl.Int64),
+            "premium_mean",
+            "premium_sd",
+            "premium_z",
+            "size_mean",
+            "size_sd",
+            "size_z",
+        )
+    )
+
+
+def end_of_day_state(
+    packets: pl.LazyFrame, prior_state: pl.LazyFrame, day: dt.date, params: dict[str, Any]
+) -> pl.DataFrame:
+    """Return the baseline state at the end of ``day``: per contract, the last
+    ``rolling_window_size`` packets younger than ``rolling_ttl_sec`` at the session close."""
+    window, ttl_ns = int(params["rolling_window_size"]), int(params["rolling_ttl_sec"]) * 10**9
+    cutoff = to_ns(session_bounds(day)[1]) - ttl_ns
+    prior, current = _baseline_rows(packets, prior_state)
+    return (
+        pl.concat([prior, current])
+        .filter(pl.col("ts") >= cutoff)
+        .sort("contract", "ts", "packet_id")
+        .group_by("contract", maintain_order=True)
+        .agg(pl.all().tail(window))
+        .select(
+            pl.lit(day).alias("date"),
+            "contract",
+            pl.col("ts").list.len().cast(pl.Int64).alias("n"),
+            "ts",
+            pl.col("packet_id").alias("packet_ids"),
+            "premium",
+            "size",
+            "spread",
+        )
+        .collect()
+    )
+
+
+def previous_session(day: dt.date) -> dt.date | None:
+    """Return the XNYS session before ``day`` (None before the calendar's first)."""
+    earlier = sessions_between(day - dt.timedelta(days=10), day - dt.timedelta(days=1))
+    return earlier[-1] if earlier else None
+
+
+def prior_state_for(lake: LakeResource, day: dt.date) -> tuple[pl.LazyFrame, dt.date | None]:
+    """Return the previous session's baseline state (empty when it was never built)."""
+    prev = previous_session(day)
+    empty = pl.LazyFrame(schema=STATE_SCHEMA)
+    if prev is None:
+        return empty, None
+    from lake.read import scan
+
+    frame = scan(lake.lake(), "contract_baselines", dates=[prev])
+    return (frame if frame is not None else empty), prev
+
+
+PREVIOUS_DAY = dg.TimeWindowPartitionMapping(
+    start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
+)
+
+
+@dg.asset(
+    group_name="signals",
+    partitions_def=trading_days,
+    deps=["flow_packets", dg.AssetDep("contract_baselines", partition_mapping=PREVIOUS_DAY)],
+    description="Per-contract rolling baseline state at the end of the day (seeds the next day).",
+)
+def contract_baselines(
+    context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
+) -> dg.MaterializeResult:
+    """Roll the previous session's state forward through this day's packets."""
+    day = partition_date(context.partition_key)
+    prior, prev = prior_state_for(lake, day)
+    state = end_of_day_state(
+        lake.require_day("flow_packets", day), prior, day, thresholds.load().section("baselines")
+    )
+    result = lake.overwrite("contract_baselines", state, day)
+    return dg.MaterializeResult(
+        metadata={**(result.metadata or {}), "seeded_from": str(prev) if prev else "none"}
+    )
