@@ -53,7 +53,11 @@ def score_alerts(hits: pl.LazyFrame, th: dict[str, Any]) -> pl.LazyFrame:
             pl.col("confidence").max().alias("max_confidence"),
             pl.len().cast(pl.Int64).alias("n_hits"),
             pl.col("hit_id").sort().alias("hit_ids"),
-            pl.col("packet_ids").list.explode(keep_nulls=False, empty_as_null=False).unique().sort().alias("packet_ids"),
+            pl.col("packet_ids")
+            .list.explode(keep_nulls=False, empty_as_null=False)
+            .unique()
+            .sort()
+            .alias("packet_ids"),
         )
     )
     score = (

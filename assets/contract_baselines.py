@@ -23,6 +23,7 @@ import polars as pl
 from dagster import AssetExecutionContext
 
 from adapters.calendar import session_bounds, sessions_between, to_ns
+from lake.read import scan
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
 
@@ -209,15 +210,12 @@ def prior_state_for(lake: LakeResource, day: dt.date) -> tuple[pl.LazyFrame, dt.
     empty = pl.LazyFrame(schema=STATE_SCHEMA)
     if prev is None:
         return empty, None
-    from lake.read import scan
-
     frame = scan(lake.lake(), "contract_baselines", dates=[prev])
     return (frame if frame is not None else empty), prev
 
 
-PREVIOUS_DAY = dg.TimeWindowPartitionMapping(
-    start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
-)
+#: The previous trading day (partitions are XNYS sessions, so -1 skips weekends and holidays).
+PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 
 
 @dg.asset(

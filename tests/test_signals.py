@@ -1,0 +1,303 @@
+"""Rules 7-9: baselines (z against priors only), classifiers, alerts, replayability."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from adapters.calendar import ny_ns
+from assets.alerts import score_alerts
+from assets.classifier_hits import HIT_SCHEMA, build_hits, thresholds_dict
+from assets.contract_baselines import STATE_SCHEMA, end_of_day_state, score_packets
+from assets.flow_packets import PACKET_COLUMNS
+from assets.structures import STRUCTURE_COLUMNS
+from orchestration.thresholds import load_thresholds
+
+TH = load_thresholds()
+THD = thresholds_dict(TH)
+BASE = TH.section("baselines")
+DAY = dt.date(2026, 11, 24)
+NEXT = dt.date(2026, 11, 25)
+CALL = "SPY   261124C00600000"
+EMPTY_STATE = pl.LazyFrame(schema=STATE_SCHEMA)
+
+
+def packet(i: int, **over: object) -> dict:
+    """A single-leg packet with hand-set figures; ``ts`` is minutes after 10:00 on ``day``."""
+    day = over.pop("day", DAY)
+    row = {c: None for c in PACKET_COLUMNS}
+    contract = over.pop("contract", CALL)
+    row.update(
+        packet_id=f"p{i}", date=day, contract=contract, underlying=contract[:6].strip(),
+        expiry=dt.datetime.strptime(contract[6:12], "%y%m%d").date(), strike=int(contract[13:]) / 1000,
+        right=contract[12], multiplier=100, start_ts=ny_ns(day, dt.time(10)) + int(over.pop("minute", i)) * 60 * 10**9,
+        kind="single", complex=False, side="buy", n_prints=1, n_exchanges=1, size=10, max_print_size=10,
+        premium=1000.0, vwap=1.0, n_aa=0, n_a=1, n_mid=0, n_b=0, n_bb=0, n_none=0, nbbo_coverage=1.0,
+        buy_ratio=1.0, iso_count=0, has_late=False, has_auction_or_cross=False, has_floor=False,
+        spread=0.1, nbbo_bid=0.95, nbbo_ask=1.05, event_ids=[f"e{i}"],
+    )  # fmt: skip
+    row["end_ts"] = row["start_ts"]
+    row.update(over)
+    return row
+
+
+def frame(rows: list[dict]) -> pl.LazyFrame:
+    schema = {"event_ids": pl.List(pl.String), "date": pl.Date, "expiry": pl.Date, "premium": pl.Float64,
+              "vwap": pl.Float64, "spread": pl.Float64, "nbbo_bid": pl.Float64, "nbbo_ask": pl.Float64,
+              "buy_ratio": pl.Float64, "nbbo_coverage": pl.Float64, "strike": pl.Float64}  # fmt: skip
+    return pl.DataFrame(rows, schema_overrides=schema, infer_schema_length=None).lazy()
+
+
+NO_STRUCTURES = pl.LazyFrame(
+    schema={
+        "structure_id": pl.String, "date": pl.Date, "underlying": pl.String, "kind": pl.String, "start_ts": pl.Int64,
+        "end_ts": pl.Int64, "n_legs": pl.Int64, "packet_ids": pl.List(pl.String), "contracts": pl.List(pl.String),
+        "net_premium": pl.Float64, "gross_premium": pl.Float64, "expiries": pl.List(pl.Date), "strikes": pl.List(pl.Float64),
+        "rights": pl.List(pl.String),
+    }
+)  # fmt: skip
+assert list(NO_STRUCTURES.collect_schema()) == STRUCTURE_COLUMNS
+
+
+def quotes_at(price: float, day: dt.date = DAY) -> pl.LazyFrame:
+    """The underlying's NBBO at 09:59:30, around ``price`` (younger than 60 s at 10:00)."""
+    t = ny_ns(day, dt.time(9, 59, 30))
+    return pl.LazyFrame(
+        {
+            "symbol": ["SPY"],
+            "ts_event": [t],
+            "seq": [0],
+            "bid": [price - 0.01],
+            "ask": [price + 0.01],
+        }
+    )
+
+
+def test_z_scores_against_hand_computation() -> None:
+    premiums = [1000.0 + 100 * k for k in range(12)] + [5000.0]
+    z = score_packets(
+        frame([packet(i, premium=p) for i, p in enumerate(premiums)]), EMPTY_STATE, BASE
+    )
+    last = z.filter(pl.col("packet_id") == "p12").row(0, named=True)
+    prior = np.array(premiums[:12])
+    assert last["n_prior"] == 12
+    assert last["premium_mean"] == pytest.approx(prior.mean(), rel=1e-12)
+    assert last["premium_sd"] == pytest.approx(prior.std(ddof=0), rel=1e-12)
+    assert last["premium_z"] == pytest.approx((5000.0 - prior.mean()) / prior.std(ddof=0), rel=1e-9)
+    # Eleven priors: below z_min_samples, so no z.
+    assert z.filter(pl.col("packet_id") == "p11")["premium_z"].item() is None
+
+
+def test_window_is_the_last_50_priors() -> None:
+    premiums = [float(k) for k in range(60)]
+    z = score_packets(
+        frame([packet(i, premium=p) for i, p in enumerate(premiums)]), EMPTY_STATE, BASE
+    )
+    row = z.filter(pl.col("packet_id") == "p59").row(0, named=True)
+    assert row["n_prior"] == 50
+    assert row["premium_mean"] == pytest.approx(np.mean(premiums[9:59]))
+
+
+def test_ttl_drops_old_priors() -> None:
+    params = {**BASE, "rolling_ttl_sec": 120}
+    rows = [packet(i, minute=i * 5) for i in range(4)]  # 5 minutes apart, TTL 2 minutes
+    z = score_packets(frame(rows), EMPTY_STATE, params)
+    assert z["n_prior"].to_list() == [0, 0, 0, 0]
+
+
+def test_day_by_day_replay_equals_day_alone() -> None:
+    day1 = [packet(i, premium=1000.0 + 37 * i, size=10 + i) for i in range(30)]
+    day2 = [packet(100 + i, day=NEXT, premium=900.0 + 11 * i, size=5 + i) for i in range(20)]
+    state = end_of_day_state(frame(day1), EMPTY_STATE, DAY, BASE)
+    alone = score_packets(frame(day2), state.lazy(), BASE)
+    through = score_packets(frame(day1 + day2), EMPTY_STATE, BASE).filter(
+        pl.col("start_ts") >= ny_ns(NEXT, dt.time(0))
+    )
+    assert_frame_equal(alone, through)
+    assert alone.height == 20 and alone["n_prior"].max() > 0
+
+
+def test_state_keeps_last_50_within_ttl() -> None:
+    state = end_of_day_state(frame([packet(i) for i in range(70)]), EMPTY_STATE, DAY, BASE)
+    assert state["n"].to_list() == [50]
+    assert state["packet_ids"][0][0] == "p20"
+
+
+def hits_of(
+    rows: list[dict],
+    price: float = 600.0,
+    structures: pl.LazyFrame = NO_STRUCTURES,
+    th: dict | None = None,
+) -> pl.DataFrame:
+    return build_hits(frame(rows), structures, EMPTY_STATE, quotes_at(price), th or THD, "v1")
+
+
+def test_sweep_hit_with_thin_baseline_and_explanation() -> None:
+    row = packet(
+        0, kind="sweep", n_prints=4, n_exchanges=3, iso_count=4, premium=50_000.0, size=100
+    )
+    hits = hits_of([row]).filter(pl.col("classifier") == "sweep")
+    hit = hits.row(0, named=True)
+    assert hit["direction"] == "bullish"
+    assert 0.5 <= hit["confidence"] < 0.8  # thin baseline scales confidence down
+    for part in (
+        "premium $50000 >= $40000",
+        "4 prints >= 3 over 3 exchanges (4 ISO)",
+        "baseline thin (n=0 < 12)",
+        "coverage 1.0 >= 0.5",
+        "-> bullish (call bought)",
+    ):
+        assert part in hit["explanation"], hit["explanation"]
+    assert hits.schema == pl.Schema(HIT_SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("right", "buy_ratio", "direction"),
+    [("C", 1.0, "bullish"), ("C", 0.0, "bearish"), ("P", 1.0, "bearish"), ("P", 0.2, "bullish")],
+)
+def test_direction_is_right_times_side(right: str, buy_ratio: float, direction: str) -> None:
+    contract = f"SPY   261124{right}00600000"
+    row = packet(
+        0,
+        contract=contract,
+        kind="sweep",
+        n_prints=3,
+        n_exchanges=3,
+        premium=60_000.0,
+        buy_ratio=buy_ratio,
+    )
+    assert hits_of([row]).filter(pl.col("classifier") == "sweep")["direction"].to_list() == [
+        direction
+    ]
+
+
+def test_gates_block_mixed_or_uncovered_packets() -> None:
+    base = {"kind": "sweep", "n_prints": 3, "n_exchanges": 3, "premium": 60_000.0}
+    assert hits_of([packet(0, buy_ratio=0.5, **base)]).height == 0
+    assert hits_of([packet(0, nbbo_coverage=0.49, **base)]).height == 0
+    assert hits_of([packet(0, complex=True, **base)]).height == 0
+
+
+def test_changing_one_threshold_changes_exactly_the_expected_hits() -> None:
+    rows = [
+        packet(i, kind="sweep", n_prints=3, n_exchanges=2, premium=p, minute=i)
+        for i, p in enumerate([39_000.0, 41_000.0, 45_000.0, 60_000.0])
+    ]
+    default = set(hits_of(rows).filter(pl.col("classifier") == "sweep")["packet_id"])
+    stricter = {**THD, "classifiers.sweep": {**THD["classifiers.sweep"], "min_premium": 44_000}}
+    strict = set(hits_of(rows, th=stricter).filter(pl.col("classifier") == "sweep")["packet_id"])
+    assert default == {"p1", "p2", "p3"}
+    assert strict == {"p2", "p3"}
+
+
+def test_spike_needs_z_once_baseline_is_full() -> None:
+    quiet = [packet(i, premium=1000.0 + 10 * (i % 3), size=10 + i % 3) for i in range(15)]
+    big = packet(20, premium=30_000.0, size=500, minute=20)
+    small_jump = packet(21, premium=21_000.0, size=400, minute=21)
+    hits = hits_of([*quiet, big, small_jump]).filter(pl.col("classifier") == "spike")
+    assert set(hits["packet_id"]) == {"p20", "p21"} or set(hits["packet_id"]) == {"p20"}
+    explanation = hits.filter(pl.col("packet_id") == "p20")["explanation"].item()
+    assert "premium z" in explanation and "(n=15)" in explanation
+
+
+def test_zero_dte_uses_the_new_york_date() -> None:
+    # 18:30 New York on the expiry day is 23:30 UTC: still the expiry day in New York.
+    late = packet(0, size=500, premium=25_000.0, start_ts=ny_ns(DAY, dt.time(18, 30)))
+    quotes = pl.LazyFrame(
+        {
+            "symbol": ["SPY"],
+            "ts_event": [ny_ns(DAY, dt.time(18, 29))],
+            "seq": [0],
+            "bid": [599.99],
+            "ask": [600.01],
+        }
+    )
+    assert build_hits(frame([late]), NO_STRUCTURES, EMPTY_STATE, quotes, THD, "v1")[
+        "classifier"
+    ].to_list() == ["spike", "zero_dte"]
+    # 19:30 New York the evening before is 00:30 UTC on the expiry date: not 0DTE.
+    before = packet(
+        0,
+        size=500,
+        premium=25_000.0,
+        day=DAY - dt.timedelta(days=1),
+        contract=CALL,
+        start_ts=ny_ns(DAY - dt.timedelta(days=1), dt.time(19, 30)),
+    )
+    quotes = pl.LazyFrame(
+        {
+            "symbol": ["SPY"],
+            "ts_event": [ny_ns(DAY - dt.timedelta(days=1), dt.time(19, 29))],
+            "seq": [0],
+            "bid": [599.99],
+            "ask": [600.01],
+        }
+    )
+    got = build_hits(frame([before]), NO_STRUCTURES, EMPTY_STATE, quotes, THD, "v1")
+    assert "zero_dte" not in got["classifier"].to_list()
+
+
+def test_zero_dte_needs_strike_near_the_underlying() -> None:
+    row = packet(0, size=500, premium=25_000.0)
+    assert "zero_dte" in hits_of([row], price=605.9)["classifier"].to_list()  # 0.97% away
+    assert "zero_dte" not in hits_of([row], price=606.2)["classifier"].to_list()  # 1.02% away
+
+
+def test_confidence_is_monotone_in_premium() -> None:
+    confidences = []
+    for premium in (41_000.0, 50_000.0, 80_000.0, 200_000.0, 2_000_000.0):
+        row = packet(0, kind="sweep", n_prints=3, n_exchanges=3, premium=premium)
+        confidences.append(
+            hits_of([row]).filter(pl.col("classifier") == "sweep")["confidence"].item()
+        )
+    assert confidences == sorted(confidences) and len(set(confidences)) == 5
+    assert all(0.0 <= c <= 1.0 for c in confidences)
+
+
+def test_structure_legs_are_not_directional_and_roll_hits() -> None:
+    near = packet(
+        0, contract="SPY   261124C00600000", size=500, premium=25_000.0, buy_ratio=0.0, side="sell"
+    )
+    far = packet(1, contract="SPY   261125C00600000", size=500, premium=30_000.0, minute=0)
+    structures = pl.LazyFrame(
+        {"structure_id": ["S-p0"], "date": [DAY], "underlying": ["SPY"], "kind": ["roll"], "start_ts": [near["start_ts"]],
+         "end_ts": [near["start_ts"]], "n_legs": [2], "packet_ids": [["p0", "p1"]], "contracts": [[near["contract"], far["contract"]]],
+         "net_premium": [5000.0], "gross_premium": [55_000.0], "expiries": [[near["expiry"], far["expiry"]]], "strikes": [[600.0]], "rights": [["C"]]}
+    )  # fmt: skip
+    hits = hits_of([near, far], structures=structures)
+    assert hits["classifier"].to_list() == ["roll"]
+    assert hits.row(0, named=True)["direction"] == "structure" and hits["packet_ids"][
+        0
+    ].to_list() == ["p0", "p1"]
+
+
+def test_alert_score_and_severity_hand_computed() -> None:
+    hits = pl.LazyFrame(
+        {"hit_id": ["v1:sweep:p0", "v1:spike:p0", "v1:spike:p1", "v1:roll:S"], "date": [DAY] * 4, "ts": [1, 1, 2, 3],
+         "classifier": ["sweep", "spike", "spike", "roll"], "packet_id": ["p0", "p0", "p1", None], "structure_id": [None, None, None, "S"],
+         "packet_ids": [["p0"], ["p0"], ["p1"], ["a", "b"]], "underlying": ["SPY"] * 4, "contract": ["C"] * 4,
+         "direction": ["bullish", "bullish", "bearish", "structure"], "confidence": [0.74, 0.66, 0.5, 0.5],
+         "explanation": [""] * 4, "premium": [50_000.0, 50_000.0, 30_000.0, 90_000.0], "nbbo_coverage": [1.0, 1.0, 1.0, 0.4],
+         "config_version": ["v1"] * 4}
+    )  # fmt: skip
+    alerts = score_alerts(hits, THD).collect()
+    by = {r["subject"]: r for r in alerts.iter_rows(named=True)}
+    # p0: min(70, 50) + round(0.74 * 20) + min(20, 5 * 2) = 50 + 15 + 10 = 75 -> medium
+    assert (by["p0"]["score"], by["p0"]["severity"], by["p0"]["classifiers"]) == (
+        75.0,
+        "medium",
+        ["spike", "sweep"],
+    )
+    # p1: 30 + 10 + 5 = 45 -> medium (boundary)
+    assert (by["p1"]["score"], by["p1"]["severity"]) == (45.0, "medium")
+    # S: 70 + 10 + 5 = 85 -> high, one level lower for coverage 0.4 < 0.5 -> medium
+    assert (by["S"]["score"], by["S"]["severity"]) == (85.0, "medium")
+    assert by["S"]["packet_ids"] == ["a", "b"] and by["p0"]["hit_ids"] == [
+        "v1:spike:p0",
+        "v1:sweep:p0",
+    ]
+    assert by["p0"]["alert_id"] == "v1:p0"
