@@ -20,7 +20,6 @@ from lake.location import resolve_lake_root
 
 NOT_YET = {
     "live": "issue 8 (live micro-batches)",
-    "calibrate": "issue 6 (signals and calibration)",
     "bench": "issue 11 (benchmark)",
 }
 EXIT_USAGE = 2
@@ -93,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--date", help="XNYS session (default: the latest on or before today)")
     build.add_argument("--thresholds", help="thresholds TOML (default: the packaged defaults)")
 
+    calibrate = add(
+        "calibrate",
+        "re-run classifiers and alerts under a thresholds file and compare with the default",
+    )
+    calibrate.add_argument("--thresholds", required=True, help="the candidate thresholds TOML")
+    calibrate.add_argument("--start", required=True, help="first trading day (YYYY-MM-DD)")
+    calibrate.add_argument("--end", help="last trading day (default: --start)")
+
     serve = add("serve", "start the Dagster UI and the dashboards (127.0.0.1 unless --host)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--dagster-port", type=int, default=3000)
@@ -112,11 +119,12 @@ def _materialize(
     assets = list(defs.assets or [])
     graph = defs.resolve_asset_graph()
     landing_keys = {k for k in graph.get_all_asset_keys() if graph.get(k).group_name == "landing"}
-    chosen = (
-        dg.AssetSelection.groups("landing")
-        if selection == "landing"
-        else dg.AssetSelection.all() - dg.AssetSelection.assets(*landing_keys)
-    )
+    if isinstance(selection, dg.AssetSelection):
+        chosen = selection
+    elif selection == "landing":
+        chosen = dg.AssetSelection.groups("landing")
+    else:
+        chosen = dg.AssetSelection.all() - dg.AssetSelection.assets(*landing_keys)
     result = dg.materialize(
         assets,
         resources=resources,
@@ -151,6 +159,58 @@ def _summary(result: dg.ExecuteInProcessResult) -> str:
     return ", ".join(parts)
 
 
+def _calibrate(args: argparse.Namespace, lake: object) -> int:
+    from adapters.calendar import sessions_between
+    from lake.compare import compare_versions, versions_by_day
+    from lake.read import dates_in
+    from orchestration.calibrate import format_comparison
+    from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
+    from orchestration.thresholds import load_thresholds
+
+    assert isinstance(lake, LakeResource)
+    start = _session_date(args.start)
+    end = _session_date(args.end) if args.end else start
+    if end < start:
+        raise CliError("--end is before --start", EXIT_USAGE)
+    try:
+        candidate = load_thresholds(args.thresholds)
+    except (OSError, ValueError) as exc:
+        raise CliError(f"--thresholds: {exc}", EXIT_USAGE) from None
+    default = load_thresholds()
+    built = set(dates_in(lake.lake(), "flow_packets"))
+    days = [d for d in sessions_between(start, end) if d in built]
+    if not days:
+        raise CliError(
+            f"no built day between {start} and {end} in {lake.lake().root}: run `flowlake build` first"
+        )
+    selection = dg.AssetSelection.assets("classifier_hits", "alerts")
+    have_default = set(versions_by_day(lake.lake(), "classifier_hits", default.config_version))
+    for day in days:
+        # The default version is left as it is; it is computed only for days that lack it.
+        for th_path in ([] if day in have_default else [""]) + [args.thresholds]:
+            _materialize(
+                selection,
+                day,
+                {
+                    "lake": lake,
+                    "thresholds": ThresholdsResource(path=th_path),
+                    "source": SyntheticSource(),
+                },
+            )
+    comparison = compare_versions(
+        lake.lake(), days, default.config_version, candidate.config_version
+    )
+    print(
+        format_comparison(
+            comparison,
+            days,
+            candidate_differs_in_baselines=candidate.values.get("baselines")
+            != default.values.get("baselines"),
+        )
+    )
+    return 0
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     from orchestration.resources import (
@@ -173,6 +233,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         from orchestration.serve import serve
 
         return serve(args.host, args.dagster_port, args.streamlit_port, lake.root)
+    if args.command == "calibrate":
+        return _calibrate(args, lake)
     day = _session_date(args.date)
     match args.command:
         case "synth":

@@ -14,7 +14,7 @@ from assets.landing import landing
 from assets.option_prints import option_prints
 from assets.pending import pending_assets
 from assets.structures import structures
-from orchestration.jobs import derived_job, eod_schedule, landing_job
+from orchestration.jobs import calibration_job, derived_job, eod_schedule, landing_job
 from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
 
 defs = dg.Definitions(
@@ -30,7 +30,7 @@ defs = dg.Definitions(
         equity_candles,
         *pending_assets,
     ],
-    jobs=[landing_job, derived_job],
+    jobs=[landing_job, derived_job, calibration_job],
     schedules=[eod_schedule],
     resources={
         "lake": LakeResource(),

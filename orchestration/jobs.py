@@ -16,6 +16,15 @@ derived_job = dg.define_asset_job(
     description="Rebuild every derived table of a day from landing (EOD replay, repair, backfill).",
 )
 
+calibration_job = dg.define_asset_job(
+    "calibration_job",
+    selection=dg.AssetSelection.assets("classifier_hits", "alerts"),
+    description=(
+        "Re-run classifiers and alerts under another thresholds file (set resources.thresholds."
+        "config.path in run config); rows are written under that file's config_version."
+    ),
+)
+
 
 @dg.schedule(
     job=derived_job,

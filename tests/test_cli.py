@@ -34,7 +34,7 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
         (["ingest", "prices.xlsx"], "file name must start with one of"),
         (["build", "--thresholds", "/no/such.toml"], "--thresholds"),
         (["live"], "not implemented yet: issue 8"),
-        (["calibrate"], "not implemented yet: issue 6"),
+        (["calibrate"], "the following arguments are required: --thresholds, --start"),
         (["bench"], "not implemented yet: issue 11"),
     ],
 )
@@ -85,3 +85,44 @@ def test_synth_ingest_build_on_a_temp_lake(
     code, out, _ = run(["build", "--date", "2026-11-24"], capsys)
     assert code == 0 and "flow_packets=" in out
     assert read(lake, "flow_packets").height > 0
+
+
+def test_calibrate_writes_a_separate_version_and_reports(
+    capsys: pytest.CaptureFixture[str], clean_env: Path, tmp_path: Path, built_lake: Path
+) -> None:
+    import shutil
+
+    from orchestration.thresholds import DEFAULT_THRESHOLDS, load_thresholds
+
+    shutil.copytree(built_lake, clean_env)
+    lake = Lake(str(clean_env))
+    default = load_thresholds().config_version
+    before = read(lake, "alerts").filter(pl.col("config_version") == default).sort("alert_id")
+    strict = tmp_path / "strict.toml"
+    strict.write_text(
+        DEFAULT_THRESHOLDS.read_text().replace("min_premium = 40000", "min_premium = 10000000")
+    )
+    code, out, _ = run(["calibrate", "--thresholds", str(strict), "--start", "2026-11-24"], capsys)
+    assert code == 0
+    candidate = load_thresholds(strict).config_version
+    assert f"default {default} vs candidate {candidate}" in out
+    hits = read(lake, "classifier_hits")
+    sweeps = dict(
+        hits.filter(pl.col("classifier") == "sweep").group_by("config_version").len().iter_rows()
+    )
+    assert sweeps.get(default, 0) > 0 and sweeps.get(candidate, 0) == 0
+    n = sweeps[default]
+    assert f"  {'sweep':<12}{n:>10}{0:>11}{-n:>+8}" in out
+    after = read(lake, "alerts").filter(pl.col("config_version") == default).sort("alert_id")
+    assert after.equals(before)
+
+
+def test_calibrate_without_built_days_is_one_line(
+    capsys: pytest.CaptureFixture[str], clean_env: Path
+) -> None:
+    from orchestration.thresholds import DEFAULT_THRESHOLDS
+
+    code, _, err = run(
+        ["calibrate", "--thresholds", str(DEFAULT_THRESHOLDS), "--start", "2026-11-24"], capsys
+    )
+    assert code == 1 and err.startswith("flowlake: error: no built day") and err.count("\n") == 1
