@@ -7,6 +7,8 @@ re-reads a table only after a new commit, and only the partition on screen.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from pathlib import Path
 
 import polars as pl
 import streamlit as st
@@ -41,3 +43,35 @@ def _dates(root: str, table: str) -> list[dt.date]:
 def available_dates(table: str = "option_trades") -> list[dt.date]:
     """Return the days present in a table, newest first."""
     return _dates(current_lake().root, table)
+
+
+#: The packaged thresholds file; its hash is the config version `flowlake build` writes.
+DEFAULT_THRESHOLDS = Path(__file__).resolve().parent.parent / "orchestration" / "thresholds.toml"
+
+
+def default_config_version() -> str:
+    """Return the config version of the packaged thresholds (the same hash the pipeline stores)."""
+    return hashlib.sha256(DEFAULT_THRESHOLDS.read_bytes()).hexdigest()[:12]
+
+
+def pick_version(
+    frame: pl.DataFrame, key: str = "signal_version"
+) -> tuple[pl.DataFrame, str | None]:
+    """Let the user pick one config version of a signal table; default: the packaged one.
+
+    Returns
+    -------
+    tuple
+        The rows of the chosen version and the version (None when the frame is empty).
+    """
+    versions = sorted(frame.get_column("config_version").unique().to_list())
+    if not versions:
+        return frame, None
+    default = default_config_version()
+    index = versions.index(default) if default in versions else 0
+    chosen = (
+        st.selectbox("Config version", versions, index=index, key=key)
+        if len(versions) > 1
+        else versions[0]
+    )
+    return frame.filter(pl.col("config_version") == chosen), chosen

@@ -13,6 +13,7 @@ PAGES = [
     "views/alerts.py",
     "views/chart.py",
     "views/darkpool.py",
+    "views/calibration.py",
     "views/health.py",
 ]
 
@@ -80,3 +81,29 @@ def test_refresh_rerun_keeps_state(monkeypatch: pytest.MonkeyPatch, built_lake: 
     at.run()
     assert at.session_state["view_ticker"] == "SPY"
     assert not at.exception
+
+
+def test_evidence_drawer_shows_the_alerts_prints(
+    monkeypatch: pytest.MonkeyPatch, built_lake: Path
+) -> None:
+    import polars as pl
+
+    from lake import Lake
+    from lake.read import read
+
+    lake = Lake(str(built_lake))
+    alerts = read(lake, "alerts").sort("score", "alert_id", descending=[True, False])
+    packets = read(lake, "flow_packets")
+    at = app(monkeypatch, built_lake)
+    at.run()
+    at.switch_page("views/alerts.py").run()
+    assert not at.exception
+    top = alerts.row(1, named=True)
+    at.selectbox(key="evidence_alert").set_value(top["alert_id"]).run()
+    expected = set(
+        packets.filter(pl.col("packet_id").is_in(top["packet_ids"]))["event_ids"].explode()
+    )
+    shown = at.dataframe[2].value  # alerts table, evidence packets, evidence prints
+    assert set(shown["event_id"]) == expected
+    assert {"nbbo_bid", "nbbo_ask", "placement"} <= set(shown.columns)
+    assert any(h.split(":")[1] in md.value for md in at.markdown for h in top["hit_ids"])

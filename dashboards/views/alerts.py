@@ -6,7 +6,7 @@ import plotly.express as px
 import polars as pl
 import streamlit as st
 
-from dashboards.data import load_day
+from dashboards.data import load_day, pick_version
 from dashboards.filters import in_view
 from dashboards.state import View
 
@@ -25,7 +25,8 @@ def panel() -> None:
     if alerts is None or hits is None:
         st.info(f"No alerts table for {view.day}: run `flowlake build --date {view.day}`.")
         return
-    alerts = in_view(alerts, view, "underlying", "ts_ny")
+    alerts, version = pick_version(in_view(alerts, view, "underlying", "ts_ny"))
+    hits = hits.filter(pl.col("config_version") == version) if version else hits
     if alerts.is_empty():
         st.info("No alerts in this view. Widen the time window or clear the ticker filter.")
     else:
@@ -36,10 +37,13 @@ def panel() -> None:
         st.plotly_chart(strip, width="stretch")
         st.dataframe(
             alerts.sort("score", descending=True).select(
-                pl.col("ts_ny").dt.strftime("%H:%M:%S").alias("time"), "underlying", "contract", "severity", "score", "alert_id"
+                pl.col("ts_ny").dt.strftime("%H:%M:%S").alias("time"),
+                "direction",
+                pl.col("classifiers").list.join(", ").alias("classifiers"), "underlying", "contract", "severity", pl.col("score").round(1), pl.col("premium").round(0), "alert_id"
             ),
             hide_index=True, width="stretch", key="alerts_table",
         )  # fmt: skip
+        evidence(alerts, hits)
     with st.expander("Classifier hits", expanded=False):
         st.dataframe(
             in_view(hits, view, "underlying", "ts_ny").drop("date"),
@@ -47,6 +51,47 @@ def panel() -> None:
             width="stretch",
             key="hits_table",
         )
+
+
+def evidence(alerts: pl.DataFrame, hits: pl.DataFrame) -> None:
+    """The evidence drawer: an alert down to its hits, packets and each print with its NBBO."""
+    ranked = alerts.sort("score", "alert_id", descending=[True, False])
+    labels = {
+        r[
+            "alert_id"
+        ]: f"{r['severity'].upper()} {r['score']:.0f} · {r['subject']} · {', '.join(r['classifiers'])}"
+        for r in ranked.iter_rows(named=True)
+    }
+    chosen = st.selectbox(
+        "Evidence for alert", list(labels), format_func=labels.get, key="evidence_alert"
+    )
+    if chosen is None:
+        return
+    alert = ranked.filter(pl.col("alert_id") == chosen).row(0, named=True)
+    st.markdown(
+        f"**{alert['severity'].upper()} · score {alert['score']:.0f} · {alert['direction']}** — config `{alert['config_version']}`"
+    )
+    for hit in hits.filter(pl.col("hit_id").is_in(alert["hit_ids"])).iter_rows(named=True):
+        st.markdown(
+            f"- `{hit['classifier']}` confidence {hit['confidence']:.2f}: {hit['explanation']}"
+        )
+    packets = load_day("flow_packets", view.day)
+    prints = load_day("option_prints", view.day)
+    if packets is None or prints is None:
+        return
+    chosen_packets = packets.filter(pl.col("packet_id").is_in(alert["packet_ids"]))
+    st.dataframe(
+        chosen_packets.select("packet_id", "contract", "kind", "side", "n_prints", "n_exchanges", "size", pl.col("premium").round(0), "nbbo_coverage", "buy_ratio"),
+        hide_index=True, width="stretch", key="evidence_packets",
+    )  # fmt: skip
+    event_ids = chosen_packets.get_column("event_ids").explode()
+    st.dataframe(
+        prints.filter(pl.col("event_id").is_in(event_ids.implode())).sort("ts_event", "seq").select(
+            pl.col("ts_event_ny").dt.strftime("%H:%M:%S%.6f").alias("time"), "event_id", "contract", "exchange", "price", "size",
+            "nbbo_bid", "nbbo_ask", pl.col("nbbo_age_ms").round(1), "placement", "side", "conditions",
+        ),
+        hide_index=True, width="stretch", key="evidence_prints",
+    )  # fmt: skip
 
 
 panel()
