@@ -7,12 +7,12 @@ import dagster as dg
 from assets.alerts import alerts
 from assets.classifier_hits import classifier_hits
 from assets.contract_baselines import contract_baselines
+from assets.dark_inferences import dark_inferences
 from assets.equity_candles import equity_candles
 from assets.equity_prints import equity_prints
 from assets.flow_packets import flow_packets
 from assets.landing import landing
 from assets.option_prints import option_prints
-from assets.pending import pending_assets
 from assets.structures import structures
 from orchestration.jobs import calibration_job, derived_job, eod_schedule, landing_job
 from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
@@ -28,7 +28,7 @@ defs = dg.Definitions(
         alerts,
         equity_prints,
         equity_candles,
-        *pending_assets,
+        dark_inferences,
     ],
     jobs=[landing_job, derived_job, calibration_job],
     schedules=[eod_schedule],

@@ -1,0 +1,229 @@
+"""``dark_inferences``: absorbed blocks, stealth accumulation and distribution off-exchange.
+
+DESIGN.md §3 rule 10. Only off-exchange prints whose sale conditions make them eligible
+(the policy's ``dark_eligible``: regular-way prints, no odd lots, average-price,
+derivatively priced, contingent, Form T or out-of-sequence prints) and that have a good
+quote (age <= ``max_quote_age_ms``, spread / mid <= ``max_spread_to_mid``) are evidence.
+
+- absorbed block: one print at MID of at least ``absorbed_min_shares`` shares, or of at
+  least ``block_min_notional`` dollars (a $250k print of a $900 stock is a block too);
+- stealth accumulation (distribution): within ``window_sec`` ending at a print (both ends
+  included, like the packet window), at least
+  ``stealth_min_prints`` prints of at least ``stealth_min_print_shares`` shares each at A/AA
+  (B/BB), totalling at least ``stealth_min_total_shares``.
+
+After an inference of one kind on one symbol, the next of that kind is at least
+``cooldown_sec`` later. The cooldown chain is followed like packet starts (links to "the
+first candidate past the cooldown"), so no Python loop touches a row.
+"""
+
+# No `from __future__ import annotations`: Dagster inspects the `context` annotation.
+
+from typing import Any
+
+import dagster as dg
+import polars as pl
+from dagster import AssetExecutionContext
+
+from assets.classifier_hits import clearance
+from assets.flow_packets import packet_starts
+from orchestration.partitions import partition_date, trading_days
+from orchestration.resources import LakeResource, ThresholdsResource
+
+INFERENCE_COLUMNS = [
+    "inference_id", "date", "ts", "symbol", "kind", "direction", "shares", "notional", "n_prints",
+    "confidence", "event_ids", "quote_bid", "quote_ask", "quote_age_ms", "explanation",
+]  # fmt: skip
+
+
+def eligible_prints(prints: pl.LazyFrame, p: dict[str, Any]) -> pl.LazyFrame:
+    """Return the off-exchange prints that may be evidence (policy + quote-quality gate)."""
+    mid = (pl.col("nbbo_bid") + pl.col("nbbo_ask")) / 2
+    return prints.filter(
+        pl.col("off_exchange")
+        & pl.col("dark_eligible")
+        & (pl.col("nbbo_age_ms") <= p["max_quote_age_ms"])
+        & ((pl.col("nbbo_ask") - pl.col("nbbo_bid")) / mid <= p["max_spread_to_mid"])
+    )
+
+
+def _apply_cooldown(candidates: pl.DataFrame, cooldown_ns: int) -> pl.DataFrame:
+    """Return the candidates that survive the per (symbol, kind) cooldown."""
+    if candidates.is_empty():
+        return candidates
+    rows = candidates.sort("symbol", "kind", "ts", "event_id").with_columns(
+        pl.struct("symbol", "kind").rank("dense").cast(pl.Int64).alias("_grp"),
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"),
+    )
+    by_ts = rows.select("_grp", "ts", "_row").sort("ts", "_row")
+    nxt = (
+        by_ts.with_columns((pl.col("ts") + cooldown_ns).alias("_probe"))
+        .join_asof(
+            by_ts.select("_grp", pl.col("ts").alias("_t"), pl.col("_row").alias("_next")),
+            left_on="_probe",
+            right_on="_t",
+            by="_grp",
+            strategy="forward",
+            check_sortedness=False,  # sorted above
+        )
+        .sort("_row")
+        .get_column("_next")
+        .fill_null(rows.height)
+        .to_numpy()
+    )
+    keep = packet_starts(rows.get_column("_grp").to_numpy(), nxt)
+    return rows.filter(pl.Series(keep)).drop("_grp", "_row")
+
+
+def infer_dark(prints: pl.LazyFrame, p: dict[str, Any]) -> pl.DataFrame:
+    """Return one day's dark-pool inferences from ``equity_prints``.
+
+    Returns
+    -------
+    pl.DataFrame
+        Columns :data:`INFERENCE_COLUMNS`, ordered by ts, inference_id; ``event_ids`` are
+        the evidence prints, ``quote_*`` the NBBO used for the (last) print.
+    """
+    window_ns = int(p["window_sec"]) * 10**9
+    good = eligible_prints(prints, p).select(
+        "date", "symbol", pl.col("ts_event").alias("ts"), "seq", "event_id", "price", "size", "notional", "placement",
+        "nbbo_bid", "nbbo_ask", "nbbo_age_ms",
+    ).collect()  # fmt: skip
+
+    absorbed = good.filter(
+        (pl.col("placement") == "MID") & ((pl.col("size") >= p["absorbed_min_shares"]) | (pl.col("notional") >= p["block_min_notional"]))
+    ).with_columns(
+        pl.lit("absorbed_block").alias("kind"),
+        pl.lit("neutral").alias("direction"),
+        pl.concat_list("event_id").alias("event_ids"),
+        pl.col("size").alias("shares"),
+        pl.lit(1, pl.Int64).alias("n_prints"),
+        (0.5 + 0.5 * pl.max_horizontal(clearance(pl.col("size"), p["absorbed_min_shares"]), clearance(pl.col("notional"), p["block_min_notional"]))).alias("confidence"),
+        pl.format(
+            "absorbed block: {} shares (${}) at the mid of {} x {} ({} ms old), >= {} shares or ${}",
+            pl.col("size"), pl.col("notional").round(0).cast(pl.Int64), pl.col("nbbo_bid"), pl.col("nbbo_ask"),
+            pl.col("nbbo_age_ms").round(0).cast(pl.Int64), pl.lit(p["absorbed_min_shares"]), pl.lit(p["block_min_notional"]),
+        ).alias("explanation"),
+    )  # fmt: skip
+
+    sided = good.filter(pl.col("size") >= p["stealth_min_print_shares"]).with_columns(
+        pl.when(pl.col("placement").is_in(["A", "AA"])).then(pl.lit("stealth_accumulation"))
+        .when(pl.col("placement").is_in(["B", "BB"])).then(pl.lit("distribution")).alias("kind")
+    ).filter(pl.col("kind").is_not_null()).sort("symbol", "kind", "ts", "seq")  # fmt: skip
+    rolled = sided.with_columns(
+        pl.col("ts").cast(pl.Datetime("ns")).alias("_t"),
+    ).with_columns(
+        pl.col("size")
+        .rolling_sum_by("_t", f"{int(p['window_sec'])}s", closed="both")
+        .over("symbol", "kind")
+        .alias("_shares"),
+        pl.col("size")
+        .is_not_null()
+        .cast(pl.Int64)
+        .rolling_sum_by("_t", f"{int(p['window_sec'])}s", closed="both")
+        .over("symbol", "kind")
+        .alias("_count"),
+    )
+    triggered = rolled.filter(
+        (pl.col("_count") >= p["stealth_min_prints"])
+        & (pl.col("_shares") >= p["stealth_min_total_shares"])
+    )
+    candidates = pl.concat(
+        [
+            absorbed.select("symbol", "kind", "ts", "event_id"),
+            triggered.select("symbol", "kind", "ts", "event_id"),
+        ]
+    )
+    kept = _apply_cooldown(candidates, int(p["cooldown_sec"]) * 10**9)
+    stealth = (
+        kept.filter(pl.col("kind") != "absorbed_block")
+        .join(
+            sided.select(
+                "symbol",
+                "kind",
+                pl.col("ts").alias("_pts"),
+                pl.col("event_id").alias("_eid"),
+                "size",
+                "notional",
+                "seq",
+            ),
+            on=["symbol", "kind"],
+        )
+        .filter((pl.col("_pts") >= pl.col("ts") - window_ns) & (pl.col("_pts") <= pl.col("ts")))
+        .sort("_pts", "seq")
+        .group_by("symbol", "kind", "ts", "event_id", maintain_order=True)
+        .agg(
+            pl.col("_eid").alias("event_ids"),
+            pl.col("size").sum().alias("shares"),
+            pl.col("notional").sum(),
+            pl.len().cast(pl.Int64).alias("n_prints"),
+        )
+        .join(good.select("event_id", "date", "nbbo_bid", "nbbo_ask", "nbbo_age_ms"), on="event_id")
+        .with_columns(
+            pl.when(pl.col("kind") == "stealth_accumulation")
+            .then(pl.lit("bullish"))
+            .otherwise(pl.lit("bearish"))
+            .alias("direction"),
+            (
+                0.5
+                + 0.5
+                * pl.mean_horizontal(
+                    clearance(pl.col("shares"), p["stealth_min_total_shares"]),
+                    clearance(pl.col("n_prints"), p["stealth_min_prints"]),
+                )
+            ).alias("confidence"),
+            pl.format(
+                "{}: {} prints >= {} shares each at {} within {} s, {} shares >= {}; quote {} x {} ({} ms old)",
+                pl.col("kind").str.replace("_", " "),
+                pl.col("n_prints"),
+                pl.lit(p["stealth_min_print_shares"]),
+                pl.when(pl.col("kind") == "stealth_accumulation")
+                .then(pl.lit("the ask (A/AA)"))
+                .otherwise(pl.lit("the bid (B/BB)")),
+                pl.lit(p["window_sec"]),
+                pl.col("shares"),
+                pl.lit(p["stealth_min_total_shares"]),
+                pl.col("nbbo_bid"),
+                pl.col("nbbo_ask"),
+                pl.col("nbbo_age_ms").round(0).cast(pl.Int64),
+            ).alias("explanation"),
+        )
+    )
+    blocks = absorbed.join(
+        kept.filter(pl.col("kind") == "absorbed_block").select("event_id"),
+        on="event_id",
+        how="semi",
+    )
+    columns = {"nbbo_bid": "quote_bid", "nbbo_ask": "quote_ask", "nbbo_age_ms": "quote_age_ms"}
+    out = pl.concat(
+        [
+            frame.rename(columns).with_columns(pl.concat_str(pl.col("symbol"), pl.col("kind"), pl.col("event_id"), separator=":").alias("inference_id"))
+            .select(INFERENCE_COLUMNS)
+            for frame in (blocks, stealth)
+        ],
+        how="vertical_relaxed",
+    )  # fmt: skip
+    return out.with_columns(
+        pl.col("shares").cast(pl.Int64), pl.col("notional").cast(pl.Float64)
+    ).sort("ts", "inference_id")
+
+
+@dg.asset(
+    group_name="equities",
+    partitions_def=trading_days,
+    deps=["equity_prints"],
+    description="Dark-pool inferences (absorbed block, stealth accumulation, distribution) with evidence.",
+)
+def dark_inferences(
+    context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
+) -> dg.MaterializeResult:
+    """Infer one day's off-exchange behaviour and overwrite that partition."""
+    day = partition_date(context.partition_key)
+    out = infer_dark(lake.require_day("equity_prints", day), thresholds.load().section("darkpool"))
+    result = lake.overwrite("dark_inferences", out, day)
+    return dg.MaterializeResult(
+        metadata={
+            **(result.metadata or {}),
+            "by_kind": dict(out.group_by("kind").len().iter_rows()),
+        }
+    )
