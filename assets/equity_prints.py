@@ -13,6 +13,7 @@ import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
 
+from assets.cancels import mark_cancelled
 from assets.conditions import apply_policy, equity_policy
 from assets.nbbo import join_nbbo
 from orchestration.partitions import partition_date, trading_days
@@ -30,15 +31,24 @@ def enrich_equity_prints(
     -------
     pl.LazyFrame
         Trade columns plus ``nbbo_bid``, ``nbbo_ask``, ``nbbo_ts``, ``nbbo_age_ms``,
-        ``placement``, ``off_exchange``, ``notional`` and the equity policy flags,
+        ``placement``, ``off_exchange``, ``notional``, ``cancelled`` and the equity policy
+        flags (cancels and cancelled prints never count toward volume, OHLC or inference),
         ordered by symbol, ``ts_event``, ``seq``.
     """
-    flagged = apply_policy(trades, equity_policy())
+    flagged = mark_cancelled(apply_policy(trades, equity_policy()), instrument="symbol")
     return (
         join_nbbo(flagged, quotes, "symbol", params)
         .with_columns(
             pl.col("exchange").is_in(OFF_EXCHANGE_VENUES).alias("off_exchange"),
             (pl.col("price") * pl.col("size")).alias("notional"),
+            # A cancel and the print it cancels count toward nothing.
+            (pl.col("counts_volume") & ~pl.col("cancel") & ~pl.col("cancelled")).alias(
+                "counts_volume"
+            ),
+            (pl.col("sets_ohlc") & ~pl.col("cancel") & ~pl.col("cancelled")).alias("sets_ohlc"),
+            (pl.col("dark_eligible") & ~pl.col("cancel") & ~pl.col("cancelled")).alias(
+                "dark_eligible"
+            ),
         )
         .sort("symbol", "ts_event", "seq")
     )

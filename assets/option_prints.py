@@ -16,45 +16,11 @@ import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
 
+from assets.cancels import mark_cancelled
 from assets.conditions import apply_policy, opra_policy
 from assets.nbbo import join_nbbo
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
-
-
-def mark_cancelled(prints: pl.LazyFrame) -> pl.LazyFrame:
-    """Return prints with ``cancelled``: True for a print that a later cancel refers to.
-
-    A cancel names its print by ``ref_event_id`` where the source says so; otherwise it
-    refers to the latest earlier non-cancel print of the same contract, exchange, price
-    and size (how OPRA cancel messages identify the trade they cancel).
-    """
-    cancels = prints.filter(pl.col("cancel"))
-    by_ref = cancels.filter(pl.col("ref_event_id").is_not_null()).select(
-        pl.col("ref_event_id").alias("event_id")
-    )
-    originals = prints.filter(~pl.col("cancel")).sort("ts_event", "seq")
-    matched = (
-        cancels.filter(pl.col("ref_event_id").is_null())
-        .select("contract", "exchange", "price", "size", "ts_event", "seq")
-        .sort("ts_event", "seq")
-        .join_asof(
-            originals.select(
-                "contract", "exchange", "price", "size", "ts_event", pl.col("event_id")
-            ),
-            on="ts_event",
-            by=["contract", "exchange", "price", "size"],
-            strategy="backward",
-            allow_exact_matches=True,
-            check_sortedness=False,  # sorted explicitly above; polars cannot check with `by`
-        )
-        .select("event_id")
-        .drop_nulls()
-    )
-    targets = pl.concat([by_ref, matched]).unique().with_columns(pl.lit(True).alias("cancelled"))
-    return prints.join(targets, on="event_id", how="left", maintain_order="left").with_columns(
-        pl.col("cancelled").fill_null(False)
-    )
 
 
 def enrich_option_prints(

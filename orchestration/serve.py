@@ -14,6 +14,10 @@ from orchestration.instance import ensure_dagster_home
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(
     host: str = "127.0.0.1",
     dagster_port: int = 3000,
@@ -43,6 +47,8 @@ def serve(
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
         ],
     ]  # fmt: skip
+    # SIGTERM (a service manager, `timeout`, CI) must stop the children too, not orphan them.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     children = [
         subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True) for cmd in commands
     ]

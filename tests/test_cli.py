@@ -126,3 +126,44 @@ def test_calibrate_without_built_days_is_one_line(
         ["calibrate", "--thresholds", str(DEFAULT_THRESHOLDS), "--start", "2026-11-24"], capsys
     )
     assert code == 1 and err.startswith("flowlake: error: no built day") and err.count("\n") == 1
+
+
+def test_serve_stops_both_children_on_sigterm(clean_env: Path, built_lake: Path) -> None:
+    import os
+    import signal
+    import socket
+    import time
+
+    def free_port() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+
+    ports = [free_port(), free_port()]
+    proc = subprocess.Popen(
+        [FLOWLAKE, "serve", "--lake", str(built_lake), "--dagster-port", str(ports[0]), "--streamlit-port", str(ports[1])],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.strip() == f"Dagster UI:  http://127.0.0.1:{ports[0]}"
+        deadline = time.monotonic() + 90
+        up = set()
+        while time.monotonic() < deadline and len(up) < 2:
+            for port in ports:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=1):
+                        up.add(port)
+                except OSError:
+                    time.sleep(0.5)
+        assert up == set(ports), "both UIs should listen on loopback"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        time.sleep(1)
+        for port in ports:
+            with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                pass
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)

@@ -94,3 +94,17 @@ def test_bars_align_to_new_york_minutes_on_dst_day() -> None:
     five = bars.filter(pl.col("interval") == "5m")["ts"].item()
     assert five == ny_ns(day, dt.time(9, 30))
     assert bars.filter(pl.col("interval") == "1s")["ts"].item() == ts
+
+
+def test_cancelled_equity_print_counts_for_nothing() -> None:
+    day = dt.date(2026, 11, 24)
+    t0 = ny_ns(day, dt.time(10))
+    trades, quotes = frames(
+        day,
+        [(t0, 100.0, 100, "Q", ["@"]), (t0 + S, 150.0, 5000, "D", ["@"]), (t0 + 2 * S, 150.0, 5000, "D", ["x"])],
+        [(t0 - S, 99.9, 100.1)],
+    )
+    prints = enrich_equity_prints(trades, quotes, PARAMS).collect()
+    assert prints["cancelled"].to_list() == [False, True, False]
+    bar = build_candles(prints.lazy()).filter(pl.col("interval") == "1m").collect().row(0, named=True)
+    assert (bar["volume"], bar["high"], bar["off_exchange_volume"]) == (100, 100.0, 0)

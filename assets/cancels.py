@@ -1,0 +1,40 @@
+"""Cancels: a cancel print removes the print it refers to from flow, volume and inference."""
+
+from __future__ import annotations
+
+import polars as pl
+
+
+def mark_cancelled(prints: pl.LazyFrame, instrument: str = "contract") -> pl.LazyFrame:
+    """Return prints with ``cancelled``: True for a print that a later cancel refers to.
+
+    A cancel names its print by ``ref_event_id`` where the source says so; otherwise it
+    refers to the latest earlier non-cancel print of the same instrument (``contract`` or
+    ``symbol``), exchange, price and size (how cancel messages identify their trade).
+    """
+    cancels = prints.filter(pl.col("cancel"))
+    by_ref = cancels.filter(pl.col("ref_event_id").is_not_null()).select(
+        pl.col("ref_event_id").alias("event_id")
+    )
+    originals = prints.filter(~pl.col("cancel")).sort("ts_event", "seq")
+    matched = (
+        cancels.filter(pl.col("ref_event_id").is_null())
+        .select(instrument, "exchange", "price", "size", "ts_event", "seq")
+        .sort("ts_event", "seq")
+        .join_asof(
+            originals.select(
+                instrument, "exchange", "price", "size", "ts_event", pl.col("event_id")
+            ),
+            on="ts_event",
+            by=[instrument, "exchange", "price", "size"],
+            strategy="backward",
+            allow_exact_matches=True,
+            check_sortedness=False,  # sorted explicitly above; polars cannot check with `by`
+        )
+        .select("event_id")
+        .drop_nulls()
+    )
+    targets = pl.concat([by_ref, matched]).unique().with_columns(pl.lit(True).alias("cancelled"))
+    return prints.join(targets, on="event_id", how="left", maintain_order="left").with_columns(
+        pl.col("cancelled").fill_null(False)
+    )
