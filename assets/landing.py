@@ -113,31 +113,33 @@ def landing(
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Fetch one day from the source, validate, land idempotently, quarantine the rest."""
     day = partition_date(context.partition_key)
-    raw = source.fetch_day(day)
-    valid, quarantine = split_day(raw, day)
+    landed = dict.fromkeys(STREAMS, 0)
+    present = dict.fromkeys(STREAMS, 0)
+    quarantined = 0
+    labels: list[pl.DataFrame] = []
+    for batch in source.batches(day):
+        valid, quarantine = split_day(batch.streams, day)
+        for stream, frame in valid.items():
+            result = lake.land(stream, frame)
+            landed[stream] += result.rows_written
+            present[stream] += result.rows_skipped
+        quarantined += lake.land("quarantine", quarantine, key="quarantine_id").rows_written
+        if batch.labels is not None:
+            labels.append(batch.labels)
     for stream in STREAMS:
-        frame = valid.get(stream)
-        if frame is None:
-            yield dg.MaterializeResult(
-                asset_key=stream, metadata={"rows_landed": 0, "source_has_stream": False}
-            )
-            continue
-        result = lake.land(stream, frame)
         yield dg.MaterializeResult(
             asset_key=stream,
-            metadata={
-                "rows_landed": result.rows_written,
-                "rows_already_present": result.rows_skipped,
-            },
+            metadata={"rows_landed": landed[stream], "rows_already_present": present[stream]},
         )
-    qres = lake.land("quarantine", quarantine, key="quarantine_id")
-    yield dg.MaterializeResult(
-        asset_key="quarantine", metadata={"rows_quarantined": qres.rows_written}
-    )
-    labels = raw.get(LABELS_TABLE)
-    written = (
-        lake.overwrite(LABELS_TABLE, labels, day).metadata if labels is not None else {"rows": 0}
-    )
-    yield dg.MaterializeResult(asset_key=LABELS_TABLE, metadata=written)
+    yield dg.MaterializeResult(asset_key="quarantine", metadata={"rows_quarantined": quarantined})
+    if labels:
+        frame = pl.concat(labels).with_columns(pl.lit(day).alias("date"))
+        yield dg.MaterializeResult(
+            asset_key=LABELS_TABLE, metadata=lake.overwrite(LABELS_TABLE, frame, day).metadata
+        )
+    else:
+        yield dg.MaterializeResult(
+            asset_key=LABELS_TABLE, metadata={"rows": 0, "source_has_labels": False}
+        )
     for stream in STREAMS:
         yield _unique_ids_check(lake, stream, day)

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from adapters.files import read_directory
+from adapters.files import read_canonical, read_directory, stream_of
 from adapters.schema import landed_schema
+from adapters.source import Batch
+from adapters.synthetic.market import SyntheticSpec
+from adapters.synthetic.source import SyntheticMarket
 from lake import Lake
 from lake.location import resolve_lake_root
 from lake.read import scan
@@ -91,11 +96,11 @@ class ThresholdsResource(dg.ConfigurableResource):
 
 
 class MarketDataSource(dg.ConfigurableResource, ABC):
-    """Where landing gets a day's raw rows from."""
+    """Where landing gets a day's raw rows from (a Dagster-configurable :class:`MarketSource`)."""
 
     @abstractmethod
-    def fetch_day(self, day: dt.date) -> dict[str, pl.DataFrame]:
-        """Return raw rows of ``day`` keyed by stream (and ``synthetic_labels`` if any)."""
+    def batches(self, day: dt.date) -> Iterator[Batch]:
+        """Yield the raw batches of ``day``."""
 
 
 class SyntheticSource(MarketDataSource):
@@ -110,22 +115,21 @@ class SyntheticSource(MarketDataSource):
     )
     scale: float = 1.0
 
-    def fetch_day(self, day: dt.date) -> dict[str, pl.DataFrame]:
-        from adapters.synthetic import SyntheticSpec, generate_day
+    def market(self) -> SyntheticMarket:
+        """Return the configured synthetic market."""
         from adapters.synthetic.universe import select_underlyings
 
         spec = SyntheticSpec(
-            date=day,
+            date=dt.date(2000, 1, 3),  # replaced per call
             seed=self.seed,
             underlyings=tuple(select_underlyings(self.underlyings)),
             minutes=self.minutes or None,
             scale=self.scale,
         )
-        generated = generate_day(spec)
-        return {
-            **generated.tables,
-            "synthetic_labels": generated.labels.with_columns(pl.lit(day).alias("date")),
-        }
+        return SyntheticMarket(spec)
+
+    def batches(self, day: dt.date) -> Iterator[Batch]:
+        return self.market().historical(day)
 
 
 class SnapshotSource(MarketDataSource):
@@ -133,11 +137,9 @@ class SnapshotSource(MarketDataSource):
 
     path: str
 
-    def fetch_day(self, day: dt.date) -> dict[str, pl.DataFrame]:
-        from pathlib import Path
-
+    def batches(self, day: dt.date) -> Iterator[Batch]:
         folder = Path(self.path) / day.isoformat()
-        return read_directory(folder if folder.is_dir() else Path(self.path))
+        yield Batch(streams=read_directory(folder if folder.is_dir() else Path(self.path)))
 
 
 class FilesSource(MarketDataSource):
@@ -145,10 +147,8 @@ class FilesSource(MarketDataSource):
 
     paths: list[str]
 
-    def fetch_day(self, day: dt.date) -> dict[str, pl.DataFrame]:
-        from adapters.files import read_canonical, stream_of
-
+    def batches(self, day: dt.date) -> Iterator[Batch]:
         frames: dict[str, list[pl.DataFrame]] = {}
         for path in self.paths:
             frames.setdefault(stream_of(path), []).append(read_canonical(path))
-        return {k: pl.concat(v, how="diagonal_relaxed") for k, v in frames.items()}
+        yield Batch(streams={k: pl.concat(v, how="diagonal_relaxed") for k, v in frames.items()})

@@ -101,10 +101,16 @@ def test_cancelled_equity_print_counts_for_nothing() -> None:
     t0 = ny_ns(day, dt.time(10))
     trades, quotes = frames(
         day,
-        [(t0, 100.0, 100, "Q", ["@"]), (t0 + S, 150.0, 5000, "D", ["@"]), (t0 + 2 * S, 150.0, 5000, "D", ["x"])],
+        [
+            (t0, 100.0, 100, "Q", ["@"]),
+            (t0 + S, 150.0, 5000, "D", ["@"]),
+            (t0 + 2 * S, 150.0, 5000, "D", ["x"]),
+        ],
         [(t0 - S, 99.9, 100.1)],
     )
     prints = enrich_equity_prints(trades, quotes, PARAMS).collect()
     assert prints["cancelled"].to_list() == [False, True, False]
-    bar = build_candles(prints.lazy()).filter(pl.col("interval") == "1m").collect().row(0, named=True)
+    bar = (
+        build_candles(prints.lazy()).filter(pl.col("interval") == "1m").collect().row(0, named=True)
+    )
     assert (bar["volume"], bar["high"], bar["off_exchange_volume"]) == (100, 100.0, 0)

@@ -101,3 +101,68 @@ def test_universe_and_selection() -> None:
     assert len(universe()) == 506
     assert select_underlyings("3") == ["SPY", "QQQ", "IWM"]
     assert select_underlyings("aapl, msft") == ["AAPL", "MSFT"]
+
+
+def test_chunking_never_changes_rows() -> None:
+    from adapters.synthetic.market import iter_day
+
+    spec = SyntheticSpec(date=DAY, underlyings=("SPY", "AAPL", "MSFT"), minutes=20)
+    whole = generate_day(spec)
+    pieces = list(iter_day(spec, chunk=1))
+    assert len(pieces) == 3
+    for name, frame in whole.tables.items():
+        assert pl.concat([p.tables[name] for p in pieces]).equals(frame), name
+
+
+def test_half_day_session_is_respected() -> None:
+    import datetime as dt
+
+    from adapters.calendar import ny_ns
+
+    half = dt.date(2026, 11, 27)
+    day = generate_day(SyntheticSpec(date=half, underlyings=("SPY",)))
+    assert day.tables["option_trades"]["ts_event"].max() <= ny_ns(half, dt.time(13, 0)) + 3 * 10**9
+    assert validate("option_trades", day.tables["option_trades"]).quarantined.height == 0
+
+
+def test_live_time_slices_cover_the_day_once_in_time_order() -> None:
+    import asyncio
+
+    from adapters.synthetic.source import SyntheticMarket
+
+    spec = SyntheticSpec(date=DAY, underlyings=("SPY", "AAPL"), minutes=10)
+    market = SyntheticMarket(spec)
+    whole = generate_day(spec)
+
+    async def collect() -> list:
+        return [batch async for batch in market.live(DAY, speed=0, interval_s=30)]
+
+    batches = asyncio.run(collect())
+    assert len(batches) == 20
+    for name in ("option_trades", "option_quotes", "equity_trades", "equity_quotes"):
+        joined = pl.concat([b.streams[name] for b in batches])
+        assert joined.height == whole.tables[name].height
+        assert joined["event_id"].is_unique().all()
+        assert joined["ts_event"].is_sorted()
+    assert batches[0].labels is not None and batches[1].labels is None
+
+
+def test_live_speed_paces_batches() -> None:
+    import asyncio
+    import time
+
+    from adapters.synthetic.source import SyntheticMarket
+
+    market = SyntheticMarket(SyntheticSpec(date=DAY, underlyings=("AAPL",), minutes=1))
+
+    async def first_two() -> float:
+        started = time.monotonic()
+        count = 0
+        async for _ in market.live(DAY, speed=60, interval_s=30):  # 30 s of market time = 0.5 s
+            count += 1
+            if count == 2:
+                break
+        return time.monotonic() - started
+
+    elapsed = asyncio.run(first_two())
+    assert 0.9 <= elapsed < 3.0

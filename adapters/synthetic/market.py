@@ -13,7 +13,7 @@ accumulation) are listed in ``labels`` with the event_ids that make them up.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -701,45 +701,44 @@ def _price_option_prints(
     )
 
 
-def generate_day(spec: SyntheticSpec) -> SyntheticDay:
-    """Return the synthetic day described by ``spec``.
+STREAM_TAGS = {
+    "option_trades": "ot",
+    "option_quotes": "oq",
+    "equity_trades": "et",
+    "equity_quotes": "eq",
+    "option_open_interest": "oi",
+}
+#: Underlyings generated together before a chunk is handed on (bounds memory on ALL).
+DEFAULT_CHUNK = 16
 
-    Returns
-    -------
-    SyntheticDay
-        ``tables`` keyed by stream in the canonical schemas (rows ordered by
-        ``ts_event`` then generation order, ``seq`` numbering that order per stream,
-        ``event_id`` = ``syn-<stream tag>-<date>-<seq>``), and ``labels`` naming the
-        event_ids of every planted pattern.
+
+def _finish(
+    symbol: str, spec: SyntheticSpec, parts: dict[str, pl.DataFrame], labels: list[dict]
+) -> SyntheticDay:
+    """Return one underlying's day in the canonical schemas with ids and labels resolved.
+
+    ``seq`` numbers each stream of the underlying in (ts_event, generation) order and
+    ``event_id`` is ``syn-<stream tag>-<date>-<symbol>-<seq>``: ids depend only on the
+    underlying's own stream, so any chunking of the universe gives the same rows.
     """
-    start, end = session_window(spec)
-    parts: dict[str, list[pl.DataFrame]] = {s: [] for s in RAW_SCHEMAS}
-    labels: list[dict] = []
-    for symbol in spec.underlyings:
-        tables, sym_labels = _underlying_day(symbol, spec, start, end)
-        for name in RAW_SCHEMAS:
-            if tables.get(name) is not None and tables[name].height:
-                parts[name].append(tables[name])
-        labels += sym_labels
-
-    tag = {
-        "option_trades": "ot",
-        "option_quotes": "oq",
-        "equity_trades": "et",
-        "equity_quotes": "eq",
-        "option_open_interest": "oi",
-    }
     day = spec.date.strftime("%Y%m%d")
     out: dict[str, pl.DataFrame] = {}
+    located: list[pl.DataFrame] = []
     for name, schema in RAW_SCHEMAS.items():
-        frame = pl.concat(parts[name], how="diagonal_relaxed") if parts[name] else pl.DataFrame()
+        frame = parts.get(name)
+        if frame is None or frame.is_empty():
+            out[name] = pl.DataFrame(schema=schema)
+            continue
         if name == "option_open_interest":
-            frame = frame.with_columns(pl.lit(spec.date).alias("date"))
-            frame = frame.sort("contract").with_row_index("seq")
+            frame = (
+                frame.with_columns(pl.lit(spec.date).alias("date"))
+                .sort("contract")
+                .with_row_index("seq")
+            )
         else:
             frame = (
                 frame.with_row_index("_gen")
-                .sort(["ts_event", "_gen"])
+                .sort("ts_event", "_gen")
                 .drop("_gen")
                 .with_row_index("seq")
             )
@@ -750,48 +749,105 @@ def generate_day(spec: SyntheticSpec) -> SyntheticDay:
         frame = frame.with_columns(
             pl.col("seq").cast(pl.Int64),
             pl.concat_str(
-                pl.lit(f"syn-{tag[name]}-{day}-"), pl.col("seq").cast(pl.String).str.zfill(9)
+                pl.lit(f"syn-{STREAM_TAGS[name]}-{day}-{symbol}-"),
+                pl.col("seq").cast(pl.String).str.zfill(8),
             ).alias("event_id"),
             pl.lit(SOURCE).alias("source"),
         )
         if "_ref" in frame.columns:
-            # _ref held the cancelled print's index within its underlying's frame before
-            # sorting; map it to that print's event_id through its label.
-            refs = frame.filter(pl.col("_ref") >= 0).select("_label", "seq")
+            # A cancel shares its label with the print it cancels: that print is its reference.
             targets = frame.filter(
-                (pl.col("_ref") < 0) & pl.col("_label").is_in(refs["_label"].implode())
-            ).select("_label", pl.col("event_id").alias("ref_event_id"))
-            frame = frame.join(targets, on="_label", how="left").with_columns(
+                (pl.col("_ref") < 0)
+                & pl.col("_label").is_in(frame.filter(pl.col("_ref") >= 0)["_label"].implode())
+            )
+            frame = frame.join(
+                targets.select("_label", pl.col("event_id").alias("ref_event_id")),
+                on="_label",
+                how="left",
+            ).with_columns(
                 pl.when(pl.col("_ref") >= 0).then(pl.col("ref_event_id")).alias("ref_event_id")
             )
-        if "ref_event_id" in schema and "ref_event_id" not in frame.columns:
-            frame = frame.with_columns(pl.lit(None, pl.String).alias("ref_event_id"))
-        if "multiplier" in schema:
-            frame = frame.with_columns(pl.lit(100, pl.Int64).alias("multiplier"))
-        if name == "option_quotes":
-            frame = frame.with_columns(pl.lit("NBBO").alias("exchange"))
+        defaults = {
+            "ref_event_id": pl.lit(None, pl.String),
+            "multiplier": pl.lit(100, pl.Int64),
+            "exchange": pl.lit("NBBO"),
+        }
+        frame = frame.with_columns(
+            expr.alias(c) for c, expr in defaults.items() if c in schema and c not in frame.columns
+        )
         if "_label" in frame.columns:
-            for row in (
+            located.append(
                 frame.filter(pl.col("_label") != "")
                 .group_by("_label")
                 .agg(
-                    pl.col("event_id"),
-                    pl.col("ts_event").min().alias("s"),
-                    pl.col("ts_event").max().alias("e"),
+                    pl.col("event_id").sort().alias("event_ids"),
+                    pl.col("ts_event").min().alias("start_ts"),
+                    pl.col("ts_event").max().alias("end_ts"),
                 )
-                .iter_rows(named=True)
-            ):
-                for lab in labels:
-                    if lab["label_id"] == row["_label"]:
-                        lab.update(
-                            event_ids=sorted(row["event_id"]), start_ts=row["s"], end_ts=row["e"]
-                        )
-        out[name] = (
-            frame.sort("seq").select([pl.col(c).cast(t) for c, t in schema.items()])
-            if frame.height
-            else pl.DataFrame(schema=schema)
-        )
+            )
+        out[name] = frame.sort("seq").select([pl.col(c).cast(t) for c, t in schema.items()])
     label_frame = (
-        pl.DataFrame(labels, schema=LABEL_SCHEMA) if labels else pl.DataFrame(schema=LABEL_SCHEMA)
+        pl.DataFrame(
+            labels,
+            schema={
+                k: v
+                for k, v in LABEL_SCHEMA.items()
+                if k not in ("start_ts", "end_ts", "event_ids")
+            },
+        )
+        if labels
+        else None
     )
-    return SyntheticDay(tables=out, labels=label_frame.sort("label_id"))
+    if label_frame is None:
+        return SyntheticDay(tables=out)
+    where = (
+        pl.concat(located).rename({"_label": "label_id"})
+        if located
+        else pl.DataFrame(
+            schema={
+                "label_id": pl.String,
+                "event_ids": pl.List(pl.String),
+                "start_ts": pl.Int64,
+                "end_ts": pl.Int64,
+            }
+        )
+    )
+    return SyntheticDay(
+        tables=out,
+        labels=label_frame.join(where, on="label_id", how="left").select(list(LABEL_SCHEMA)),
+    )
+
+
+def _concat_days(days: list[SyntheticDay]) -> SyntheticDay:
+    return SyntheticDay(
+        tables={name: pl.concat([d.tables[name] for d in days]) for name in RAW_SCHEMAS},
+        labels=pl.concat([d.labels for d in days]).sort("label_id"),
+    )
+
+
+def iter_day(spec: SyntheticSpec, chunk: int = DEFAULT_CHUNK) -> Iterator[SyntheticDay]:
+    """Yield the day ``chunk`` underlyings at a time (bounded memory for the whole universe).
+
+    The union of the chunks equals :func:`generate_day` row for row, whatever ``chunk``.
+    """
+    start, end = session_window(spec)
+    symbols = list(spec.underlyings)
+    for k in range(0, len(symbols), chunk):
+        days = []
+        for symbol in symbols[k : k + chunk]:
+            tables, labels = _underlying_day(symbol, spec, start, end)
+            days.append(_finish(symbol, spec, tables, labels))
+        yield _concat_days(days)
+
+
+def generate_day(spec: SyntheticSpec) -> SyntheticDay:
+    """Return the synthetic day described by ``spec`` in one piece.
+
+    Returns
+    -------
+    SyntheticDay
+        ``tables`` keyed by stream in the canonical schemas (per underlying, rows in
+        ``ts_event`` then generation order, ``seq`` numbering that order), and ``labels``
+        naming the event_ids of every planted pattern.
+    """
+    return _concat_days(list(iter_day(spec)))
