@@ -25,6 +25,8 @@ class View:
     start: dt.time
     end: dt.time
     refresh_seconds: float | None
+    #: Set while replaying: every page shows the state as of this New York time.
+    as_of: dt.time | None = None
 
 
 def _from_query() -> None:
@@ -81,6 +83,13 @@ def sidebar() -> View:
             key="w_every",
             disabled=not live,
         )
+        as_of: dt.time | None = st.session_state.get("replay_as_of")
+        if as_of is not None:
+            st.info(f"Replay: state as of {as_of.isoformat('seconds')} New York")
+            if st.button("Stop replay", key="w_stop_replay"):
+                st.session_state["replay_as_of"] = None
+                st.session_state["replay_playing"] = False
+                as_of = None
     ticker = ticker.strip().upper()
     st.session_state.update(
         view_date=day.isoformat() if day else None,
@@ -100,8 +109,15 @@ def sidebar() -> View:
             if v
         }
     )
+    if as_of is not None:
+        end = min(end, as_of)
     return View(
-        day=day, ticker=ticker, start=start, end=end, refresh_seconds=float(every) if live else None
+        day=day,
+        ticker=ticker,
+        start=start,
+        end=end,
+        refresh_seconds=float(every) if live else None,
+        as_of=as_of,
     )
 
 

@@ -13,6 +13,7 @@ PAGES = [
     "views/alerts.py",
     "views/chart.py",
     "views/darkpool.py",
+    "views/replay.py",
     "views/calibration.py",
     "views/health.py",
 ]
@@ -107,3 +108,25 @@ def test_evidence_drawer_shows_the_alerts_prints(
     assert set(shown["event_id"]) == expected
     assert {"nbbo_bid", "nbbo_ask", "placement"} <= set(shown.columns)
     assert any(h.split(":")[1] in md.value for md in at.markdown for h in top["hit_ids"])
+
+
+def test_replay_sets_the_moment_for_every_page(
+    monkeypatch: pytest.MonkeyPatch, built_lake: Path
+) -> None:
+    import datetime as dt
+
+    at = app(monkeypatch, built_lake)
+    at.run()
+    everything = int(at.metric[0].value.replace(",", ""))
+    at.switch_page("views/replay.py").run()
+    at.select_slider(key="replay_slider").set_value(dt.time(9, 45)).run()
+    assert not at.exception
+    assert at.session_state["replay_as_of"] == dt.time(9, 45)
+    early = int(at.metric[0].value.replace(",", ""))
+    at.toggle(key="replay_play").set_value(True).run()
+    at.run()  # one fragment tick (AppTest does not fire run_every timers)
+    assert at.session_state["replay_as_of"] > dt.time(9, 45)
+    at.toggle(key="replay_play").set_value(False).run()
+    at.switch_page("views/flow.py").run()
+    assert int(at.metric[0].value.replace(",", "")) < everything
+    assert early >= 0

@@ -241,7 +241,7 @@ def _underlying_day(
     eq_size = np.where(
         odd,
         rng.integers(1, 100, n_eq),
-        np.maximum(100, (np.exp(rng.normal(5.3, 0.9, n_eq)) // 100) * 100),
+        np.maximum(100, (np.exp(rng.normal(4.7, 0.6, n_eq)) // 100) * 100),
     ).astype(np.int64)
     eq_place = np.where(
         off, rng.choice([1, 2, 3], n_eq, p=[0.3, 0.4, 0.3]), rng.choice([1, 3], n_eq)

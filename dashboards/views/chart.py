@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from dashboards.data import load_day
+from dashboards.data import default_config_version, load_day
 from dashboards.filters import in_view
 from dashboards.state import View
 
@@ -74,6 +74,48 @@ if dark.height:
                    text=dark["event_id"]),
         row=1, col=1,
     )  # fmt: skip
+alerts = load_day("alerts", view.day)
+inferences = load_day("dark_inferences", view.day)
+
+
+def at_price(frame: pl.DataFrame, time_col: str) -> pl.DataFrame:
+    """Return ``frame`` with ``y``: the bar close at (or before) each marker's time."""
+    closes = (
+        bars.select(pl.col("ts").alias("_bar"), pl.col("close").alias("y"))
+        .drop_nulls()
+        .sort("_bar")
+    )
+    return (
+        frame.sort(time_col)
+        .join_asof(closes, left_on=time_col, right_on="_bar", strategy="backward")
+        .drop_nulls("y")
+    )
+
+
+if alerts is not None and alerts.height:
+    marks = at_price(
+        alerts.filter(
+            (pl.col("underlying") == symbol)
+            & (pl.col("config_version") == default_config_version())
+        ),
+        "ts",
+    )
+    for severity, color in (("high", "#d62728"), ("medium", "#ff7f0e"), ("low", "#7f7f7f")):
+        part = marks.filter(pl.col("severity") == severity)
+        if part.height:
+            fig.add_trace(
+                go.Scatter(x=part["ts_ny"], y=part["y"], mode="markers", name=f"{severity} alerts", marker={"symbol": "triangle-up", "size": 13, "color": color},
+                           text=part.select(pl.format("{} {}: {}", pl.col("severity"), pl.col("score").round(0), pl.col("classifiers").list.join(", ")))["severity"]),
+                row=1, col=1,
+            )  # fmt: skip
+if inferences is not None and inferences.height:
+    marks = at_price(inferences.filter(pl.col("symbol") == symbol), "ts")
+    if marks.height:
+        fig.add_trace(
+            go.Scatter(x=marks["ts_ny"], y=marks["y"], mode="markers", name="dark-pool inferences", marker={"symbol": "diamond", "size": 10, "color": "#17becf"},
+                       text=marks["explanation"]),
+            row=1, col=1,
+        )  # fmt: skip
 fig.add_trace(
     go.Bar(x=bars["ts_ny"], y=bars["lit_volume"], name="lit volume", marker_color="#1f77b4"),
     row=2,
