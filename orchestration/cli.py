@@ -11,6 +11,7 @@ import argparse
 import datetime as dt
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 import dagster as dg
@@ -251,14 +252,28 @@ def run(argv: Sequence[str] | None = None) -> int:
                 "landing", day, {"lake": lake, "source": source, "thresholds": ThresholdsResource()}
             )
         case "ingest":
+            from adapters.databento.loader import is_dbn
             from adapters.files import stream_of
+            from orchestration.resources import DatabentoFilesSource
 
+            dbn = [p for p in args.paths if is_dbn(p)]
             try:
                 for path in args.paths:
-                    stream_of(path)
+                    if not is_dbn(path):
+                        stream_of(path)
+                    if not Path(path).is_file():
+                        raise ValueError(f"{path}: no such file")
             except ValueError as exc:
                 raise CliError(str(exc), EXIT_USAGE) from None
-            source = FilesSource(paths=list(args.paths))
+            if dbn and len(dbn) != len(args.paths):
+                raise CliError(
+                    "ingest DBN files and canonical Parquet/CSV files in separate runs", EXIT_USAGE
+                )
+            source = (
+                DatabentoFilesSource(paths=list(args.paths))
+                if dbn
+                else FilesSource(paths=list(args.paths))
+            )
             result = _materialize(
                 "landing", day, {"lake": lake, "source": source, "thresholds": ThresholdsResource()}
             )

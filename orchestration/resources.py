@@ -152,3 +152,37 @@ class FilesSource(MarketDataSource):
         for path in self.paths:
             frames.setdefault(stream_of(path), []).append(read_canonical(path))
         yield Batch(streams={k: pl.concat(v, how="diagonal_relaxed") for k, v in frames.items()})
+
+
+class DatabentoFilesSource(MarketDataSource):
+    """Local Databento DBN files (``.dbn`` / ``.dbn.zst``) of any supported schema."""
+
+    paths: list[str]
+
+    def batches(self, day: dt.date) -> Iterator[Batch]:
+        from adapters.databento.loader import DatabentoFiles
+
+        return DatabentoFiles(tuple(self.paths)).historical(day)
+
+
+class DatabentoSource(MarketDataSource):
+    """The Databento historical API (key from ``DATABENTO_API_KEY`` or ``.env``)."""
+
+    options_symbols: list[str] = Field(
+        default=["SPY.OPT"], description="OPRA.PILLAR parent symbols"
+    )
+    equity_symbols: list[str] = Field(default=["SPY"], description="EQUS.MINI raw symbols")
+    gateway: str = Field(default="", description="API base URL; empty: Databento's default")
+
+    def batches(self, day: dt.date) -> Iterator[Batch]:
+        from adapters.databento.config import DatabentoConfig
+        from adapters.databento.loader import DatabentoHistorical
+
+        config = DatabentoConfig(
+            symbols=(
+                ("OPRA.PILLAR", tuple(self.options_symbols)),
+                ("EQUS.MINI", tuple(self.equity_symbols)),
+            ),
+            gateway=self.gateway or None,
+        )
+        return DatabentoHistorical(config).historical(day)

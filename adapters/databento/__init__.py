@@ -1,0 +1,1 @@
+"""Databento: OPRA and equities from DBN files and the historical API."""

@@ -1,0 +1,43 @@
+"""Databento adapter configuration (typed, frozen; the key falls back to the environment)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from adapters.credentials import credential
+
+API_KEY_ENV = "DATABENTO_API_KEY"
+
+
+@dataclass(frozen=True)
+class DatabentoConfig:
+    """What to request from Databento.
+
+    Attributes
+    ----------
+    datasets
+        Dataset -> schemas to fetch (``OPRA.PILLAR``: trades, tbbo, definition, statistics).
+    symbols
+        Raw symbols per dataset (``ALL_SYMBOLS`` or parent symbols such as ``SPY.OPT``
+        with ``stype_in="parent"``).
+    api_key
+        Explicit key; None reads ``DATABENTO_API_KEY`` from the environment or ``.env``.
+    gateway
+        Historical API base URL (tests point it at a local server).
+    """
+
+    datasets: tuple[tuple[str, tuple[str, ...]], ...] = (
+        ("OPRA.PILLAR", ("definition", "statistics", "tbbo")),
+        ("EQUS.MINI", ("tbbo",)),
+    )
+    symbols: tuple[tuple[str, tuple[str, ...]], ...] = (
+        ("OPRA.PILLAR", ("SPY.OPT",)),
+        ("EQUS.MINI", ("SPY",)),
+    )
+    stype_in: tuple[tuple[str, str], ...] = (("OPRA.PILLAR", "parent"), ("EQUS.MINI", "raw_symbol"))
+    api_key: str | None = None
+    gateway: str | None = None
+
+    def key(self) -> str:
+        """Return the API key (explicit, else ``DATABENTO_API_KEY``); one clear error if missing."""
+        return self.api_key or str(credential(API_KEY_ENV))
