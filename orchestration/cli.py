@@ -251,7 +251,34 @@ def run(argv: Sequence[str] | None = None) -> int:
             result = _materialize(
                 "landing", day, {"lake": lake, "source": source, "thresholds": ThresholdsResource()}
             )
+        case "ingest" if args.source != "files":
+            from adapters.alpaca.config import AlpacaConfig
+            from adapters.credentials import MissingCredentialError
+            from adapters.databento.config import DatabentoConfig
+            from orchestration.resources import AlpacaSource, DatabentoSource
+
+            symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
+            source = (
+                DatabentoSource(
+                    options_symbols=[f"{s}.OPT" for s in symbols], equity_symbols=symbols
+                )
+                if args.source == "databento"
+                else AlpacaSource(underlyings=symbols)
+            )
+            try:
+                # Check the keys before starting a run: a missing one is one line, not a failed run.
+                if args.source == "databento":
+                    DatabentoConfig().key()
+                else:
+                    AlpacaConfig().keys()
+            except MissingCredentialError as exc:
+                raise CliError(str(exc), EXIT_USAGE) from None
+            result = _materialize(
+                "landing", day, {"lake": lake, "source": source, "thresholds": ThresholdsResource()}
+            )
         case "ingest":
+            if not args.paths:
+                raise CliError("give files to ingest, or --source databento|alpaca", EXIT_USAGE)
             from adapters.databento.loader import is_dbn
             from adapters.files import stream_of
             from orchestration.resources import DatabentoFilesSource

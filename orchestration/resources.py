@@ -186,3 +186,24 @@ class DatabentoSource(MarketDataSource):
             gateway=self.gateway or None,
         )
         return DatabentoHistorical(config).historical(day)
+
+
+class AlpacaSource(MarketDataSource):
+    """Alpaca REST history (keys from ``APCA_API_KEY_ID`` / ``APCA_API_SECRET_KEY`` or ``.env``)."""
+
+    underlyings: list[str] = Field(default=["SPY"])
+    contracts: list[str] = Field(default=[], description="Option contracts (Alpaca or OSI symbols)")
+    stock_feed: str = Field(default="iex", description="iex | sip")
+    rest_url: str = Field(default="", description="Data API base URL; empty: Alpaca's default")
+
+    def batches(self, day: dt.date) -> Iterator[Batch]:
+        from adapters.alpaca.config import AlpacaConfig
+        from adapters.alpaca.loader import AlpacaHistorical
+
+        config = AlpacaConfig(
+            underlyings=tuple(self.underlyings),
+            contracts=tuple(c.replace(" ", "") for c in self.contracts),
+            stock_feed=self.stock_feed,
+            rest_url=self.rest_url or None,
+        )
+        return AlpacaHistorical(config).historical(day)

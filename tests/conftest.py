@@ -87,7 +87,10 @@ def synthetic_day() -> SyntheticDay:
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
-    """Point FLOWLAKE_LAKE and DAGSTER_HOME at temp dirs; return the lake path."""
+    """Point FLOWLAKE_LAKE and DAGSTER_HOME at temp dirs, hide vendor keys; return the lake path."""
+    for name in ("DATABENTO_API_KEY", "APCA_API_KEY_ID", "APCA_API_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's checkout is read
     monkeypatch.setenv("FLOWLAKE_LAKE", str(tmp_path / "lake"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     yield tmp_path / "lake"
