@@ -83,9 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     synth.add_argument("--scale", type=float, default=1.0, help="multiplies print and quote rates")
 
-    ingest = add("ingest", "land canonical Parquet/CSV files (named by stream) into a day")
+    ingest = add("ingest", "land a day from canonical Parquet/CSV files, Databento DBN files, or a vendor API")
     ingest.add_argument(
-        "paths", nargs="+", help="files such as option_trades.parquet, equity_quotes.csv"
+        "paths",
+        nargs="*",
+        help="option_trades.parquet, equity_quotes.csv, ... or *.dbn / *.dbn.zst",
+    )
+    ingest.add_argument(
+        "--source",
+        choices=["files", "databento", "alpaca"],
+        default="files",
+        help="files (the paths), or a vendor's historical API for --date (keys from the environment or .env)",
+    )
+    ingest.add_argument(
+        "--symbols", default="SPY", help="underlyings for --source databento|alpaca (comma list)"
     )
     ingest.add_argument("--date", help="the trading day the files belong to")
 

@@ -37,7 +37,10 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
         (["calibrate"], "the following arguments are required: --thresholds, --start"),
         (["bench"], "not implemented yet: issue 11"),
         (["ingest", "--date", "2026-11-24"], "give files to ingest, or --source databento|alpaca"),
-        (["ingest", "--source", "databento", "--date", "2026-11-24"], "DATABENTO_API_KEY is not set"),
+        (
+            ["ingest", "--source", "databento", "--date", "2026-11-24"],
+            "DATABENTO_API_KEY is not set",
+        ),
         (["ingest", "--source", "alpaca", "--date", "2026-11-24"], "APCA_API_KEY_ID is not set"),
     ],
 )
