@@ -83,7 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     synth.add_argument("--scale", type=float, default=1.0, help="multiplies print and quote rates")
 
-    ingest = add("ingest", "land a day from canonical Parquet/CSV files, Databento DBN files, or a vendor API")
+    ingest = add(
+        "ingest",
+        "land a day from canonical Parquet/CSV files, Databento DBN files, or a vendor API",
+    )
     ingest.add_argument(
         "paths",
         nargs="*",

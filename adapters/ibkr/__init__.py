@@ -1,0 +1,1 @@
+"""Interactive Brokers: a single-underlying options bridge over the TWS / Gateway API (ib_insync)."""
