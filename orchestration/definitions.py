@@ -15,7 +15,7 @@ from assets.landing import landing
 from assets.option_prints import option_prints
 from assets.structures import structures
 from orchestration.jobs import calibration_job, derived_job, eod_schedule, landing_job
-from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
+from orchestration.resources import LakeResource, SelectableSource, ThresholdsResource
 
 defs = dg.Definitions(
     assets=[
@@ -35,6 +35,6 @@ defs = dg.Definitions(
     resources={
         "lake": LakeResource(),
         "thresholds": ThresholdsResource(),
-        "source": SyntheticSource(),
+        "source": SelectableSource(),
     },
 )

@@ -207,3 +207,55 @@ class AlpacaSource(MarketDataSource):
             rest_url=self.rest_url or None,
         )
         return AlpacaHistorical(config).historical(day)
+
+
+SOURCE_NAMES = ("synthetic", "files", "databento-files", "databento", "alpaca")
+
+
+class SelectableSource(MarketDataSource):
+    """The source chosen by name in run config (``resources.source.config.name``).
+
+    ``synthetic`` (default), ``files`` / ``databento-files`` (``paths``), ``databento`` and
+    ``alpaca`` (``symbols``; keys from the environment or ``.env``).
+    """
+
+    name: str = Field(default="synthetic", description=" | ".join(SOURCE_NAMES))
+    symbols: list[str] = Field(
+        default=["SPY", "QQQ", "IWM", "AAPL", "MSFT", "NVDA", "AMZN", "TSLA"]
+    )
+    paths: list[str] = Field(default=[])
+    minutes: int = Field(
+        default=0, description="synthetic only: session minutes (0: whole session)"
+    )
+    seed: int = 7
+
+    def resolve(self) -> MarketDataSource:
+        """Return the concrete source for ``name``.
+
+        Raises
+        ------
+        ValueError
+            For an unknown source name.
+        """
+        match self.name:
+            case "synthetic":
+                return SyntheticSource(
+                    seed=self.seed, underlyings=",".join(self.symbols), minutes=self.minutes
+                )
+            case "files":
+                return FilesSource(paths=self.paths)
+            case "databento-files":
+                return DatabentoFilesSource(paths=self.paths)
+            case "databento":
+                return DatabentoSource(
+                    options_symbols=[f"{s}.OPT" for s in self.symbols], equity_symbols=self.symbols
+                )
+            case "alpaca":
+                return AlpacaSource(underlyings=self.symbols)
+            case other:
+                raise ValueError(
+                    f"unknown source {other!r}; expected one of {', '.join(SOURCE_NAMES)}"
+                )
+
+    def batches(self, day: dt.date) -> Iterator[Batch]:
+        return self.resolve().batches(day)

@@ -146,3 +146,30 @@ def test_dagster_definitions_validate_cli(tmp_path: Path) -> None:
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_source_is_selectable_by_name_in_run_config(tmp_path: Path) -> None:
+    from orchestration.resources import DatabentoFilesSource, SelectableSource
+
+    data = Path(__file__).parent / "data" / "databento" / "OPRA.PILLAR"
+    files = [str(data / f"test_data.{s}.dbn.zst") for s in ("definition", "tbbo")]
+    assert isinstance(
+        SelectableSource(name="databento-files", paths=files).resolve(), DatabentoFilesSource
+    )
+    with pytest.raises(ValueError, match="unknown source 'nope'"):
+        SelectableSource(name="nope").resolve()
+    result = dg.materialize(
+        list(defs.assets),
+        resources={
+            "lake": LakeResource(root=str(tmp_path / "lake")),
+            "thresholds": ThresholdsResource(),
+            "source": SelectableSource(),
+        },
+        partition_key="2025-02-20",
+        selection=dg.AssetSelection.groups("landing"),
+        run_config={
+            "resources": {"source": {"config": {"name": "databento-files", "paths": files}}}
+        },
+    )
+    assert result.success
+    assert read(Lake(str(tmp_path / "lake")), "option_trades").height == 4
