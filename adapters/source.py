@@ -6,11 +6,14 @@ fine: landing validates), plus ground-truth labels where a source has them.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 
@@ -55,3 +58,85 @@ class MarketSource(ABC):
             For sources without a live mode.
         """
         raise NotImplementedError(f"source {self.name!r} has no live mode")
+
+
+def slice_by_time(
+    batch: Batch, start_ns: int, end_ns: int, step_ns: int
+) -> Iterator[tuple[int, Batch]]:
+    """Yield ``(window end, batch)`` pieces of ``batch`` in ``ts_event`` order, ``step_ns`` each.
+
+    Every row is in exactly one piece (rows before ``start_ns`` in the first, rows after
+    ``end_ns`` in the last); streams without ``ts_event`` (open interest) and the labels
+    come with the first piece. Replaying the pieces in order is a live day.
+    """
+    step = max(1, step_ns)
+    edges = np.arange(start_ns, end_ns + step, step, dtype=np.int64)
+    timed = {
+        n: f.sort("ts_event", "event_id")
+        for n, f in batch.streams.items()
+        if "ts_event" in f.columns
+    }
+    untimed = {n: f for n, f in batch.streams.items() if "ts_event" not in f.columns}
+    bounds = {
+        n: np.searchsorted(f.get_column("ts_event").to_numpy(), edges, side="left")
+        for n, f in timed.items()
+    }
+    last = len(edges) - 2
+    for k in range(last + 1):
+        pieces = {}
+        for name, b in bounds.items():
+            lo = 0 if k == 0 else int(b[k])
+            hi = timed[name].height if k == last else int(b[k + 1])
+            pieces[name] = timed[name].slice(lo, hi - lo)
+        if k == 0:
+            pieces.update(untimed)
+        yield int(edges[k + 1]), Batch(streams=pieces, labels=batch.labels if k == 0 else None)
+
+
+async def paced(
+    slices: Iterable[tuple[int, Batch]], start_ns: int, speed: float
+) -> AsyncIterator[Batch]:
+    """Yield time slices as a live feed would: each when its window has passed at ``speed``
+    (1 real time, 60 a minute per second, 0 as fast as possible)."""
+    origin = time.monotonic()
+    for window_end, batch in slices:
+        if speed > 0:
+            due = origin + (window_end - start_ns) / 1e9 / speed
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+        yield batch
+
+
+@dataclass(frozen=True)
+class Replayed(MarketSource):
+    """Any historical source replayed through the live path (``databento-replay``, demos)."""
+
+    inner: MarketSource
+    name: str = "replay"
+
+    def historical(self, day: dt.date) -> Iterator[Batch]:
+        """Return the inner source's batches."""
+        return self.inner.historical(day)
+
+    async def live(
+        self, day: dt.date, *, speed: float = 1.0, interval_s: float = 1.0
+    ) -> AsyncIterator[Batch]:
+        """Replay the stored day in time order, ``interval_s`` of market time per batch."""
+        from adapters.calendar import session_bounds, to_ns
+
+        parts = list(self.inner.historical(day))
+        names = {n for p in parts for n in p.streams}
+        merged = Batch(
+            streams={
+                n: pl.concat(
+                    [p.streams[n] for p in parts if n in p.streams], how="diagonal_relaxed"
+                )
+                for n in names
+            },
+            labels=next((p.labels for p in parts if p.labels is not None), None),
+        )
+        open_, close = session_bounds(day)
+        start = to_ns(open_)
+        async for batch in paced(
+            slice_by_time(merged, start, to_ns(close), int(interval_s * 1e9)), start, speed
+        ):
+            yield batch

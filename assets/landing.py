@@ -9,12 +9,16 @@ drops a row: what breaks the schema, or belongs to another day, goes to ``quaran
 
 import datetime as dt
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
 
 from adapters.schema import QUARANTINE_SCHEMA, STREAMS, validate
+from adapters.source import Batch
+from lake import Lake
+from lake.write import land
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, MarketDataSource
 
@@ -42,6 +46,42 @@ def split_day(
             bad.append(_other_day_rows(stream, other_day, day))
     quarantine = pl.concat(bad) if bad else pl.DataFrame(schema=QUARANTINE_SCHEMA)
     return valid, quarantine
+
+
+@dataclass(frozen=True)
+class LandingCounts:
+    """What landing one or more batches did (rows newly landed / already present per stream)."""
+
+    landed: dict[str, int] = field(default_factory=dict)
+    present: dict[str, int] = field(default_factory=dict)
+    quarantined: int = 0
+    labels: int = 0
+
+    def __add__(self, other: "LandingCounts") -> "LandingCounts":
+        def merged(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+            return {k: a.get(k, 0) + b.get(k, 0) for k in {*a, *b}}
+
+        return LandingCounts(
+            merged(self.landed, other.landed), merged(self.present, other.present),
+            self.quarantined + other.quarantined, self.labels + other.labels,
+        )  # fmt: skip
+
+
+def land_batch(lake: Lake, batch: Batch, day: dt.date) -> LandingCounts:
+    """Validate one batch and land it into ``day``: rows keyed on ``event_id``, the rest to
+    quarantine (keyed on ``quarantine_id``), labels keyed on ``label_id``; all idempotent."""
+    valid, quarantine = split_day(batch.streams, day)
+    landed, present = {}, {}
+    for stream, frame in valid.items():
+        result = land(lake, stream, frame)
+        landed[stream], present[stream] = result.rows_written, result.rows_skipped
+    quarantined = land(lake, "quarantine", quarantine, key="quarantine_id").rows_written
+    labels = 0
+    if batch.labels is not None and batch.labels.height:
+        labels = land(
+            lake, LABELS_TABLE, batch.labels.with_columns(pl.lit(day).alias("date")), key="label_id"
+        ).rows_written
+    return LandingCounts(landed, present, quarantined, labels)
 
 
 def _other_day_rows(stream: str, frame: pl.DataFrame, day: dt.date) -> pl.DataFrame:
@@ -113,33 +153,20 @@ def landing(
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Fetch one day from the source, validate, land idempotently, quarantine the rest."""
     day = partition_date(context.partition_key)
-    landed = dict.fromkeys(STREAMS, 0)
-    present = dict.fromkeys(STREAMS, 0)
-    quarantined = 0
-    labels: list[pl.DataFrame] = []
+    total = LandingCounts()
     for batch in source.batches(day):
-        valid, quarantine = split_day(batch.streams, day)
-        for stream, frame in valid.items():
-            result = lake.land(stream, frame)
-            landed[stream] += result.rows_written
-            present[stream] += result.rows_skipped
-        quarantined += lake.land("quarantine", quarantine, key="quarantine_id").rows_written
-        if batch.labels is not None:
-            labels.append(batch.labels)
+        total = total + land_batch(lake.lake(), batch, day)
     for stream in STREAMS:
         yield dg.MaterializeResult(
             asset_key=stream,
-            metadata={"rows_landed": landed[stream], "rows_already_present": present[stream]},
+            metadata={
+                "rows_landed": total.landed.get(stream, 0),
+                "rows_already_present": total.present.get(stream, 0),
+            },
         )
-    yield dg.MaterializeResult(asset_key="quarantine", metadata={"rows_quarantined": quarantined})
-    if labels:
-        frame = pl.concat(labels).with_columns(pl.lit(day).alias("date"))
-        yield dg.MaterializeResult(
-            asset_key=LABELS_TABLE, metadata=lake.overwrite(LABELS_TABLE, frame, day).metadata
-        )
-    else:
-        yield dg.MaterializeResult(
-            asset_key=LABELS_TABLE, metadata={"rows": 0, "source_has_labels": False}
-        )
+    yield dg.MaterializeResult(
+        asset_key="quarantine", metadata={"rows_quarantined": total.quarantined}
+    )
+    yield dg.MaterializeResult(asset_key=LABELS_TABLE, metadata={"rows_landed": total.labels})
     for stream in STREAMS:
         yield _unique_ids_check(lake, stream, day)

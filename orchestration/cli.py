@@ -20,7 +20,6 @@ from adapters.calendar import is_session, latest_session
 from lake.location import resolve_lake_root
 
 NOT_YET = {
-    "live": "issue 8 (live micro-batches)",
     "bench": "issue 11 (benchmark)",
 }
 EXIT_USAGE = 2
@@ -106,6 +105,41 @@ def build_parser() -> argparse.ArgumentParser:
     build = add("build", "materialize every derived asset of a day from its landing tables")
     build.add_argument("--date", help="XNYS session (default: the latest on or before today)")
     build.add_argument("--thresholds", help="thresholds TOML (default: the packaged defaults)")
+
+    live = add(
+        "live", "record a source into the spool and land + build each micro-batch as it arrives"
+    )
+    live.add_argument(
+        "--source", choices=["synthetic", "alpaca", "ibkr", "databento-replay"], default="synthetic"
+    )
+    live.add_argument(
+        "--date", help="the trading day (synthetic / replay; default: the latest session)"
+    )
+    live.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="1 real time, 60 a minute per second, 0 as fast as possible",
+    )
+    live.add_argument(
+        "--interval", type=float, default=5.0, help="seconds of market time per micro-batch"
+    )
+    live.add_argument(
+        "--underlyings",
+        default="SPY,QQQ,IWM,AAPL,MSFT,NVDA,AMZN,TSLA",
+        help="synthetic / alpaca underlyings",
+    )
+    live.add_argument(
+        "--minutes", type=int, default=0, help="synthetic: session minutes (0: whole session)"
+    )
+    live.add_argument(
+        "--files", nargs="*", default=[], help="databento-replay: DBN files of the day"
+    )
+    live.add_argument(
+        "--option", help="ibkr: SYMBOL,YYYYMMDD,STRIKE,RIGHT (e.g. SPY,20261127,600,C)"
+    )
+    live.add_argument("--spool", help="spool folder (default: $FLOWLAKE_SPOOL or data/spool)")
+    live.add_argument("--poll", type=float, default=1.0, help="seconds between spool checks")
 
     calibrate = add(
         "calibrate",
@@ -226,6 +260,120 @@ def _calibrate(args: argparse.Namespace, lake: object) -> int:
     return 0
 
 
+def _live_source(args: argparse.Namespace) -> object:
+    from adapters.source import Replayed
+
+    match args.source:
+        case "synthetic":
+            from adapters.synthetic.universe import select_underlyings
+            from orchestration.resources import SyntheticSource
+
+            try:
+                select_underlyings(args.underlyings)
+            except ValueError as exc:
+                raise CliError(str(exc), EXIT_USAGE) from None
+            return SyntheticSource(underlyings=args.underlyings, minutes=args.minutes).market()
+        case "databento-replay":
+            from adapters.databento.loader import DatabentoFiles
+
+            missing = [f for f in args.files if not Path(f).is_file()]
+            if not args.files or missing:
+                raise CliError(
+                    f"--files: give the day's DBN files{' (missing: ' + ', '.join(missing) + ')' if missing else ''}",
+                    EXIT_USAGE,
+                )
+            return Replayed(DatabentoFiles(tuple(args.files)), name="databento-replay")
+        case "alpaca":
+            from adapters.alpaca.config import AlpacaConfig
+            from adapters.alpaca.loader import AlpacaLive
+            from adapters.credentials import MissingCredentialError
+
+            config = AlpacaConfig(
+                underlyings=tuple(
+                    s.strip().upper() for s in args.underlyings.split(",") if s.strip()
+                )
+            )
+            try:
+                config.keys()
+            except MissingCredentialError as exc:
+                raise CliError(str(exc), EXIT_USAGE) from None
+            return AlpacaLive(config)
+        case "ibkr":
+            from adapters.ibkr.bridge import IbkrOptionsBridge
+            from adapters.ibkr.config import IbkrConfig
+
+            try:
+                symbol, expiry, strike, right = (args.option or "").split(",")
+                config = IbkrConfig(
+                    symbol=symbol.upper(), expiry=expiry, strike=float(strike), right=right.upper()
+                )
+            except ValueError:
+                raise CliError(
+                    "--option: give SYMBOL,YYYYMMDD,STRIKE,RIGHT for --source ibkr", EXIT_USAGE
+                ) from None
+            return IbkrOptionsBridge(config)
+    raise CliError(f"unknown source {args.source!r}", EXIT_USAGE)
+
+
+def _live(args: argparse.Namespace, lake: object) -> int:
+    """Record the source and, each poll, land the new batches and build the day (the
+    sensor's own tick function), until the source ends and everything is caught up."""
+    import asyncio
+
+    from adapters.source import MarketSource
+    from orchestration.instance import get_instance
+    from orchestration.live import record
+    from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
+    from orchestration.sensors import spool_tick
+    from orchestration.spool import Spool
+
+    assert isinstance(lake, LakeResource)
+    day = _session_date(args.date)
+    source = _live_source(args)
+    assert isinstance(source, MarketSource)
+    spool = Spool.from_env(args.spool)
+    instance = get_instance()
+    # Building reads landing only; the source resource is there because the job's graph has it.
+    resources = {"lake": lake, "thresholds": ThresholdsResource(), "source": SyntheticSource()}
+
+    async def main() -> tuple[int, int]:
+        recorder = asyncio.create_task(
+            record(source, spool, day, speed=args.speed, interval_s=args.interval)
+        )
+        cursor: str | None = None
+        builds = batches = 0
+        while True:
+            finished = recorder.done()
+            result = await asyncio.to_thread(spool_tick, lake, spool, cursor, [day])
+            cursor = result.cursor
+            for event in result.asset_events or []:
+                instance.report_runless_asset_event(event)
+            for request in result.run_requests or []:
+                await asyncio.to_thread(
+                    _materialize,
+                    "derived",
+                    dt.date.fromisoformat(str(request.partition_key)),
+                    resources,
+                )
+                builds += 1
+            if finished and not result.run_requests:
+                written = recorder.result()
+                batches = written.batches
+                return batches, builds
+            await asyncio.sleep(args.poll)
+
+    try:
+        batches, builds = asyncio.run(main())
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    except ConnectionError as exc:
+        raise CliError(str(exc)) from None
+    print(
+        f"live {day} ({args.source}) -> {lake.root}: {batches} batches recorded in {spool.root}, {builds} builds; caught up"
+    )
+    return 0
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     from orchestration.resources import (
@@ -250,6 +398,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         return serve(args.host, args.dagster_port, args.streamlit_port, lake.root)
     if args.command == "calibrate":
         return _calibrate(args, lake)
+    if args.command == "live":
+        return _live(args, lake)
     day = _session_date(args.date)
     match args.command:
         case "synth":

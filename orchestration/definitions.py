@@ -16,6 +16,7 @@ from assets.option_prints import option_prints
 from assets.structures import structures
 from orchestration.jobs import calibration_job, derived_job, eod_schedule, landing_job
 from orchestration.resources import LakeResource, SelectableSource, ThresholdsResource
+from orchestration.sensors import spool_sensor
 
 defs = dg.Definitions(
     assets=[
@@ -32,6 +33,7 @@ defs = dg.Definitions(
     ],
     jobs=[landing_job, derived_job, calibration_job],
     schedules=[eod_schedule],
+    sensors=[spool_sensor],
     resources={
         "lake": LakeResource(),
         "thresholds": ThresholdsResource(),
