@@ -15,6 +15,7 @@ import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
 
+from assets.checks import all_exist, specs, unique
 from assets.classifier_hits import thresholds_dict
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
@@ -99,6 +100,7 @@ def score_alerts(hits: pl.LazyFrame, th: dict[str, Any]) -> pl.LazyFrame:
 @dg.asset(
     group_name="signals",
     partitions_def=trading_days,
+    check_specs=specs("alerts", ["alert_id_unique", "hits_exist"]),
     deps=["classifier_hits"],
     description="Scored alerts (low/medium/high) linking to their hits, packets and prints.",
 )
@@ -112,11 +114,18 @@ def alerts(
         pl.col("config_version") == th.config_version
     )
     out = score_alerts(hits, thresholds_dict(th)).collect()
-    result = lake.overwrite_version("alerts", out, day, th.config_version)
+    checks = [
+        unique(out, "alert_id"),
+        all_exist(
+            "hits_exist", out["hit_ids"], hits.select("hit_id").collect().get_column("hit_id")
+        ),
+    ]
+    result = lake.overwrite_version("alerts", out, day, th.config_version, checks)
     return dg.MaterializeResult(
+        check_results=result.check_results,
         metadata={
             **(result.metadata or {}),
             "config_version": th.config_version,
             "by_severity": dict(out.group_by("severity").len().iter_rows()),
-        }
+        },
     )

@@ -24,6 +24,7 @@ import polars as pl
 from dagster import AssetExecutionContext
 
 from adapters.calendar import trading_date_expr
+from assets.checks import all_exist, in_unit_interval, specs, unique
 from assets.contract_baselines import PREVIOUS_DAY, prior_state_for, score_packets
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
@@ -379,6 +380,11 @@ def build_hits(
 @dg.asset(
     group_name="signals",
     partitions_def=trading_days,
+    check_specs=specs(
+        "classifier_hits",
+        ["hit_id_unique", "subjects_exist", "ratios_in_unit_interval"],
+        blocking=True,
+    ),
     deps=[
         "flow_packets",
         "structures",
@@ -398,12 +404,21 @@ def classifier_hits(
         lake.require_day("flow_packets", day), lake.require_day("structures", day), prior,
         lake.scan_day("equity_quotes", day), thresholds_dict(th), th.config_version,
     )  # fmt: skip
-    result = lake.overwrite_version("classifier_hits", hits, day, th.config_version)
+    known = (
+        lake.require_day("flow_packets", day).select("packet_id").collect().get_column("packet_id")
+    )
+    checks = [
+        unique(hits, "hit_id"),
+        all_exist("subjects_exist", hits["packet_ids"], known),
+        in_unit_interval(hits, "confidence"),
+    ]
+    result = lake.overwrite_version("classifier_hits", hits, day, th.config_version, checks)
     return dg.MaterializeResult(
+        check_results=result.check_results,
         metadata={
             **(result.metadata or {}),
             "config_version": th.config_version,
             "baseline_seeded_from": str(prev) if prev else "none",
             "hits_by_classifier": dict(hits.group_by("classifier").len().iter_rows()),
-        }
+        },
     )

@@ -23,6 +23,7 @@ import polars as pl
 from dagster import AssetExecutionContext
 
 from adapters.calendar import session_bounds, sessions_between, to_ns
+from assets.checks import specs, unique
 from lake.read import scan
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
@@ -221,6 +222,7 @@ PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 @dg.asset(
     group_name="signals",
     partitions_def=trading_days,
+    check_specs=specs("contract_baselines", ["contract_unique"]),
     deps=["flow_packets", dg.AssetDep("contract_baselines", partition_mapping=PREVIOUS_DAY)],
     description="Per-contract rolling baseline state at the end of the day (seeds the next day).",
 )
@@ -233,7 +235,8 @@ def contract_baselines(
     state = end_of_day_state(
         lake.require_day("flow_packets", day), prior, day, thresholds.load().section("baselines")
     )
-    result = lake.overwrite("contract_baselines", state, day)
+    result = lake.overwrite("contract_baselines", state, day, [unique(state, "contract")])
     return dg.MaterializeResult(
-        metadata={**(result.metadata or {}), "seeded_from": str(prev) if prev else "none"}
+        check_results=result.check_results,
+        metadata={**(result.metadata or {}), "seeded_from": str(prev) if prev else "none"},
     )

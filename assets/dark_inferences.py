@@ -25,6 +25,7 @@ import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
 
+from assets.checks import all_exist, in_unit_interval, specs, unique
 from assets.classifier_hits import clearance
 from assets.flow_packets import packet_starts
 from orchestration.partitions import partition_date, trading_days
@@ -211,6 +212,9 @@ def infer_dark(prints: pl.LazyFrame, p: dict[str, Any]) -> pl.DataFrame:
 @dg.asset(
     group_name="equities",
     partitions_def=trading_days,
+    check_specs=specs(
+        "dark_inferences", ["inference_id_unique", "evidence_exists", "ratios_in_unit_interval"]
+    ),
     deps=["equity_prints"],
     description="Dark-pool inferences (absorbed block, stealth accumulation, distribution) with evidence.",
 )
@@ -220,10 +224,19 @@ def dark_inferences(
     """Infer one day's off-exchange behaviour and overwrite that partition."""
     day = partition_date(context.partition_key)
     out = infer_dark(lake.require_day("equity_prints", day), thresholds.load().section("darkpool"))
-    result = lake.overwrite("dark_inferences", out, day)
+    known = (
+        lake.require_day("equity_prints", day).select("event_id").collect().get_column("event_id")
+    )
+    checks = [
+        unique(out, "inference_id"),
+        all_exist("evidence_exists", out["event_ids"], known),
+        in_unit_interval(out, "confidence"),
+    ]
+    result = lake.overwrite("dark_inferences", out, day, checks)
     return dg.MaterializeResult(
+        check_results=result.check_results,
         metadata={
             **(result.metadata or {}),
             "by_kind": dict(out.group_by("kind").len().iter_rows()),
-        }
+        },
     )

@@ -14,6 +14,7 @@ import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
 
+from assets.checks import holds, specs, unique
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource
 
@@ -58,12 +59,21 @@ def build_candles(prints: pl.LazyFrame, intervals: dict[str, int] = INTERVALS) -
 @dg.asset(
     group_name="equities",
     partitions_def=trading_days,
+    check_specs=specs("equity_candles", ["symbol_interval_ts_unique", "ohlc_consistent"]),
     deps=["equity_prints"],
     description="Equity OHLCV candles (1s/1m/5m) with lit and off-exchange volume and VWAP.",
 )
 def equity_candles(context: AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """Build one day's candles and overwrite that partition."""
     day = partition_date(context.partition_key)
-    return lake.overwrite(
-        "equity_candles", build_candles(lake.require_day("equity_prints", day)).collect(), day
-    )
+    bars = build_candles(lake.require_day("equity_prints", day)).collect()
+    checks = [
+        unique(bars, "symbol", "interval", "ts"),
+        holds(
+            "ohlc_consistent",
+            bars,
+            (pl.col("low") > pl.min_horizontal("open", "close"))
+            | (pl.col("high") < pl.max_horizontal("open", "close")),
+        ),
+    ]
+    return lake.overwrite("equity_candles", bars, day, checks)

@@ -14,6 +14,7 @@ import polars as pl
 from dagster import AssetExecutionContext
 
 from assets.cancels import mark_cancelled
+from assets.checks import specs, unique
 from assets.conditions import apply_policy, equity_policy
 from assets.nbbo import join_nbbo
 from orchestration.partitions import partition_date, trading_days
@@ -57,6 +58,7 @@ def enrich_equity_prints(
 @dg.asset(
     group_name="equities",
     partitions_def=trading_days,
+    check_specs=specs("equity_prints", ["event_id_unique"], blocking=True),
     deps=["equity_trades", "equity_quotes"],
     description="Equity trades with NBBO, placement, off-exchange flag and sale-condition flags.",
 )
@@ -70,4 +72,5 @@ def equity_prints(
     result = enrich_equity_prints(
         lake.scan_day("equity_trades", day), lake.scan_day("equity_quotes", day), params
     )
-    return lake.overwrite("equity_prints", result.collect(), day)
+    frame = result.collect()
+    return lake.overwrite("equity_prints", frame, day, [unique(frame, "event_id")])

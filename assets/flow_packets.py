@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 from dagster import AssetExecutionContext
 
+from assets.checks import all_exist, in_unit_interval, specs, unique
 from assets.nbbo import PLACEMENTS
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
@@ -186,6 +187,11 @@ PACKET_COLUMNS = [
 @dg.asset(
     group_name="options",
     partitions_def=trading_days,
+    check_specs=specs(
+        "flow_packets",
+        ["packet_id_unique", "prints_exist", "ratios_in_unit_interval"],
+        blocking=True,
+    ),
     deps=["option_prints"],
     description="FlowPackets: prints of one contract within the cluster window of the first.",
 )
@@ -196,4 +202,10 @@ def flow_packets(
     day = partition_date(context.partition_key)
     prints = lake.require_day("option_prints", day)
     packets = build_packets(prints, thresholds.load().section("packets")).collect()
-    return lake.overwrite("flow_packets", packets, day)
+    known = prints.select("event_id").collect().get_column("event_id")
+    checks = [
+        unique(packets, "packet_id"),
+        all_exist("prints_exist", packets["event_ids"], known),
+        in_unit_interval(packets, "nbbo_coverage", "buy_ratio"),
+    ]
+    return lake.overwrite("flow_packets", packets, day, checks)

@@ -17,6 +17,7 @@ import polars as pl
 from dagster import AssetExecutionContext
 
 from assets.cancels import mark_cancelled
+from assets.checks import holds, specs, unique
 from assets.conditions import apply_policy, opra_policy
 from assets.nbbo import join_nbbo
 from orchestration.partitions import partition_date, trading_days
@@ -63,6 +64,11 @@ def enrich_option_prints(
 @dg.asset(
     group_name="options",
     partitions_def=trading_days,
+    check_specs=specs(
+        "option_prints",
+        ["event_id_unique", "nbbo_never_after_trade", "premium_positive"],
+        blocking=True,
+    ),
     deps=["option_trades", "option_quotes"],
     description="Option trades with the NBBO in force, placement, side, premium and condition flags.",
 )
@@ -76,4 +82,9 @@ def option_prints(
     trades = lake.scan_day("option_trades", day)
     quotes = lake.scan_day("option_quotes", day)
     result = enrich_option_prints(trades, quotes, params).collect()
-    return lake.overwrite("option_prints", result, day)
+    checks = [
+        unique(result, "event_id"),
+        holds("nbbo_never_after_trade", result, pl.col("nbbo_ts") > pl.col("ts_event")),
+        holds("premium_positive", result, pl.col("premium") <= 0),
+    ]
+    return lake.overwrite("option_prints", result, day, checks)

@@ -26,6 +26,7 @@ import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
 
+from assets.checks import all_exist, specs, unique
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
 
@@ -141,6 +142,7 @@ def find_structures(
 @dg.asset(
     group_name="options",
     partitions_def=trading_days,
+    check_specs=specs("structures", ["structure_id_unique", "packets_exist"]),
     deps=["flow_packets", "option_open_interest"],
     description="Multi-leg structures (vertical, straddle, strangle, ladder, roll, calendar).",
 )
@@ -152,4 +154,6 @@ def structures(
     packets = lake.require_day("flow_packets", day)
     oi = lake.scan_day("option_open_interest", day)
     found = find_structures(packets, oi, thresholds.load().section("structures")).collect()
-    return lake.overwrite("structures", found, day)
+    known = packets.select("packet_id").collect().get_column("packet_id")
+    checks = [unique(found, "structure_id"), all_exist("packets_exist", found["packet_ids"], known)]
+    return lake.overwrite("structures", found, day, checks)

@@ -59,19 +59,30 @@ class LakeResource(dg.ConfigurableResource):
             )
         return frame
 
-    def overwrite(self, table: str, frame: pl.DataFrame, day: dt.date) -> dg.MaterializeResult:
-        """Replace the ``day`` partition of ``table`` and return the materialization record."""
+    def overwrite(
+        self,
+        table: str,
+        frame: pl.DataFrame,
+        day: dt.date,
+        checks: list[dg.AssetCheckResult] | None = None,
+    ) -> dg.MaterializeResult:
+        """Replace the ``day`` partition of ``table``; return the materialization with ``checks``."""
         result = overwrite_partition(self.lake(), table, frame, day)
-        return dg.MaterializeResult(metadata=_metadata(result))
+        return dg.MaterializeResult(metadata=_metadata(result), check_results=checks or None)
 
     def overwrite_version(
-        self, table: str, frame: pl.DataFrame, day: dt.date, config_version: str
+        self,
+        table: str,
+        frame: pl.DataFrame,
+        day: dt.date,
+        config_version: str,
+        checks: list[dg.AssetCheckResult] | None = None,
     ) -> dg.MaterializeResult:
         """Replace the rows of one ``day`` and one ``config_version`` (other versions stay)."""
         result = overwrite_partition(
             self.lake(), table, frame, day, where={"config_version": config_version}
         )
-        return dg.MaterializeResult(metadata=_metadata(result))
+        return dg.MaterializeResult(metadata=_metadata(result), check_results=checks or None)
 
     def land(self, table: str, frame: pl.DataFrame, key: str = "event_id") -> WriteResult:
         """Idempotently append landing rows (keyed on ``key``)."""

@@ -1,0 +1,51 @@
+"""Asset checks for derived tables: computed on the frame just written, so a wrong table is
+flagged (and, where blocking, stops its downstream assets) in the same run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import dagster as dg
+import polars as pl
+
+
+def specs(asset: str, names: Iterable[str], blocking: bool = False) -> list[dg.AssetCheckSpec]:
+    """Return the check specs of one asset."""
+    return [dg.AssetCheckSpec(name, asset=asset, blocking=blocking) for name in names]
+
+
+def unique(frame: pl.DataFrame, *columns: str) -> dg.AssetCheckResult:
+    """Pass when ``columns`` identify rows uniquely."""
+    dupes = frame.height - frame.select(columns).unique().height
+    return dg.AssetCheckResult(
+        check_name=f"{'_'.join(columns)}_unique",
+        passed=dupes == 0,
+        metadata={"duplicates": dupes, "rows": frame.height},
+    )
+
+
+def in_unit_interval(frame: pl.DataFrame, *columns: str) -> dg.AssetCheckResult:
+    """Pass when every non-null value of ``columns`` is within [0, 1]."""
+    bad = {c: int(frame.filter((pl.col(c) < 0) | (pl.col(c) > 1)).height) for c in columns}
+    return dg.AssetCheckResult(
+        check_name="ratios_in_unit_interval",
+        passed=not any(bad.values()),
+        metadata={f"outside_{c}": n for c, n in bad.items()},
+    )
+
+
+def all_exist(name: str, refs: pl.Series, known: pl.Series) -> dg.AssetCheckResult:
+    """Pass when every reference (explode lists first) is among ``known`` ids."""
+    flat = refs.explode().drop_nulls() if refs.dtype == pl.List(pl.String) else refs.drop_nulls()
+    missing = int((~flat.is_in(known.implode())).sum()) if flat.len() else 0
+    return dg.AssetCheckResult(
+        check_name=name,
+        passed=missing == 0,
+        metadata={"missing": missing, "references": flat.len()},
+    )
+
+
+def holds(name: str, frame: pl.DataFrame, violation: pl.Expr) -> dg.AssetCheckResult:
+    """Pass when no row matches ``violation``."""
+    bad = int(frame.filter(violation.fill_null(False)).height)
+    return dg.AssetCheckResult(check_name=name, passed=bad == 0, metadata={"violations": bad})
