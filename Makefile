@@ -38,6 +38,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 bench: install
+	$(BIN)/flowlake bench --sizes 1M,3M,10M
 	$(BIN)/python -m pytest -m slow -q
 
 clean:

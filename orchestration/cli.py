@@ -19,9 +19,7 @@ import dagster as dg
 from adapters.calendar import is_session, latest_session
 from lake.location import resolve_lake_root
 
-NOT_YET = {
-    "bench": "issue 11 (benchmark)",
-}
+NOT_YET: dict[str, str] = {}
 EXIT_USAGE = 2
 EXIT_FAILED = 1
 
@@ -140,6 +138,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     live.add_argument("--spool", help="spool folder (default: $FLOWLAKE_SPOOL or data/spool)")
     live.add_argument("--poll", type=float, default=1.0, help="seconds between spool checks")
+
+    bench = add(
+        "bench",
+        "benchmark full synthetic days per asset against the floor; results in bench/results/",
+    )
+    bench.add_argument(
+        "--sizes", default="1M,3M,10M", help="prints per workload, e.g. 1M,3M,10M or 50k"
+    )
+    bench.add_argument("--kinds", default="option,equity", help="option, equity or both")
+    bench.add_argument("--underlyings", default="ALL", help="universe of the workloads")
+    bench.add_argument(
+        "--smoke", action="store_true", help="tiny in-process run that checks the harness"
+    )
 
     calibrate = add(
         "calibrate",
@@ -374,6 +385,46 @@ def _live(args: argparse.Namespace, lake: object) -> int:
     return 0
 
 
+def _size(text: str) -> int:
+    units = {"k": 1_000, "m": 1_000_000}
+    text = text.strip().lower()
+    try:
+        return int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text)
+    except (ValueError, IndexError):
+        raise CliError(f"--sizes: {text!r} is not a size such as 1M or 50k", EXIT_USAGE) from None
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from bench.runner import RESULTS, run_workload, write_results
+    from bench.workload import Workload
+
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    if not kinds or set(kinds) - {"option", "equity"}:
+        raise CliError("--kinds: option, equity or both", EXIT_USAGE)
+    sizes = [_size(s) for s in args.sizes.split(",") if s.strip()]
+    results = []
+    for kind in kinds:
+        for i, size in enumerate(sizes):
+            workload = Workload(kind, size, args.underlyings)
+            print(f"bench {workload.name} ...", flush=True)
+            figures = run_workload(
+                workload,
+                isolate=not args.smoke,
+                compare=kind == "option" and i == 0,
+                render=kind == "option" and i == len(sizes) - 1,
+            )
+            print(
+                f"  derived path {figures['derived_path_s']} s, floor {figures['floor_s']} s, ratio {figures['derived_path_floor_ratio']}",
+                flush=True,
+            )
+            results.append(figures)
+    summary = write_results(
+        results, RESULTS if not args.smoke else RESULTS.parent / "work" / "smoke"
+    )
+    print(summary.read_text())
+    return 0
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     from orchestration.resources import (
@@ -400,6 +451,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _calibrate(args, lake)
     if args.command == "live":
         return _live(args, lake)
+    if args.command == "bench":
+        return _bench(args)
     day = _session_date(args.date)
     match args.command:
         case "synth":

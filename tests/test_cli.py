@@ -34,7 +34,6 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
         (["ingest", "prices.xlsx"], "file name must start with one of"),
         (["build", "--thresholds", "/no/such.toml"], "--thresholds"),
         (["calibrate"], "the following arguments are required: --thresholds, --start"),
-        (["bench"], "not implemented yet: issue 11"),
         (["ingest", "--date", "2026-11-24"], "give files to ingest, or --source databento|alpaca"),
         (
             ["ingest", "--source", "databento", "--date", "2026-11-24"],

@@ -178,7 +178,9 @@ def test_source_is_selectable_by_name_in_run_config(tmp_path: Path) -> None:
 def test_every_derived_table_has_asset_checks_and_they_can_fail() -> None:
     from assets.checks import all_exist, holds, in_unit_interval, unique
 
-    checked = {key.asset_key.to_user_string() for key in defs.resolve_asset_graph().asset_check_keys}
+    checked = {
+        key.asset_key.to_user_string() for key in defs.resolve_asset_graph().asset_check_keys
+    }
     assert set(DERIVED) <= checked
     frame = pl.DataFrame({"id": ["a", "a"], "r": [0.5, 1.5], "refs": [["x"], ["y"]]})
     assert not unique(frame, "id").passed

@@ -72,6 +72,9 @@ class SyntheticSpec:
     underlyings: tuple[str, ...] = ("SPY", "QQQ", "IWM")
     minutes: int | None = None
     scale: float = 1.0
+    #: Equity print rate multiplier when it should differ from ``scale`` (benchmarks size
+    #: option and equity workloads apart); None: ``scale``.
+    equity_scale: float | None = None
 
 
 @dataclass(frozen=True)
@@ -230,7 +233,11 @@ def _underlying_day(
     )
 
     # --- equity trades: Poisson per second, U-shaped; a third off-exchange (venue D).
-    eq_rate = (60.0 if is_etf else 10.0) * spec.scale / 60.0
+    eq_rate = (
+        (60.0 if is_etf else 10.0)
+        * (spec.scale if spec.equity_scale is None else spec.equity_scale)
+        / 60.0
+    )
     counts = rng.poisson(eq_rate * shape)
     t_sec = np.repeat(secs, counts)
     n_eq = len(t_sec)

@@ -1,0 +1,210 @@
+"""Run benchmark workloads and write ``bench/results/<workload>.json`` and ``summary.md``."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from bench.stage import run as run_stage
+from bench.workload import DAY, Workload, generate
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results"
+WORK = ROOT / "work"
+OPTION_STAGES = (
+    "landing",
+    "floor-option",
+    "option_prints",
+    "flow_packets",
+    "structures",
+    "contract_baselines",
+    "classifier_hits",
+    "alerts",
+)
+EQUITY_STAGES = ("landing", "floor-equity", "equity_prints", "equity_candles", "dark_inferences")
+
+
+def _measure(stage: str, lake: str, work: Path, isolate: bool) -> dict[str, float]:
+    started = time.perf_counter()
+    if not isolate:
+        from lake import Lake
+
+        run_stage(stage, Lake(lake), work)
+        return {"seconds": round(time.perf_counter() - started, 3)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.stage", stage, lake, str(work)], cwd=ROOT.parent
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"stage {stage} failed with exit code {proc.returncode}")
+    return {"seconds": round(elapsed, 3), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+
+
+def _packets_comparison(lake: str) -> dict[str, Any]:
+    """Time vectorised vs row-by-row packets on the landed prints; check they agree."""
+    from assets.flow_packets import build_packets
+    from bench.reference import packets_row_by_row
+    from lake import Lake
+    from lake.read import scan
+    from orchestration.thresholds import load_thresholds
+
+    params = load_thresholds().section("packets")
+    prints = scan(Lake(lake), "option_prints", dates=[DAY]).collect()
+    t0 = time.perf_counter()
+    fast = build_packets(prints.lazy(), params).collect()
+    t_fast = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    slow = packets_row_by_row(prints, params)
+    t_slow = time.perf_counter() - t0
+    ref = pl.DataFrame(slow).with_columns(pl.col("event_ids").list.join(",")).sort("event_ids")
+    ours = (
+        fast.with_columns(pl.col("event_ids").list.join(",")).select(ref.columns).sort("event_ids")
+    )
+    same = ref.height == ours.height and all(
+        (ref[c] == ours[c]).all()
+        if ref[c].dtype in (pl.String, pl.Int64)
+        else ((ref[c] - ours[c]).abs().fill_null(0) < 1e-6).all()
+        for c in ref.columns
+    )
+    return {
+        "prints": prints.height,
+        "vectorised_s": round(t_fast, 3),
+        "row_by_row_s": round(t_slow, 3),
+        "speedup": round(t_slow / t_fast, 1),
+        "identical": same,
+    }
+
+
+def _render_times(lake: str) -> dict[str, float]:
+    """Time one full render of the Flow and Alerts pages (Streamlit AppTest) on the day."""
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["FLOWLAKE_LAKE"] = lake
+    out = {}
+    at = AppTest.from_file(str(ROOT.parent / "dashboards" / "app.py"), default_timeout=300)
+    t0 = time.perf_counter()
+    at.run()
+    out["flow_page_s"] = round(time.perf_counter() - t0, 3)
+    t0 = time.perf_counter()
+    at.switch_page("views/alerts.py").run()
+    out["alerts_page_s"] = round(time.perf_counter() - t0, 3)
+    return out
+
+
+def run_workload(
+    workload: Workload,
+    *,
+    isolate: bool = True,
+    compare: bool = False,
+    render: bool = False,
+    keep: bool = False,
+) -> dict[str, Any]:
+    """Generate, land and build one workload stage by stage; return its figures."""
+    work = WORK / workload.name
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    lake = str(work / "lake")
+    t0 = time.perf_counter()
+    rows = generate(workload, work)
+    figures: dict[str, Any] = {
+        "workload": workload.name,
+        "kind": workload.kind,
+        "rows": rows,
+        "generate_s": round(time.perf_counter() - t0, 3),
+    }
+    stages = OPTION_STAGES if workload.kind == "option" else EQUITY_STAGES
+    measured = {stage: _measure(stage, lake, work, isolate) for stage in stages}
+    floor = measured.pop(f"floor-{workload.kind}")["seconds"]
+    prints = rows[f"{workload.kind}_trades"]
+    for m in measured.values():
+        m["floor_ratio"] = round(m["seconds"] / floor, 2) if floor else None
+        m["prints_per_s"] = round(prints / m["seconds"]) if m["seconds"] else None
+    derived = [s for s in measured if s != "landing"]
+    path_s = sum(measured[s]["seconds"] for s in derived)
+    figures.update(
+        floor_s=floor,
+        stages=measured,
+        derived_path_s=round(path_s, 3),
+        derived_path_floor_ratio=round(path_s / floor, 2) if floor else None,
+        end_to_end_s=round(path_s + measured["landing"]["seconds"], 3),
+        peak_rss_mb=max((m.get("peak_rss_mb", 0) for m in measured.values()), default=0),
+        machine={
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+    )
+    if compare and workload.kind == "option":
+        figures["row_by_row_packets"] = _packets_comparison(lake)
+    if render:
+        figures["dashboard"] = _render_times(lake)
+    if not keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return figures
+
+
+def scaling_exponent(results: list[dict[str, Any]], kind: str) -> float | None:
+    """Return the least-squares slope of log(derived path time) on log(prints)."""
+    points = [
+        (math.log(r["rows"][f"{kind}_trades"]), math.log(r["derived_path_s"]))
+        for r in results
+        if r["kind"] == kind and r["derived_path_s"] > 0
+    ]
+    if len(points) < 2:
+        return None
+    mx = sum(x for x, _ in points) / len(points)
+    my = sum(y for _, y in points) / len(points)
+    return round(
+        sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x, _ in points), 3
+    )
+
+
+def write_results(results: list[dict[str, Any]], out: Path = RESULTS) -> Path:
+    """Write one JSON per workload plus ``summary.md`` (the README's table); return its path."""
+    out.mkdir(parents=True, exist_ok=True)
+    for r in results:
+        (out / f"{r['workload']}.json").write_text(json.dumps(r, indent=2, default=str))
+    scaling = {k: scaling_exponent(results, k) for k in ("option", "equity")}
+    (out / "scaling.json").write_text(json.dumps(scaling, indent=2))
+    lines = [
+        "| workload | prints | landing s | derived path s | floor s | path / floor | peak MiB | slowest stage |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        slowest = max(
+            (s for s in r["stages"] if s != "landing"), key=lambda s: r["stages"][s]["seconds"]
+        )
+        lines.append(
+            f"| {r['workload']} | {r['rows'][r['kind'] + '_trades']:,} | {r['stages']['landing']['seconds']} | {r['derived_path_s']} | "
+            f"{r['floor_s']} | {r['derived_path_floor_ratio']} | {r['peak_rss_mb']} | {slowest} ({r['stages'][slowest]['seconds']} s) |"
+        )
+    lines.append("")
+    lines.append(
+        f"Scaling exponents (derived path time vs prints): option {scaling['option']}, equity {scaling['equity']}."
+    )
+    for r in results:
+        if "row_by_row_packets" in r:
+            c = r["row_by_row_packets"]
+            lines.append(
+                f"Row-by-row packets on {c['prints']:,} prints: {c['row_by_row_s']} s vs {c['vectorised_s']} s vectorised ({c['speedup']}x, identical: {c['identical']})."
+            )
+        if "dashboard" in r:
+            d = r["dashboard"]
+            lines.append(
+                f"Dashboard on {r['workload']}: Flow page {d['flow_page_s']} s, Alerts page {d['alerts_page_s']} s (first render, AppTest)."
+            )
+    summary = out / "summary.md"
+    summary.write_text("\n".join(lines) + "\n")
+    return summary

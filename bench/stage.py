@@ -1,0 +1,86 @@
+"""One benchmark stage, run in its own process so its wall time and peak memory are its own.
+
+``python -m bench.stage STAGE LAKE WORK`` where STAGE is ``landing``, ``floor``, or an asset.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import polars as pl
+
+from bench.workload import DAY, land_parts
+from lake import Lake
+from lake.read import scan
+
+ASSETS = (
+    "option_prints", "flow_packets", "structures", "contract_baselines", "classifier_hits", "alerts",
+    "equity_prints", "equity_candles", "dark_inferences",
+)  # fmt: skip
+
+
+def floor(lake: Lake, work: Path, kind: str) -> None:
+    """The minimum any implementation must do: read the needed landing columns, sort trades
+    and quotes by one int64 key (instrument id, ns in the day), write the sorted result."""
+    key = "contract" if kind == "option" else "symbol"
+    trades = (
+        scan(lake, f"{kind}_trades", dates=[DAY])
+        .select(key, "ts_event", "price", "size")
+        .collect()
+        .rename({key: "contract"})
+    )
+    quotes = (
+        scan(lake, f"{kind}_quotes", dates=[DAY])
+        .select(key, "ts_event", "bid", "ask")
+        .collect()
+        .rename({key: "contract"})
+    )
+    ids = (
+        pl.concat([trades.select("contract"), quotes.select("contract")])
+        .unique()
+        .sort("contract")
+        .with_row_index("cid")
+    )
+    base = int(min(trades["ts_event"].min(), quotes["ts_event"].min()))
+    out = work / "floor"
+    out.mkdir(exist_ok=True)
+    for name, frame in (("trades", trades), ("quotes", quotes)):
+        keyed = frame.join(ids, on="contract").with_columns(
+            (pl.col("cid").cast(pl.Int64) * (1 << 45) + (pl.col("ts_event") - base)).alias("key")
+        )
+        keyed.sort("key").drop("contract").write_parquet(out / f"{name}.parquet")
+
+
+def run(stage: str, lake: Lake, work: Path) -> None:
+    """Run one stage against the workload lake."""
+    if stage == "landing":
+        land_parts(work, lake)
+    elif stage.startswith("floor-"):
+        floor(lake, work, stage.removeprefix("floor-"))
+    elif stage in ASSETS:
+        import dagster as dg
+
+        from orchestration.definitions import defs
+        from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
+
+        result = dg.materialize(
+            list(defs.assets),
+            resources={
+                "lake": LakeResource(root=lake.root),
+                "thresholds": ThresholdsResource(),
+                "source": SyntheticSource(),
+            },
+            partition_key=DAY.isoformat(),
+            selection=dg.AssetSelection.assets(stage),
+            instance=dg.DagsterInstance.ephemeral(),
+            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+            raise_on_error=True,
+        )
+        assert result.success
+    else:
+        raise SystemExit(f"unknown stage {stage!r}")
+
+
+if __name__ == "__main__":
+    run(sys.argv[1], Lake(sys.argv[2]), Path(sys.argv[3]))

@@ -1,0 +1,26 @@
+"""A tiny run of the benchmark harness (the real runs are `make bench`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.runner import run_workload, scaling_exponent, write_results
+from bench.workload import Workload
+
+
+def test_bench_smoke(tmp_path: Path) -> None:
+    option = run_workload(Workload("option", 20_000, "AAPL,MSFT"), isolate=False, compare=True)
+    equity = run_workload(Workload("equity", 20_000, "AAPL,MSFT"), isolate=False)
+    assert option["row_by_row_packets"]["identical"] is True
+    for figures in (option, equity):
+        assert figures["floor_s"] > 0 and figures["derived_path_s"] > 0
+        assert all(stage["floor_ratio"] > 0 for stage in figures["stages"].values())
+    summary = write_results([option, equity], tmp_path)
+    assert "| option-20k |" in summary.read_text()
+    assert json.loads((tmp_path / "option-20k.json").read_text())["kind"] == "option"
+    fake = [
+        {"kind": "option", "rows": {"option_trades": n}, "derived_path_s": n / 1000}
+        for n in (1000, 3000, 10000)
+    ]
+    assert scaling_exponent(fake, "option") == 1.0
