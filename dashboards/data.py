@@ -23,16 +23,66 @@ def current_lake() -> Lake:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _load(root: str, table: str, day: dt.date, version: int) -> pl.DataFrame | None:
+def _load(
+    root: str,
+    table: str,
+    day: dt.date,
+    version: int,
+    columns: tuple[str, ...] | None,
+    window: tuple[str, int, int] | None,
+) -> pl.DataFrame | None:
     del version  # part of the cache key only
     frame = scan(Lake(root), table, dates=[day])
-    return None if frame is None else with_times(frame).collect()
+    if frame is None:
+        return None
+    if window is not None:
+        # Pushed down to the Parquet scan: files outside the window are not read.
+        col, lo, hi = window
+        frame = frame.filter(pl.col(col).is_between(lo, hi))
+    if columns is not None:
+        frame = frame.select(columns)
+    return with_times(frame).collect()
 
 
-def load_day(table: str, day: dt.date) -> pl.DataFrame | None:
-    """Return one day of a table with New York datetime columns, or None if the table is absent."""
+def load_day(
+    table: str,
+    day: dt.date,
+    *,
+    columns: tuple[str, ...] | None = None,
+    window: tuple[str, int, int] | None = None,
+) -> pl.DataFrame | None:
+    """Return one day of a table (only ``columns``, only rows whose ``window[0]`` is within
+    ``[window[1], window[2]]`` ns when given) with New York datetime columns; None if absent."""
     lake = current_lake()
-    return _load(lake.root, table, day, table_version(lake, table))
+    return _load(lake.root, table, day, table_version(lake, table), columns, window)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _stats(
+    root: str, table: str, day: dt.date, version: int, timed: bool
+) -> dict[str, float | int | None]:
+    del version
+    frame = scan(Lake(root), table, dates=[day])
+    if frame is None:
+        return {"rows": 0}
+    if not timed:
+        return {"rows": frame.select(pl.len()).collect().item()}
+    row = frame.select(
+        pl.len().alias("rows"),
+        pl.col("ts_event").max().alias("latest_event_ns"),
+        pl.col("ts_recv").max().alias("latest_recv_ns"),
+        ((pl.col("ts_recv") - pl.col("ts_event")) / 1e6).median().alias("recv_lag_ms_p50"),
+    ).collect()
+    return row.row(0, named=True)
+
+
+def stream_stats(
+    table: str, day: dt.date, time_col: str | None = "ts_event"
+) -> dict[str, float | int | None]:
+    """Return rows (and, for landing tables, latest event/receive time and median receive
+    lag) of a table's day, reading only those columns (cached until the next commit)."""
+    lake = current_lake()
+    return _stats(lake.root, table, day, table_version(lake, table), time_col is not None)
 
 
 @st.cache_data(show_spinner=False, ttl=5)

@@ -32,3 +32,9 @@ def ny_time(day: dt.date, clock: dt.time) -> dt.datetime:
     from zoneinfo import ZoneInfo
 
     return dt.datetime.combine(day, clock, tzinfo=ZoneInfo("America/New_York"))
+
+
+def ns(moment: dt.datetime) -> int:
+    """Return a timezone-aware datetime as int64 ns since the epoch (the lake's time unit)."""
+    delta = moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000

@@ -151,3 +151,32 @@ def overwrite_partition(
         ).version()
         return WriteResult(table, frame.height, 0, version)
     raise RuntimeError(f"could not commit to {table} after {_COMMIT_RETRIES} concurrent retries")
+
+
+def upsert(lake: Lake, table: str, frame: pl.DataFrame, key: str) -> WriteResult:
+    """Insert rows, replacing those with the same ``(date, key)`` (latest wins), in one commit."""
+    if frame.height == 0:
+        existing = _open(lake, table)
+        return WriteResult(table, 0, 0, existing.version() if existing is not None else -1)
+    source = frame.unique(subset=["date", key], keep="last", maintain_order=True)
+    predicate = f"t.date IN ({_date_list(source)}) AND t.date = s.date AND t.{key} = s.{key}"
+    for attempt in range(_COMMIT_RETRIES):
+        target = _ensure_table(lake, table, source, ["date"])
+        try:
+            (
+                target.merge(
+                    source.to_arrow(),
+                    predicate,
+                    source_alias="s",
+                    target_alias="t",
+                    error_on_type_mismatch=False,
+                )
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute()
+            )
+        except CommitFailedError:
+            time.sleep(0.05 * (attempt + 1))
+            continue
+        return WriteResult(table, source.height, 0, target.version())
+    raise RuntimeError(f"could not commit to {table} after {_COMMIT_RETRIES} concurrent retries")

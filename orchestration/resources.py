@@ -8,6 +8,8 @@ files, so tests inject recorded data (the pattern of Dagster's fully-featured ex
 from __future__ import annotations
 
 import datetime as dt
+import json
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +26,7 @@ from adapters.synthetic.source import SyntheticMarket
 from lake import Lake
 from lake.location import resolve_lake_root
 from lake.read import scan
-from lake.write import WriteResult, land, overwrite_partition
+from lake.write import WriteResult, land, overwrite_partition, upsert
 from orchestration.thresholds import Thresholds, load_thresholds
 
 
@@ -68,6 +70,7 @@ class LakeResource(dg.ConfigurableResource):
     ) -> dg.MaterializeResult:
         """Replace the ``day`` partition of ``table``; return the materialization with ``checks``."""
         result = overwrite_partition(self.lake(), table, frame, day)
+        self.record_checks(table, day, checks or [])
         return dg.MaterializeResult(metadata=_metadata(result), check_results=checks or None)
 
     def overwrite_version(
@@ -82,7 +85,29 @@ class LakeResource(dg.ConfigurableResource):
         result = overwrite_partition(
             self.lake(), table, frame, day, where={"config_version": config_version}
         )
+        self.record_checks(table, day, checks or [])
         return dg.MaterializeResult(metadata=_metadata(result), check_results=checks or None)
+
+    def record_checks(self, table: str, day: dt.date, checks: list[dg.AssetCheckResult]) -> None:
+        """Keep each check's latest outcome in the lake table ``asset_checks`` (the dashboards'
+        Pipeline health page reads it; they never open the Dagster instance)."""
+        if not checks:
+            return
+        rows = [
+            {
+                "check_key": f"{table}:{c.check_name}",
+                "date": day,
+                "asset": table,
+                "check_name": c.check_name,
+                "passed": bool(c.passed),
+                "metadata": json.dumps(
+                    {k: getattr(v, "value", v) for k, v in (c.metadata or {}).items()}, default=str
+                ),
+                "checked_ns": time.time_ns(),
+            }
+            for c in checks
+        ]
+        upsert(self.lake(), "asset_checks", pl.DataFrame(rows), key="check_key")
 
     def land(self, table: str, frame: pl.DataFrame, key: str = "event_id") -> WriteResult:
         """Idempotently append landing rows (keyed on ``key``)."""

@@ -253,7 +253,10 @@ def _underlying_day(
     eq_place = np.where(
         off, rng.choice([1, 2, 3], n_eq, p=[0.3, 0.4, 0.3]), rng.choice([1, 3], n_eq)
     )
-    eq_cond = np.where(odd, "I", "@").astype(object)
+    # Off-exchange (TRF) prints now and then carry average-price (W) or derivatively priced
+    # (4) conditions: real prints that must not set OHLC or feed dark-pool inference.
+    trf_special = rng.choice(np.array(["@", "W", "4"]), n_eq, p=[0.97, 0.02, 0.01])
+    eq_cond = np.where(odd, "I", np.where(off, trf_special, "@")).astype(object)
     eq_labels = np.full(n_eq, "", dtype="<U40")
     labels: list[dict] = []
 
@@ -365,7 +368,10 @@ def _underlying_day(
     n_o = len(o_sec)
     if n_o:
         regular_cond = rng.choice(
-            np.array([(), ("I",), ("a",), ("f",)], dtype=object), n_o, p=[0.45, 0.47, 0.03, 0.05]
+            # regular, electronic, auction, multi-leg, late report (OPRA letter codes)
+            np.array([(), ("I",), ("a",), ("f",), ("D",)], dtype=object),
+            n_o,
+            p=[0.445, 0.47, 0.03, 0.05, 0.005],
         )
         prints.add(
             contract=rng.choice(n_contracts, n_o, p=weight),

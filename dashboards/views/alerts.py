@@ -76,10 +76,16 @@ def evidence(alerts: pl.DataFrame, hits: pl.DataFrame) -> None:
             f"- `{hit['classifier']}` confidence {hit['confidence']:.2f}: {hit['explanation']}"
         )
     packets = load_day("flow_packets", view.day)
-    prints = load_day("option_prints", view.day)
-    if packets is None or prints is None:
+    if packets is None:
         return
     chosen_packets = packets.filter(pl.col("packet_id").is_in(alert["packet_ids"]))
+    if chosen_packets.is_empty():
+        return
+    # Only the prints inside the packets' span are read (pushed down to the scan).
+    span = ("ts_event", int(chosen_packets["start_ts"].min()), int(chosen_packets["end_ts"].max()))
+    prints = load_day("option_prints", view.day, window=span)
+    if prints is None:
+        return
     st.dataframe(
         chosen_packets.select("packet_id", "contract", "kind", "side", "n_prints", "n_exchanges", "size", pl.col("premium").round(0), "nbbo_coverage", "buy_ratio"),
         hide_index=True, width="stretch", key="evidence_packets",

@@ -7,7 +7,7 @@ import polars as pl
 import streamlit as st
 
 from dashboards.data import load_day
-from dashboards.filters import in_view, money
+from dashboards.filters import in_view, money, ns, ny_time
 from dashboards.state import View
 
 view: View = st.session_state["view"]
@@ -84,7 +84,8 @@ def tape() -> None:
 tape()
 
 with st.expander("Options tape (every print with its NBBO)"):
-    prints = load_day("option_prints", view.day)
+    window = ("ts_event", ns(ny_time(view.day, view.start)), ns(ny_time(view.day, view.end)))
+    prints = load_day("option_prints", view.day, window=window)
     if prints is not None and prints.height:
         tape_rows = (
             in_view(prints, view, "underlying", "ts_event_ny")

@@ -7,7 +7,7 @@ import time
 import polars as pl
 import streamlit as st
 
-from dashboards.data import current_lake, load_day
+from dashboards.data import current_lake, load_day, stream_stats
 from dashboards.state import View
 from lake.read import table_version
 
@@ -37,29 +37,19 @@ def health() -> None:
     rows = []
     now_ns = time.time_ns()
     for stream in STREAMS:
-        frame = load_day(stream, view.day)
-        if frame is None or frame.is_empty():
-            rows.append(
-                {
-                    "stream": stream,
-                    "rows": 0,
-                    "latest event (NY)": None,
-                    "receive lag (ms, p50)": None,
-                    "age of latest (s)": None,
-                    "version": table_version(lake, stream),
-                }
-            )
-            continue
-        latest = frame["ts_recv"].max()
+        stats = stream_stats(stream, view.day)
+        latest = stats.get("latest_recv_ns")
         rows.append(
             {
                 "stream": stream,
-                "rows": frame.height,
-                "latest event (NY)": frame["ts_event_ny"].max(),
-                "receive lag (ms, p50)": float(
-                    ((frame["ts_recv"] - frame["ts_event"]) / 1e6).median()
-                ),
-                "age of latest (s)": round((now_ns - latest) / 1e9, 1),
+                "rows": stats["rows"],
+                "latest event (NY)": None
+                if stats.get("latest_event_ns") is None
+                else pl.from_epoch(pl.Series([stats["latest_event_ns"]]), time_unit="ns")
+                .dt.replace_time_zone("UTC")
+                .dt.convert_time_zone("America/New_York")[0],
+                "receive lag (ms, p50)": stats.get("recv_lag_ms_p50"),
+                "age of latest (s)": None if latest is None else round((now_ns - latest) / 1e9, 1),
                 "version": table_version(lake, stream),
             }
         )
@@ -67,9 +57,34 @@ def health() -> None:
     st.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch", key="landing_health")
     st.subheader("Derived tables")
     st.dataframe(
-        pl.DataFrame([{"table": t, "rows": (f.height if (f := load_day(t, view.day)) is not None else None), "version": table_version(lake, t)} for t in DERIVED]),
+        pl.DataFrame([{"table": t, "rows": stream_stats(t, view.day, time_col=None)["rows"], "version": table_version(lake, t)} for t in DERIVED]),
         hide_index=True, width="stretch", key="derived_health",
     )  # fmt: skip
+    checks = load_day("asset_checks", view.day)
+    st.subheader("Asset checks")
+    if checks is None or checks.is_empty():
+        st.info("No asset check has run for this day yet.")
+    else:
+        failed = checks.filter(~pl.col("passed"))
+        if failed.height:
+            st.error(
+                f"{failed.height} asset check(s) failing: "
+                + ", ".join(failed["check_key"].to_list())
+            )
+        else:
+            st.success(f"All {checks.height} asset checks passed.")
+        st.dataframe(
+            checks.select(
+                "asset",
+                "check_name",
+                "passed",
+                "metadata",
+                pl.from_epoch("checked_ns", time_unit="ns").alias("checked (UTC)"),
+            ).sort("asset", "check_name"),
+            hide_index=True,
+            width="stretch",
+            key="asset_checks",
+        )
     quarantine = load_day("quarantine", view.day)
     st.subheader("Quarantine")
     if quarantine is None or quarantine.is_empty():
