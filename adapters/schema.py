@@ -258,11 +258,10 @@ def validate(stream: str, batch: pl.DataFrame, *, source: str | None = None) -> 
     if stream not in RAW_SCHEMAS:
         raise ValueError(f"unknown stream {stream!r}; expected one of {', '.join(STREAMS)}")
     schema = RAW_SCHEMAS[stream]
-    original_cols = list(batch.columns)
-    frame = batch.with_row_index("_row")
-    frame = frame.with_columns(
-        (_payload_expr(original_cols) if original_cols else pl.lit("{}")).alias("_payload")
-    )
+    # The raw payload is kept for quarantined rows only: encoding every row as JSON would
+    # cost more than the rest of validation on a clean batch.
+    original = batch.with_row_index("_row")
+    frame = original
     if "source" not in frame.columns:
         frame = frame.with_columns(pl.lit(source, pl.String).alias("source"))
     if stream in ("option_trades",) and "contract" in frame.columns:
@@ -274,7 +273,9 @@ def validate(stream: str, batch: pl.DataFrame, *, source: str | None = None) -> 
         return ValidationResult(
             valid=pl.DataFrame(schema=landed_schema(stream)),
             quarantined=_quarantine_frame(
-                frame.with_columns(pl.lit([reason], pl.List(pl.String)).alias("_reasons")), stream
+                frame.with_columns(pl.lit([reason], pl.List(pl.String)).alias("_reasons")),
+                stream,
+                original,
             ),
         )
 
@@ -359,10 +360,10 @@ def validate(stream: str, batch: pl.DataFrame, *, source: str | None = None) -> 
         [pl.col(c).cast(t) for c, t in landed_schema(stream).items()]
     )
     bad = frame.filter(pl.col("_reasons").list.len() > 0)
-    return ValidationResult(valid=valid, quarantined=_quarantine_frame(bad, stream))
+    return ValidationResult(valid=valid, quarantined=_quarantine_frame(bad, stream, original))
 
 
-def _quarantine_frame(frame: pl.DataFrame, stream: str) -> pl.DataFrame:
+def _quarantine_frame(frame: pl.DataFrame, stream: str, original: pl.DataFrame) -> pl.DataFrame:
     """Return quarantine rows with a deterministic id (so a re-delivered batch lands once)."""
     date = (
         pl.col("date").cast(pl.Date, strict=False)
@@ -389,8 +390,14 @@ def _quarantine_frame(frame: pl.DataFrame, stream: str) -> pl.DataFrame:
         text("event_id").alias("event_id"),
         ts_recv.alias("ts_recv"),
         pl.col("_reasons").list.join("; ").alias("reason"),
-        pl.col("_payload").alias("payload"),
+        pl.col("_row"),
     )
+    raw = original.join(frame.select("_row"), on="_row", how="semi")
+    columns = [c for c in raw.columns if c != "_row"]
+    payload = raw.select(
+        "_row", (_payload_expr(columns) if columns else pl.lit("{}")).alias("payload")
+    )
+    out = out.join(payload, on="_row", how="left", maintain_order="left").drop("_row")
     return out.with_columns(
         pl.concat_str(pl.col("stream"), pl.col("payload"), separator="|")
         .hash(seed=0)

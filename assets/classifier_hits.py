@@ -64,9 +64,19 @@ def _num(expr: pl.Expr, decimals: int) -> pl.Expr:
 
 
 def with_underlying_price(packets: pl.LazyFrame, equity_quotes: pl.LazyFrame) -> pl.LazyFrame:
-    """Return packets with ``underlying_price``: the underlying's NBBO mid at the packet start."""
+    """Return packets with ``underlying_price``: the underlying's NBBO mid at the packet start.
+
+    Only the 0DTE rule reads the price, so only underlyings with a same-day expiry packet
+    have their quotes sorted and joined (a handful of index ETFs out of hundreds of names).
+    """
+    needed = (
+        packets.filter(pl.col("expiry") == trading_date_expr(pl.col("start_ts")))
+        .select("underlying")
+        .unique()
+    )
     mids = (
-        equity_quotes.filter((pl.col("bid") > 0) & (pl.col("ask") >= pl.col("bid")))
+        equity_quotes.join(needed, left_on="symbol", right_on="underlying", how="semi")
+        .filter((pl.col("bid") > 0) & (pl.col("ask") >= pl.col("bid")))
         .select(
             pl.col("symbol").alias("underlying"),
             pl.col("ts_event").alias("_qts"),
