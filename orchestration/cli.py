@@ -284,6 +284,13 @@ def _live_source(args: argparse.Namespace) -> object:
             except ValueError as exc:
                 raise CliError(str(exc), EXIT_USAGE) from None
             return SyntheticSource(underlyings=args.underlyings, minutes=args.minutes).market()
+        case "lake-replay":
+            from lake import Lake
+            from lake.replay import LakeDay
+
+            if not args.from_lake:
+                raise CliError("--from-lake: give the lake holding the stored day", EXIT_USAGE)
+            return Replayed(LakeDay(Lake.from_env(args.from_lake)), name="lake-replay")
         case "databento-replay":
             from adapters.databento.loader import DatabentoFiles
 

@@ -180,3 +180,32 @@ def test_flowlake_live_runs_to_the_end_and_exits_zero(
     with pytest.raises(SystemExit) as exc:
         main(args)  # a second run resumes: nothing new to record
     assert exc.value.code == 0 and "0 batches recorded" in capsys.readouterr().out
+
+
+def test_stored_day_replays_through_the_live_path(tmp_path: Path) -> None:
+    from adapters.source import Replayed
+    from lake.replay import LakeDay
+
+    stored = tmp_path / "stored"
+    instance = dg.DagsterInstance.ephemeral()
+    assert dg.materialize(
+        list(defs.assets),
+        resources=resources(stored),
+        partition_key=DAY.isoformat(),
+        instance=instance,
+        run_config=QUIET,
+    ).success
+    spool = Spool(tmp_path / "spool")
+    asyncio.run(record(Replayed(LakeDay(Lake(str(stored)))), spool, DAY, speed=0, interval_s=120))
+    target = LakeResource(root=str(tmp_path / "again"))
+    land_spooled(target.lake(), spool, spool.batches(DAY))
+    for stream in (
+        "option_trades",
+        "option_quotes",
+        "equity_trades",
+        "equity_quotes",
+        "option_open_interest",
+    ):
+        a = read(Lake(str(stored)), stream).sort("event_id")
+        b = read(target.lake(), stream).sort("event_id")
+        assert_frame_equal(a, b, check_column_order=False)

@@ -75,7 +75,13 @@ def evidence(alerts: pl.DataFrame, hits: pl.DataFrame) -> None:
         st.markdown(
             f"- `{hit['classifier']}` confidence {hit['confidence']:.2f}: {hit['explanation']}"
         )
-    packets = load_day("flow_packets", view.day)
+    # The alert's packets start within a second of it (structures: within their window):
+    # read only that slice of the day's packets.
+    packets = load_day(
+        "flow_packets",
+        view.day,
+        window=("start_ts", int(alert["ts"]) - 10**9, int(alert["ts"]) + 10**9),
+    )
     if packets is None:
         return
     chosen_packets = packets.filter(pl.col("packet_id").is_in(alert["packet_ids"]))

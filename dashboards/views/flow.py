@@ -33,9 +33,13 @@ side = c3.selectbox("Side", ["all", "buy", "sell", "mixed", "none"], key="flow_s
 expiry_text = c4.text_input("Expiry (YYYY-MM-DD, empty: all)", key="flow_expiry")
 
 
+PACKET_COLUMNS = ("packet_id", "start_ts", "underlying", "contract", "expiry", "right", "kind", "side", "n_prints",
+                  "n_exchanges", "size", "premium", "vwap", "nbbo_coverage", "buy_ratio", "iso_count")  # fmt: skip
+
+
 @st.fragment(run_every=view.refresh_seconds)
 def tape() -> None:
-    packets = load_day("flow_packets", view.day)
+    packets = load_day("flow_packets", view.day, columns=PACKET_COLUMNS)
     if packets is None or packets.is_empty():
         st.info(f"No FlowPackets for {view.day}: run `flowlake build --date {view.day}`.")
         return
@@ -83,14 +87,22 @@ def tape() -> None:
 
 tape()
 
-with st.expander("Options tape (every print with its NBBO)"):
-    window = ("ts_event", ns(ny_time(view.day, view.start)), ns(ny_time(view.day, view.end)))
-    prints = load_day("option_prints", view.day, window=window)
+TAPE_COLUMNS = ("ts_event", "seq", "underlying", "contract", "exchange", "price", "size", "nbbo_bid", "nbbo_ask", "placement",
+                "side", "premium", "conditions", "in_flow", "event_id")  # fmt: skip
+TAPE_MINUTES = 15
+if st.toggle("Options tape (every print with its NBBO)", key="flow_show_tape"):
+    # The last minutes of the view only: a full day of prints is millions of rows.
+    end = ny_time(view.day, view.end)
+    window = ("ts_event", ns(end) - TAPE_MINUTES * 60 * 10**9, ns(end))
+    prints = load_day("option_prints", view.day, columns=TAPE_COLUMNS, window=window)
     if prints is not None and prints.height:
         tape_rows = (
             in_view(prints, view, "underlying", "ts_event_ny")
-            .sort("ts_event", descending=True)
+            .sort("ts_event", "seq", descending=True)
             .head(2000)
+        )
+        st.caption(
+            f"Latest prints of the {TAPE_MINUTES} minutes up to {view.end.isoformat('minutes')}"
         )
         st.dataframe(
             tape_rows.select(
