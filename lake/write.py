@@ -69,6 +69,39 @@ def _date_list(frame: pl.DataFrame) -> str:
     return ", ".join(f"'{d.isoformat()}'" for d in dates)
 
 
+def _merge_by_key(
+    lake: Lake, table: str, frame: pl.DataFrame, key: str, keep: str, *, update: bool
+) -> tuple[int, int]:
+    """Merge ``frame`` into ``table`` on ``(date, key)`` in one commit, retrying when another
+    writer commits first; return (rows inserted, table version). Matched rows are updated
+    when ``update``, else left alone (insert-only)."""
+    source = frame.unique(subset=["date", key], keep=keep, maintain_order=True)  # type: ignore[arg-type]
+    predicate = f"t.date IN ({_date_list(source)}) AND t.date = s.date AND t.{key} = s.{key}"
+    for attempt in range(_COMMIT_RETRIES):
+        target = _ensure_table(lake, table, source, ["date"])
+        merger = target.merge(
+            source.to_arrow(),
+            predicate,
+            source_alias="s",
+            target_alias="t",
+            error_on_type_mismatch=False,
+        )
+        if update:
+            merger = merger.when_matched_update_all()
+        try:
+            metrics = merger.when_not_matched_insert_all().execute()
+        except CommitFailedError:
+            time.sleep(0.05 * (attempt + 1))
+            continue
+        return int(metrics.get("num_target_rows_inserted", 0)), target.version()
+    raise RuntimeError(f"could not commit to {table} after {_COMMIT_RETRIES} concurrent retries")
+
+
+def _nothing(lake: Lake, table: str) -> WriteResult:
+    existing = _open(lake, table)
+    return WriteResult(table, 0, 0, existing.version() if existing is not None else -1)
+
+
 def land(lake: Lake, table: str, frame: pl.DataFrame, key: str = "event_id") -> WriteResult:
     """Append rows whose ``(date, key)`` is not in the table yet; return what was done.
 
@@ -76,30 +109,9 @@ def land(lake: Lake, table: str, frame: pl.DataFrame, key: str = "event_id") -> 
     unmatched rows, in one commit. ``frame`` must carry ``date`` (the partition column).
     """
     if frame.height == 0:
-        existing = _open(lake, table)
-        return WriteResult(table, 0, 0, existing.version() if existing is not None else -1)
-    source = frame.unique(subset=["date", key], keep="first", maintain_order=True)
-    predicate = f"t.date IN ({_date_list(source)}) AND t.date = s.date AND t.{key} = s.{key}"
-    for attempt in range(_COMMIT_RETRIES):
-        target = _ensure_table(lake, table, source, ["date"])
-        try:
-            metrics = (
-                target.merge(
-                    source.to_arrow(),
-                    predicate,
-                    source_alias="s",
-                    target_alias="t",
-                    error_on_type_mismatch=False,
-                )
-                .when_not_matched_insert_all()
-                .execute()
-            )
-        except CommitFailedError:
-            time.sleep(0.05 * (attempt + 1))
-            continue
-        inserted = int(metrics.get("num_target_rows_inserted", 0))
-        return WriteResult(table, inserted, frame.height - inserted, target.version())
-    raise RuntimeError(f"could not commit to {table} after {_COMMIT_RETRIES} concurrent retries")
+        return _nothing(lake, table)
+    inserted, version = _merge_by_key(lake, table, frame, key, "first", update=False)
+    return WriteResult(table, inserted, frame.height - inserted, version)
 
 
 def _sql_literal(value: str) -> str:
@@ -156,27 +168,6 @@ def overwrite_partition(
 def upsert(lake: Lake, table: str, frame: pl.DataFrame, key: str) -> WriteResult:
     """Insert rows, replacing those with the same ``(date, key)`` (latest wins), in one commit."""
     if frame.height == 0:
-        existing = _open(lake, table)
-        return WriteResult(table, 0, 0, existing.version() if existing is not None else -1)
-    source = frame.unique(subset=["date", key], keep="last", maintain_order=True)
-    predicate = f"t.date IN ({_date_list(source)}) AND t.date = s.date AND t.{key} = s.{key}"
-    for attempt in range(_COMMIT_RETRIES):
-        target = _ensure_table(lake, table, source, ["date"])
-        try:
-            (
-                target.merge(
-                    source.to_arrow(),
-                    predicate,
-                    source_alias="s",
-                    target_alias="t",
-                    error_on_type_mismatch=False,
-                )
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .execute()
-            )
-        except CommitFailedError:
-            time.sleep(0.05 * (attempt + 1))
-            continue
-        return WriteResult(table, source.height, 0, target.version())
-    raise RuntimeError(f"could not commit to {table} after {_COMMIT_RETRIES} concurrent retries")
+        return _nothing(lake, table)
+    _, version = _merge_by_key(lake, table, frame, key, "last", update=True)
+    return WriteResult(table, frame.height, 0, version)
