@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -192,18 +193,40 @@ def _materialize(
         instance=get_instance(),
         selection=chosen,
         raise_on_error=False,
-        # The run's step-by-step log is in the Dagster UI; the terminal gets the summary.
-        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+        # The run's step-by-step log (tracebacks included) is in the Dagster UI; the terminal
+        # gets one line.
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
     )
     if not result.success:
         failures = [e for e in result.all_events if e.is_step_failure]
-        reason = (
-            failures[0].step_failure_data.error.message.strip().splitlines()[0]
-            if failures
-            else "run failed"
-        )
+        reason = _root_cause(failures[0].step_failure_data.error) if failures else "run failed"
         raise CliError(f"{selection} run for {day} failed: {reason}")
     return result
+
+
+def _check_writable(root: str) -> None:
+    """Fail in one line, before any run, when a local lake cannot be written."""
+    if "://" in root:
+        return
+    try:
+        Path(root).mkdir(parents=True, exist_ok=True)
+        probe = Path(root) / f".flowlake-write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise CliError(f"lake {root} is not writable: {exc.strerror or exc}") from None
+
+
+def _root_cause(error: object) -> str:
+    """Return the first line of the outermost non-Dagster error of a failed step (ours, with
+    its context, rather than Dagster's wrapper or the library error underneath)."""
+    while (
+        str(getattr(error, "cls_name", "")).startswith("Dagster")
+        and getattr(error, "cause", None) is not None
+    ):
+        error = error.cause  # type: ignore[attr-defined]
+    message = str(getattr(error, "message", error)).strip()
+    return message.splitlines()[0] if message else "run failed"
 
 
 def _summary(result: dg.ExecuteInProcessResult) -> str:
@@ -450,6 +473,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             f"`flowlake {args.command}` is not implemented yet: {NOT_YET[args.command]}", EXIT_USAGE
         )
     lake = LakeResource(root=resolve_lake_root(args.lake))
+    if args.command in ("synth", "ingest", "build", "live", "calibrate"):
+        _check_writable(lake.root)
     if args.command == "serve":
         from orchestration.serve import serve
 

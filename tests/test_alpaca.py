@@ -283,3 +283,22 @@ def test_option_symbol_to_osi() -> None:
     )
     assert frame.row(0, named=True)["contract"] == "AAPL  250221C00250000"
     assert frame["conditions"].to_list() == [[]]
+
+
+def test_credentials_never_reach_the_spool_or_the_lake(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from adapters.source import Batch
+    from assets.landing import land_batch
+    from lake import Lake
+    from orchestration.spool import Spool
+
+    rows, _, _ = asyncio.run(run_live({"api_key": KEY, "secret_key": SECRET}))
+    day = dt.date(2024, 3, 12)
+    spooled = Spool(tmp_path / "spool").append(day, Batch(streams=rows), source="alpaca", cursor=0)
+    land_batch(Lake(str(tmp_path / "lake")), Batch(streams=rows), day)
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert KEY.encode() not in data and SECRET.encode() not in data, path
+    assert spooled.manifest["source"] == "alpaca"

@@ -1,0 +1,170 @@
+"""Faults and bad input: one clear line, nothing lost, nothing twice, whole versions only."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from adapters.synthetic import SyntheticSpec, generate_day
+from lake import Lake
+from lake.read import read, scan
+from orchestration.spool import Spool
+
+FLOWLAKE = str(Path(sys.executable).parent / "flowlake")
+DATA = Path(__file__).parent / "data" / "databento" / "OPRA.PILLAR"
+
+
+def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([FLOWLAKE, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "FLOWLAKE_LAKE": str(tmp_path / "lake"),
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "FLOWLAKE_SPOOL": str(tmp_path / "spool"),
+    }
+
+
+def one_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode != 0
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    return proc.stderr
+
+
+def test_truncated_and_corrupt_files_fail_in_one_line(tmp_path: Path, env: dict[str, str]) -> None:
+    dbn = tmp_path / "cut.dbn.zst"
+    dbn.write_bytes((DATA / "test_data.trades.dbn.zst").read_bytes()[:120])
+    assert "DBN" in one_line(cli(["ingest", str(dbn), "--date", "2025-02-20"], env))
+    parquet = tmp_path / "option_trades.parquet"
+    pl.DataFrame({"a": list(range(1000))}).write_parquet(parquet)
+    parquet.write_bytes(parquet.read_bytes()[:200])
+    assert f"{parquet}: unreadable" in one_line(
+        cli(["ingest", str(parquet), "--date", "2025-02-20"], env)
+    )
+
+
+def test_unwritable_lake_fails_in_one_line(tmp_path: Path, env: dict[str, str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    message = one_line(
+        cli(
+            ["synth", "--minutes", "5", "--underlyings", "AAPL", "--lake", str(blocker / "lake")],
+            env,
+        )
+    )
+    assert f"lake {blocker / 'lake'} is not writable: Not a directory" in message
+
+
+def test_killed_recorder_resumes_without_loss_or_duplicates(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    args = [
+        "live",
+        "--date",
+        "2026-11-24",
+        "--underlyings",
+        "AAPL",
+        "--minutes",
+        "30",
+        "--interval",
+        "30",
+        "--poll",
+        "0.2",
+    ]
+    proc = subprocess.Popen(
+        [FLOWLAKE, *args, "--speed", "30"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    spool = Spool(tmp_path / "spool")
+    day = __import__("datetime").date(2026, 11, 24)
+    deadline = time.monotonic() + 120
+    while len(spool.batches(day)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # no chance to clean up
+    proc.wait()
+    recorded = len(spool.batches(day))
+    assert 4 <= recorded < 60
+    done = cli([*args, "--speed", "0"], env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    batches = spool.batches(day)
+    assert [b.seq for b in batches] == list(range(60))
+    ids = pl.concat([spool.read(b).streams["option_trades"] for b in batches])["event_id"]
+    expected = generate_day(SyntheticSpec(date=day, underlyings=("AAPL",), minutes=30)).tables[
+        "option_trades"
+    ]["event_id"]
+    assert ids.is_unique().all() and ids.sort().equals(expected.sort())
+    assert read(Lake(str(tmp_path / "lake")), "option_trades").height == expected.len()
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, datetime as dt, polars as pl
+    from lake import Lake
+    from lake.write import land
+    lake, size, start = Lake(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    for k in range(start, 40):
+        frame = pl.DataFrame({"event_id": [f"b{k}-{i}" for i in range(size)], "x": list(range(size))}).with_columns(
+            pl.lit(dt.date(2026, 11, 24)).alias("date"))
+        land(lake, "t", frame)
+        print(k, flush=True)
+    """
+)
+
+
+def test_killed_writer_leaves_whole_versions_and_a_rerun_completes(tmp_path: Path) -> None:
+    root, size = str(tmp_path / "lake"), 50_000
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    run_env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    writer = subprocess.Popen(
+        [sys.executable, str(script), root, str(size), "0"],
+        env=run_env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            frame = scan(Lake(root), "t")
+            if frame is not None:
+                seen.append(frame.select(pl.len()).collect().item())
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    assert writer.stdout is not None
+    for _ in range(5):
+        writer.stdout.readline()  # five commits done
+    writer.send_signal(signal.SIGKILL)  # most likely in the middle of the next write
+    writer.wait()
+    stop.set()
+    thread.join()
+    assert seen and all(count % size == 0 for count in seen)
+    after_kill = read(Lake(root), "t").height
+    assert after_kill % size == 0 and after_kill >= 5 * size
+    rerun = subprocess.run(
+        [sys.executable, str(script), root, str(size), "0"],
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    final = read(Lake(root), "t")
+    assert final.height == 40 * size and final["event_id"].is_unique().all()
