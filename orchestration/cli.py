@@ -8,10 +8,11 @@ on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -186,22 +187,43 @@ def _materialize(
         chosen = dg.AssetSelection.groups("landing")
     else:
         chosen = dg.AssetSelection.all() - dg.AssetSelection.assets(*landing_keys)
-    result = dg.materialize(
-        assets,
-        resources=resources,
-        partition_key=day.isoformat(),
-        instance=get_instance(),
-        selection=chosen,
-        raise_on_error=False,
-        # The run's step-by-step log (tracebacks included) is in the Dagster UI; the terminal
-        # gets one line.
-        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-    )
+    # Native libraries (delta-rs's runtime) may print panics straight to file descriptor 2;
+    # those go to a log file so the terminal still gets one line.
+    with _native_stderr_to(get_instance().root_directory) as native_log:
+        result = dg.materialize(
+            assets,
+            resources=resources,
+            partition_key=day.isoformat(),
+            instance=get_instance(),
+            selection=chosen,
+            raise_on_error=False,
+            # The run's step-by-step log (tracebacks included) is in the Dagster UI; the terminal
+            # gets one line.
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+        )
     if not result.success:
         failures = [e for e in result.all_events if e.is_step_failure]
         reason = _root_cause(failures[0].step_failure_data.error) if failures else "run failed"
+        if native_log.stat().st_size:
+            reason += f" (details: {native_log})"
         raise CliError(f"{selection} run for {day} failed: {reason}")
     return result
+
+
+@contextlib.contextmanager
+def _native_stderr_to(folder: str) -> Iterator[Path]:
+    """Send file descriptor 2 to ``folder/flowlake-native-stderr.log`` for the duration."""
+    log = Path(folder) / "flowlake-native-stderr.log"
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(log, "wb") as handle:
+        os.dup2(handle.fileno(), 2)
+        try:
+            yield log
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _check_writable(root: str) -> None:
@@ -407,8 +429,8 @@ def _live(args: argparse.Namespace, lake: object) -> int:
         batches, builds = asyncio.run(main())
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    except ConnectionError as exc:
-        raise CliError(str(exc)) from None
+    except OSError as exc:  # a gateway that is not there, a full or read-only spool
+        raise CliError(str(exc).splitlines()[0]) from None
     print(
         f"live {day} ({args.source}) -> {lake.root}: {batches} batches recorded in {spool.root}, {builds} builds; caught up"
     )

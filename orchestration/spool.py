@@ -139,6 +139,12 @@ class Spool:
             final = folder / f"{seq:010d}"
             os.rename(tmp, final)
             _fsync_dir(folder)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            # Disk full, permissions, ...: one clear error naming the spool; nothing half-written stays.
+            raise OSError(
+                f"spool {self.root}: could not write batch {seq} of {day}: {exc}"
+            ) from exc
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -168,3 +168,67 @@ def test_killed_writer_leaves_whole_versions_and_a_rerun_completes(tmp_path: Pat
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     final = read(Lake(root), "t")
     assert final.height == 40 * size and final["event_id"].is_unique().all()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path):  # noqa: ANN201 - a generator fixture
+    """A 1 MiB tmpfs (the suite runs as root here and in CI); skipped where mounting is refused."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_full_spool_is_one_line_and_leaves_no_half_batch(
+    tiny_disk: Path, env: dict[str, str]
+) -> None:
+    env = {**env, "FLOWLAKE_SPOOL": str(tiny_disk / "spool")}
+    proc = cli(
+        [
+            "live",
+            "--date",
+            "2026-11-24",
+            "--underlyings",
+            "SPY,QQQ",
+            "--minutes",
+            "60",
+            "--speed",
+            "0",
+            "--interval",
+            "600",
+        ],
+        env,
+    )
+    message = one_line(proc)
+    assert "could not write batch" in message and "No space left on device" in message
+    day_dir = tiny_disk / "spool" / "2026-11-24"
+    assert not list(day_dir.glob(".tmp-*"))  # nothing half-written is left behind
+    for batch in Spool(tiny_disk / "spool").batches(__import__("datetime").date(2026, 11, 24)):
+        assert (batch.path / "manifest.json").is_file()
+
+
+def test_full_lake_is_one_line(tiny_disk: Path, env: dict[str, str]) -> None:
+    message = one_line(
+        cli(
+            [
+                "synth",
+                "--date",
+                "2026-11-24",
+                "--underlyings",
+                "40",
+                "--minutes",
+                "60",
+                "--lake",
+                str(tiny_disk / "lake"),
+            ],
+            env,
+        )
+    )
+    assert "No space left on device" in message or "os error 28" in message
