@@ -103,6 +103,8 @@ async def paced(
         if speed > 0:
             due = origin + (window_end - start_ns) / 1e9 / speed
             await asyncio.sleep(max(0.0, due - time.monotonic()))
+        else:
+            await asyncio.sleep(0)  # as fast as possible, but let the consumers of the loop run
         yield batch
 
 
