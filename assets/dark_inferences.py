@@ -27,7 +27,7 @@ from dagster import AssetExecutionContext
 
 from assets.checks import all_exist, in_unit_interval, specs, unique
 from assets.classifier_hits import clearance
-from assets.flow_packets import packet_starts
+from assets.flow_packets import chain_starts
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
 
@@ -56,23 +56,7 @@ def _apply_cooldown(candidates: pl.DataFrame, cooldown_ns: int) -> pl.DataFrame:
         pl.struct("symbol", "kind").rank("dense").cast(pl.Int64).alias("_grp"),
         pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"),
     )
-    by_ts = rows.select("_grp", "ts", "_row").sort("ts", "_row")
-    nxt = (
-        by_ts.with_columns((pl.col("ts") + cooldown_ns).alias("_probe"))
-        .join_asof(
-            by_ts.select("_grp", pl.col("ts").alias("_t"), pl.col("_row").alias("_next")),
-            left_on="_probe",
-            right_on="_t",
-            by="_grp",
-            strategy="forward",
-            check_sortedness=False,  # sorted above
-        )
-        .sort("_row")
-        .get_column("_next")
-        .fill_null(rows.height)
-        .to_numpy()
-    )
-    keep = packet_starts(rows.get_column("_grp").to_numpy(), nxt)
+    keep = chain_starts(rows, "ts", cooldown_ns)
     return rows.filter(pl.Series(keep)).drop("_grp", "_row")
 
 

@@ -50,6 +50,33 @@ def packet_starts(group: np.ndarray, next_index: np.ndarray) -> np.ndarray:
     return starts
 
 
+def chain_starts(rows: pl.DataFrame, ts: str, reach_ns: int) -> np.ndarray:
+    """Return the mask of chain starts in ``rows`` (sorted by ``_grp``, ``ts``; ``_row`` numbered).
+
+    A start reaches ``reach_ns``; the next start is the first row of its group at or after
+    ``start + reach_ns``. The "next start" of every row comes from one forward as-of join,
+    then :func:`packet_starts` follows the links. Used for packets (reach = window + 1 ns)
+    and for dark-pool cooldowns (reach = cooldown).
+    """
+    by_ts = rows.select("_grp", ts, "_row").sort(ts, "_row")
+    nxt = (
+        by_ts.with_columns((pl.col(ts) + reach_ns).alias("_probe"))
+        .join_asof(
+            by_ts.select("_grp", pl.col(ts).alias("_t"), pl.col("_row").alias("_next")),
+            left_on="_probe",
+            right_on="_t",
+            by="_grp",
+            strategy="forward",
+            check_sortedness=False,  # sorted explicitly above; polars cannot check with `by`
+        )
+        .sort("_row")
+        .get_column("_next")
+        .fill_null(rows.height)
+        .to_numpy()
+    )
+    return packet_starts(rows.get_column("_grp").to_numpy(), nxt)
+
+
 def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
     """Return the FlowPackets of one day's ``option_prints``.
 
@@ -77,25 +104,8 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
         )
         .collect()
     )
-    n = rows.height
-    # First row of the same group strictly beyond the window: forward as-of on ts + w + 1.
-    by_ts = rows.select("_grp", "ts_event", "_row").sort("ts_event", "_row")
-    nxt = (
-        by_ts.with_columns((pl.col("ts_event") + window_ns + 1).alias("_probe"))
-        .join_asof(
-            by_ts.select("_grp", pl.col("ts_event").alias("_t"), pl.col("_row").alias("_next")),
-            left_on="_probe",
-            right_on="_t",
-            by="_grp",
-            strategy="forward",
-            check_sortedness=False,  # sorted explicitly above; polars cannot check with `by`
-        )
-        .sort("_row")
-        .get_column("_next")
-        .fill_null(n)
-        .to_numpy()
-    )
-    starts = packet_starts(rows.get_column("_grp").to_numpy(), nxt)
+    # A print opens a packet when it is strictly beyond the open packet's window: w + 1 ns.
+    starts = chain_starts(rows, "ts_event", window_ns + 1)
     rows = rows.with_columns(pl.Series("_pkt", np.cumsum(starts) - 1))
 
     counts = [
