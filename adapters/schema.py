@@ -115,8 +115,9 @@ def landed_schema(stream: str) -> dict[str, pl.DataType]:
 
 
 def arrow_schema(stream: str) -> pa.Schema:
-    """Return the pyarrow schema of a landing table (for readers that bypass polars)."""
-    return pl.Schema(landed_schema(stream)).to_arrow()
+    """Return the pyarrow schema of a landing table as written to Delta (for readers that
+    bypass polars): the types of ``DataFrame.to_arrow()``, large strings and lists."""
+    return pl.DataFrame(schema=landed_schema(stream)).to_arrow().schema
 
 
 @dataclass(frozen=True)

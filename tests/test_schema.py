@@ -175,3 +175,12 @@ def test_every_stream_accepts_its_own_empty_schema(stream: str) -> None:
     )
     result = validate(stream, empty)
     assert result.valid.height == 0 and result.quarantined.height == 0
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_arrow_schema_matches_the_landing_schema(stream: str) -> None:
+    from adapters.schema import arrow_schema
+
+    schema = arrow_schema(stream)
+    assert schema.names == list(landed_schema(stream))
+    assert pl.DataFrame(schema=landed_schema(stream)).to_arrow().schema.equals(schema)
