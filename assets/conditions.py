@@ -1134,35 +1134,44 @@ def equity_policy() -> pl.DataFrame:
     return pl.DataFrame(_EQUITY, schema=["code", "description", *EQUITY_FLAGS], orient="row")
 
 
-def apply_policy(
-    prints: pl.LazyFrame, policy: pl.DataFrame, id_col: str = "event_id"
-) -> pl.LazyFrame:
+def apply_policy(prints: pl.LazyFrame, policy: pl.DataFrame) -> pl.LazyFrame:
     """Return ``prints`` with one boolean column per policy flag and ``unknown_conditions``.
 
     A print with no codes takes the row of code ``""`` (a regular print). Codes missing
     from the policy make the AND-flags False and are listed in ``unknown_conditions``.
+    Flags are worked out once per distinct condition list (a day has dozens of them, not
+    millions) and joined back, so the cost is one string key per print.
     """
     flags = [c for c in policy.columns if c not in ("code", "description")]
-    exploded = (
-        prints.select(
-            id_col,
+    # The unit separator never occurs in a condition code: the joined list is a safe key.
+    key = pl.col("conditions").list.join("\x1f").alias("_conditions_key")
+    combos = (
+        prints.select(key, "conditions")
+        .unique("_conditions_key")
+        .with_columns(
             pl.when(pl.col("conditions").list.len() == 0)
             .then(pl.lit([""], pl.List(pl.String)))
             .otherwise(pl.col("conditions").list.eval(pl.element().replace(OPRA_NUMERIC)))
-            .alias("code"),
+            .alias("code")
         )
+        .drop("conditions")
         .explode("code")
         .join(policy.lazy().with_columns(pl.lit(True).alias("_known")), on="code", how="left")
+        .group_by("_conditions_key")
+        .agg(
+            *[
+                (
+                    pl.col(f).fill_null(False).all()
+                    if f in _ALL_OF
+                    else pl.col(f).fill_null(False).any()
+                ).alias(f)
+                for f in flags
+            ],
+            pl.col("code").filter(pl.col("_known").is_null()).alias("unknown_conditions"),
+        )
     )
-    per_print = exploded.group_by(id_col).agg(
-        *[
-            (
-                pl.col(f).fill_null(False).all()
-                if f in _ALL_OF
-                else pl.col(f).fill_null(False).any()
-            ).alias(f)
-            for f in flags
-        ],
-        pl.col("code").filter(pl.col("_known").is_null()).alias("unknown_conditions"),
+    return (
+        prints.with_columns(key)
+        .join(combos, on="_conditions_key", how="left", maintain_order="left")
+        .drop("_conditions_key")
     )
-    return prints.join(per_print, on=id_col, how="left", maintain_order="left")
