@@ -230,7 +230,9 @@ def _payload_expr(columns: list[str]) -> pl.Expr:
     return pl.struct([pl.col(c) for c in columns]).struct.json_encode()
 
 
-def validate(stream: str, batch: pl.DataFrame, *, source: str | None = None) -> ValidationResult:
+def validate(
+    stream: str, batch: pl.DataFrame, *, source: str | None = None, day: dt.date | None = None
+) -> ValidationResult:
     """Split a raw batch into landable rows and quarantined rows.
 
     Parameters
@@ -242,6 +244,9 @@ def validate(stream: str, batch: pl.DataFrame, *, source: str | None = None) -> 
         are cast here. Columns beyond the schema are ignored.
     source
         Fills ``source`` where the batch has no such column.
+    day
+        The partition being landed: valid rows of another trading date are quarantined
+        with that reason (landing a partition writes that partition only).
 
     Returns
     -------
@@ -333,6 +338,16 @@ def validate(stream: str, batch: pl.DataFrame, *, source: str | None = None) -> 
         pl.when(bad.fill_null(True)).then(pl.lit(reason))
         for reason, bad in _rules(stream) + session_rule
     ]
+    if day is not None:
+        rule_exprs.append(
+            pl.when(pl.col("date") != day).then(
+                pl.format(
+                    "trading date {} is not the partition being landed ({})",
+                    pl.col("date"),
+                    pl.lit(day.isoformat()),
+                )
+            )
+        )
     frame = frame.with_columns(
         pl.concat_list(
             [pl.col("_cast_reasons"), pl.concat_list(rule_exprs).list.drop_nulls()]

@@ -38,12 +38,9 @@ def split_day(
     for stream in STREAMS:
         if stream not in raw:
             continue
-        result = validate(stream, raw[stream])
-        other_day = result.valid.filter(pl.col("date") != day)
-        valid[stream] = result.valid.filter(pl.col("date") == day)
+        result = validate(stream, raw[stream], day=day)
+        valid[stream] = result.valid
         bad.append(result.quarantined)
-        if other_day.height:
-            bad.append(_other_day_rows(stream, other_day, day))
     quarantine = pl.concat(bad) if bad else pl.DataFrame(schema=QUARANTINE_SCHEMA)
     return valid, quarantine
 
@@ -82,34 +79,6 @@ def land_batch(lake: Lake, batch: Batch, day: dt.date) -> LandingCounts:
             lake, LABELS_TABLE, batch.labels.with_columns(pl.lit(day).alias("date")), key="label_id"
         ).rows_written
     return LandingCounts(landed, present, quarantined, labels)
-
-
-def _other_day_rows(stream: str, frame: pl.DataFrame, day: dt.date) -> pl.DataFrame:
-    return (
-        frame.select(
-            pl.col("event_id").cast(pl.String).alias("_id"),
-            pl.col("date"),
-            pl.lit(stream).alias("stream"),
-            pl.col("source"),
-            pl.col("event_id"),
-            pl.col("ts_recv")
-            if "ts_recv" in frame.columns
-            else pl.lit(None, pl.Int64).alias("ts_recv"),
-            pl.format(
-                "trading date {} is not the partition being landed ({})",
-                pl.col("date"),
-                pl.lit(day.isoformat()),
-            ).alias("reason"),
-            pl.struct(pl.all().exclude("date")).struct.json_encode().alias("payload"),
-        )
-        .with_columns(
-            pl.concat_str(pl.col("stream"), pl.col("payload"), separator="|")
-            .hash(seed=0)
-            .cast(pl.String)
-            .alias("quarantine_id")
-        )
-        .select(list(QUARANTINE_SCHEMA))
-    )
 
 
 def _unique_ids_check(lake: LakeResource, stream: str, day: dt.date) -> dg.AssetCheckResult:

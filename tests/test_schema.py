@@ -184,3 +184,14 @@ def test_arrow_schema_matches_the_landing_schema(stream: str) -> None:
     schema = arrow_schema(stream)
     assert schema.names == list(landed_schema(stream))
     assert pl.DataFrame(schema=landed_schema(stream)).to_arrow().schema.equals(schema)
+
+
+def test_rows_of_another_day_are_quarantined_when_landing_a_partition() -> None:
+    import datetime as dt
+
+    from adapters.calendar import ny_ns
+
+    other = ny_ns(dt.date(2026, 11, 25), dt.time(10))
+    result = validate("option_trades", pl.DataFrame([raw_trade(), raw_trade(event_id="e2", ts_event=other)]), day=DAY)
+    assert result.valid["event_id"].to_list() == ["e1"]
+    assert result.quarantined["reason"].to_list() == ["trading date 2026-11-25 is not the partition being landed (2026-11-24)"]
