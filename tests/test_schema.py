@@ -192,6 +192,12 @@ def test_rows_of_another_day_are_quarantined_when_landing_a_partition() -> None:
     from adapters.calendar import ny_ns
 
     other = ny_ns(dt.date(2026, 11, 25), dt.time(10))
-    result = validate("option_trades", pl.DataFrame([raw_trade(), raw_trade(event_id="e2", ts_event=other)]), day=DAY)
+    result = validate(
+        "option_trades",
+        pl.DataFrame([raw_trade(), raw_trade(event_id="e2", ts_event=other)]),
+        day=DAY,
+    )
     assert result.valid["event_id"].to_list() == ["e1"]
-    assert result.quarantined["reason"].to_list() == ["trading date 2026-11-25 is not the partition being landed (2026-11-24)"]
+    assert result.quarantined["reason"].to_list() == [
+        "trading date 2026-11-25 is not the partition being landed (2026-11-24)"
+    ]
