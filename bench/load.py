@@ -21,9 +21,8 @@ from adapters.synthetic.source import SyntheticMarket
 from adapters.synthetic.universe import select_underlyings
 from lake.read import read
 from orchestration.definitions import defs
-from orchestration.live import record
+from orchestration.live import Tick, follow
 from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
-from orchestration.sensors import spool_tick
 from orchestration.spool import Spool
 
 
@@ -53,35 +52,47 @@ def live_load(
     readable_lag: list[float] = []
     builds: list[float] = []
 
-    async def main() -> tuple[float, float, int]:
-        started = time.perf_counter()
-        recorder = asyncio.create_task(
-            record(SyntheticMarket(spec), spool, day, speed=speed, interval_s=interval_s)
-        )
-        cursor: str | None = None
-        recorded_at = 0.0
-        while True:
-            finished = recorder.done()
-            if finished and not recorded_at:
-                recorded_at = time.perf_counter() - started
-            before = {b.seq: b.manifest["created_ns"] for b in spool.batches(day)}
-            result = await asyncio.to_thread(spool_tick, lake, spool, cursor, [day])
-            landed_ns = time.time_ns()
-            new = [seq for seq in before if seq > _last(cursor)] if result.run_requests else []
-            cursor = result.cursor
-            if result.run_requests:
-                t0 = time.perf_counter()
-                await asyncio.to_thread(dg.materialize, list(defs.assets), resources=resources, partition_key=day.isoformat(),
-                                        selection=derived, instance=instance, run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})  # fmt: skip
-                builds.append(time.perf_counter() - t0)
-                readable_ns = time.time_ns()
-                landed_lag.extend((landed_ns - before[s]) / 1e9 for s in new)
-                readable_lag.extend((readable_ns - before[s]) / 1e9 for s in new)
-            if finished and not result.run_requests:
-                return recorded_at, time.perf_counter() - started, recorder.result().batches
-            await asyncio.sleep(0.2)
+    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
-    recorded_s, total_s, batches = asyncio.run(main())
+    def build(day: dt.date) -> None:
+        t0 = time.perf_counter()
+        dg.materialize(
+            list(defs.assets),
+            resources=resources,
+            partition_key=day.isoformat(),
+            selection=derived,
+            instance=instance,
+            run_config=quiet,
+        )
+        builds.append(time.perf_counter() - t0)
+
+    def on_tick(tick: Tick) -> None:
+        landed_lag.extend((tick.landed_ns - b.manifest["created_ns"]) / 1e9 for b in tick.landed)
+        if tick.built_ns is not None:
+            readable_lag.extend(
+                (tick.built_ns - b.manifest["created_ns"]) / 1e9 for b in tick.landed
+            )
+
+    started, started_ns = time.perf_counter(), time.time_ns()
+    market = SyntheticMarket(spec)
+    recorded = asyncio.run(
+        follow(
+            market,
+            spool,
+            day,
+            lake,
+            speed=speed,
+            interval_s=interval_s,
+            poll_s=0.2,
+            build=build,
+            on_tick=on_tick,
+        )
+    )
+    total_s = time.perf_counter() - started
+    batches = recorded.batches
+    # Recording ends with the last spooled batch (the tick loop may still be landing then).
+    last_ns = max((b.manifest["created_ns"] for b in spool.batches(day)), default=started_ns)
+    recorded_s = (last_ns - started_ns) / 1e9
     source = generate_day(spec).tables
     landed = {
         name: read(lake.lake(), name, dates=[day])
@@ -98,10 +109,3 @@ def live_load(
         "mean_batches_per_build": round(statistics.mean([batches / max(1, len(builds))]), 1),
         "reconciled": reconciled,
     }  # fmt: skip
-
-
-def _last(cursor: str | None) -> int:
-    import json
-
-    values = json.loads(cursor or "{}").values()
-    return max(values) if values else -1

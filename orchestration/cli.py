@@ -385,9 +385,8 @@ def _live(args: argparse.Namespace, lake: object) -> int:
 
     from adapters.source import MarketSource
     from orchestration.instance import get_instance
-    from orchestration.live import record
+    from orchestration.live import follow
     from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
-    from orchestration.sensors import spool_tick
     from orchestration.spool import Spool
 
     assert isinstance(lake, LakeResource)
@@ -399,40 +398,27 @@ def _live(args: argparse.Namespace, lake: object) -> int:
     # Building reads landing only; the source resource is there because the job's graph has it.
     resources = {"lake": lake, "thresholds": ThresholdsResource(), "source": SyntheticSource()}
 
-    async def main() -> tuple[int, int]:
-        recorder = asyncio.create_task(
-            record(source, spool, day, speed=args.speed, interval_s=args.interval)
-        )
-        cursor: str | None = None
-        builds = batches = 0
-        while True:
-            finished = recorder.done()
-            result = await asyncio.to_thread(spool_tick, lake, spool, cursor, [day])
-            cursor = result.cursor
-            for event in result.asset_events or []:
-                instance.report_runless_asset_event(event)
-            for request in result.run_requests or []:
-                await asyncio.to_thread(
-                    _materialize,
-                    "derived",
-                    dt.date.fromisoformat(str(request.partition_key)),
-                    resources,
-                )
-                builds += 1
-            if finished and not result.run_requests:
-                written = recorder.result()
-                batches = written.batches
-                return batches, builds
-            await asyncio.sleep(args.poll)
+    builds: list[dt.date] = []
+
+    def build(day: dt.date) -> None:
+        _materialize("derived", day, resources)
+        builds.append(day)
+
+    async def main() -> int:
+        done = await follow(
+            source, spool, day, lake, speed=args.speed, interval_s=args.interval, poll_s=args.poll,
+            build=build, report=instance.report_runless_asset_event,
+        )  # fmt: skip
+        return done.batches
 
     try:
-        batches, builds = asyncio.run(main())
+        batches = asyncio.run(main())
     except ValueError as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:  # a gateway that is not there, a full or read-only spool
         raise CliError(str(exc).splitlines()[0]) from None
     print(
-        f"live {day} ({args.source}) -> {lake.root}: {batches} batches recorded in {spool.root}, {builds} builds; caught up"
+        f"live {day} ({args.source}) -> {lake.root}: {batches} batches recorded in {spool.root}, {len(builds)} builds; caught up"
     )
     return 0
 

@@ -9,14 +9,22 @@ number, idempotently, and reports what it landed.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import dagster as dg
 import polars as pl
 
+from adapters.schema import STREAMS
 from adapters.source import Batch, MarketSource
 from assets.landing import LandingCounts, land_batch
 from lake import Lake
+from orchestration.partitions import trading_days
+from orchestration.resources import LakeResource
 from orchestration.spool import Spool, SpooledBatch
 
 
@@ -73,3 +81,92 @@ def land_spooled(lake: Lake, spool: Spool, batches: list[SpooledBatch]) -> Landi
         merged = Batch(streams=streams, labels=pl.concat(labels) if labels else None)
         total = total + land_batch(lake, merged, day)
     return total
+
+
+def spool_tick(
+    lake: LakeResource, spool: Spool, cursor: str | None, days: list | None = None
+) -> dg.SensorResult:
+    """Land every spooled batch after the cursor (of ``days``, default all); return events,
+    run requests and the new cursor."""
+    state: dict[str, int] = json.loads(cursor or "{}")
+    events: list[dg.AssetMaterialization] = []
+    requests: list[dg.RunRequest] = []
+    partitions = set(trading_days.get_partition_keys())
+    for day in days if days is not None else spool.days():
+        key = day.isoformat()
+        new = spool.batches(day, after=state.get(key, -1))
+        if not new:
+            continue
+        counts = land_spooled(lake.lake(), spool, new)
+        state[key] = new[-1].seq
+        meta = {"spool_seq": f"{new[0].seq}..{new[-1].seq}", "batches": len(new)}
+        partition = key if key in partitions else None
+        events += [
+            dg.AssetMaterialization(
+                asset_key=s,
+                partition=partition,
+                metadata={**meta, "rows_landed": counts.landed.get(s, 0)},
+            )
+            for s in STREAMS
+            if counts.landed.get(s, 0)
+        ]
+        if partition is not None:
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"live-{key}-{new[-1].seq}",
+                    partition_key=key,
+                    tags={"flowlake/live": "true"},
+                )
+            )
+    return dg.SensorResult(
+        run_requests=requests, asset_events=events, cursor=json.dumps(state, sort_keys=True)
+    )
+
+
+@dataclass(frozen=True)
+class Tick:
+    """One pass of :func:`follow`: the batches it landed, when, and when the build ended."""
+
+    landed: list[SpooledBatch]
+    landed_ns: int
+    built_ns: int | None
+
+
+async def follow(
+    source: MarketSource,
+    spool: Spool,
+    day: dt.date,
+    lake: LakeResource,
+    *,
+    speed: float,
+    interval_s: float,
+    poll_s: float,
+    build: Callable[[dt.date], object],
+    report: Callable[[dg.AssetMaterialization], object] | None = None,
+    on_tick: Callable[[Tick], object] | None = None,
+) -> RecordResult:
+    """Record ``source`` into the spool and, every ``poll_s``, run the sensor's tick for
+    ``day`` and ``build`` the day after each landing, until the source ends and everything
+    is landed and built. ``flowlake live`` and the live load benchmark both run this."""
+    recorder = asyncio.create_task(record(source, spool, day, speed=speed, interval_s=interval_s))
+    cursor: str | None = None
+    while True:
+        finished = recorder.done()
+        before = json.loads(cursor or "{}").get(day.isoformat(), -1)
+        result = await asyncio.to_thread(spool_tick, lake, spool, cursor, [day])
+        landed_ns = time.time_ns()
+        cursor = result.cursor
+        after = json.loads(cursor).get(day.isoformat(), -1)
+        for event in result.asset_events or []:
+            if report is not None:
+                report(event)
+        built_ns = None
+        if result.run_requests:
+            await asyncio.to_thread(build, day)
+            built_ns = time.time_ns()
+        if on_tick is not None and after > before:
+            landed = [b for b in spool.batches(day, after=before) if b.seq <= after]
+            on_tick(Tick(landed, landed_ns, built_ns))
+        if finished and not result.run_requests:
+            return recorder.result()
+        await asyncio.sleep(poll_s)
