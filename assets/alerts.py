@@ -16,7 +16,7 @@ import polars as pl
 from dagster import AssetExecutionContext
 
 from assets.checks import all_exist, specs, unique
-from assets.classifier_hits import thresholds_dict
+from assets.classifier_hits import signals_plan, thresholds_dict
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
 
@@ -110,9 +110,17 @@ def alerts(
     """Score one day's hits of the configured version into alerts."""
     day = partition_date(context.partition_key)
     th = thresholds.load()
+    plan = signals_plan(context, lake, day, thresholds, "alerts")
+    if plan.skip:
+        return plan.unchanged()
     hits = lake.require_day("classifier_hits", day).filter(
         pl.col("config_version") == th.config_version
     )
+    since = None
+    if plan.since_ns is not None:
+        # All hits of one subject share its start time, so an alert is in the tail whole.
+        since = ("ts", plan.since_ns)
+        hits = hits.filter(pl.col("ts") >= plan.since_ns)
     out = score_alerts(hits, thresholds_dict(th)).collect()
     checks = [
         unique(out, "alert_id"),
@@ -120,7 +128,7 @@ def alerts(
             "hits_exist", out["hit_ids"], hits.select("hit_id").collect().get_column("hit_id")
         ),
     ]
-    result = lake.overwrite_version("alerts", out, day, th.config_version, checks)
+    result = lake.overwrite_version("alerts", out, day, th.config_version, checks, since=since)
     return dg.MaterializeResult(
         check_results=result.check_results,
         metadata={

@@ -5,17 +5,20 @@ from __future__ import annotations
 import polars as pl
 
 
-def mark_cancelled(prints: pl.LazyFrame, instrument: str = "contract") -> pl.LazyFrame:
-    """Return prints with ``cancelled``: True for a print that a later cancel refers to.
+def cancel_targets(cancels: pl.LazyFrame, prints: pl.LazyFrame, instrument: str) -> pl.LazyFrame:
+    """Return ``event_id`` and ``ts_event`` of the prints among ``prints`` that ``cancels`` refer to.
 
     A cancel names its print by ``ref_event_id`` where the source says so; otherwise it
     refers to the latest earlier non-cancel print of the same instrument (``contract`` or
     ``symbol``), exchange, price and size (how cancel messages identify their trade).
     """
-    cancels = prints.filter(pl.col("cancel"))
-    by_ref = cancels.filter(pl.col("ref_event_id").is_not_null()).select(
-        pl.col("ref_event_id").alias("event_id")
-    )
+    by_ref = prints.join(
+        cancels.filter(pl.col("ref_event_id").is_not_null()).select(
+            pl.col("ref_event_id").alias("event_id")
+        ),
+        on="event_id",
+        how="semi",
+    ).select("event_id", "ts_event")
     originals = prints.filter(~pl.col("cancel")).sort("ts_event", "seq")
     matched = (
         cancels.filter(pl.col("ref_event_id").is_null())
@@ -23,18 +26,28 @@ def mark_cancelled(prints: pl.LazyFrame, instrument: str = "contract") -> pl.Laz
         .sort("ts_event", "seq")
         .join_asof(
             originals.select(
-                instrument, "exchange", "price", "size", "ts_event", pl.col("event_id")
+                instrument, "exchange", "price", "size", pl.col("ts_event").alias("_ts"), "event_id"
             ),
-            on="ts_event",
+            left_on="ts_event",
+            right_on="_ts",
             by=[instrument, "exchange", "price", "size"],
             strategy="backward",
             allow_exact_matches=True,
             check_sortedness=False,  # sorted explicitly above; polars cannot check with `by`
         )
-        .select("event_id")
+        .select("event_id", pl.col("_ts").alias("ts_event"))
         .drop_nulls()
     )
-    targets = pl.concat([by_ref, matched]).unique().with_columns(pl.lit(True).alias("cancelled"))
+    return pl.concat([by_ref, matched]).unique()
+
+
+def mark_cancelled(prints: pl.LazyFrame, instrument: str = "contract") -> pl.LazyFrame:
+    """Return prints with ``cancelled``: True for a print that a later cancel refers to."""
+    targets = (
+        cancel_targets(prints.filter(pl.col("cancel")), prints, instrument)
+        .select("event_id")
+        .with_columns(pl.lit(True).alias("cancelled"))
+    )
     return prints.join(targets, on="event_id", how="left", maintain_order="left").with_columns(
         pl.col("cancelled").fill_null(False)
     )

@@ -25,7 +25,14 @@ from dagster import AssetExecutionContext
 
 from adapters.calendar import trading_date_expr
 from assets.checks import all_exist, in_unit_interval, specs, unique
-from assets.contract_baselines import PREVIOUS_DAY, prior_state_for, score_packets
+from assets.contract_baselines import (
+    PREVIOUS_DAY,
+    earlier_packets,
+    prior_state_for,
+    score_packets,
+)
+from assets.structures import structures_since
+from assets.tail import Plan, plan_for, tail_of
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
 
@@ -337,6 +344,33 @@ def classify_structures(
     )
 
 
+def signals_plan(
+    context: AssetExecutionContext,
+    lake: LakeResource,
+    day: dt.date,
+    thresholds: ThresholdsResource,
+    table: str,
+) -> Plan:
+    """Return the plan of a signal table (hits, alerts) in a run.
+
+    A live tail of these starts at the earliest of: the structures tail (which is at or
+    before the packets tail) when options are new, and the equity tail when equities are
+    new (the 0DTE rule reads the underlying's price at each packet).
+    """
+    plan = plan_for(context, lake.has(table), ("option", "equity"))
+    tail = tail_of(context)
+    if plan.whole_day or plan.skip or tail is None:
+        return plan
+    starts = []
+    if tail.option_ns is not None:
+        starts.append(
+            structures_since(lake.require_day("flow_packets", day), tail.option_ns, day, thresholds)
+        )
+    if tail.equity_ns is not None:
+        starts.append(tail.equity_ns)
+    return Plan(since_ns=min(starts))
+
+
 def thresholds_dict(thresholds: Any) -> dict[str, Any]:
     """Return the sections the classifiers and alerts read, keyed by dotted name."""
     names = (
@@ -358,15 +392,19 @@ def build_hits(
     equity_quotes: pl.LazyFrame,
     th: dict[str, Any],
     config_version: str,
+    earlier: pl.LazyFrame | None = None,
 ) -> pl.DataFrame:
     """Return every classifier hit of one day, ordered by ts, hit_id.
+
+    ``earlier`` is a live tail's carried baseline state (see
+    :func:`assets.contract_baselines.earlier_packets`).
 
     Returns
     -------
     pl.DataFrame
         Rows in :data:`HIT_SCHEMA`; ``packet_ids`` links each hit to its evidence.
     """
-    scores = score_packets(packets, prior_state, th["baselines"]).lazy()
+    scores = score_packets(packets, prior_state, th["baselines"], earlier).lazy()
     legs = (
         structures.select(pl.col("packet_ids").explode().alias("packet_id"))
         .unique()
@@ -406,23 +444,39 @@ def build_hits(
 def classifier_hits(
     context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
 ) -> dg.MaterializeResult:
-    """Classify one day's packets and structures under the configured thresholds."""
+    """Classify one day's packets and structures under the configured thresholds (a live
+    run: those from its tail on, with the day's earlier packets as baseline priors)."""
     day: dt.date = partition_date(context.partition_key)
     th = thresholds.load()
+    plan = signals_plan(context, lake, day, thresholds, "classifier_hits")
+    if plan.skip:
+        return plan.unchanged()
     prior, prev = prior_state_for(lake, day)
+    day_packets = lake.require_day("flow_packets", day)
+    packets, structures = day_packets, lake.require_day("structures", day)
+    quotes, earlier, since = lake.scan_day("equity_quotes", day), None, None
+    if plan.since_ns is not None:
+        since = ("ts", plan.since_ns)
+        packets = day_packets.filter(pl.col("start_ts") >= plan.since_ns)
+        # Structures that end in the tail mark its packets as legs; only those that start
+        # there are classified again.
+        structures = structures.filter(pl.col("end_ts") >= plan.since_ns)
+        quotes = quotes.filter(pl.col("ts_event") >= plan.since_ns - UNDERLYING_MAX_AGE_NS)
+        earlier = earlier_packets(day_packets, packets, plan.since_ns, th.section("baselines"))
     hits = build_hits(
-        lake.require_day("flow_packets", day), lake.require_day("structures", day), prior,
-        lake.scan_day("equity_quotes", day), thresholds_dict(th), th.config_version,
-    )  # fmt: skip
-    known = (
-        lake.require_day("flow_packets", day).select("packet_id").collect().get_column("packet_id")
+        packets, structures, prior, quotes, thresholds_dict(th), th.config_version, earlier
     )
+    if since is not None:
+        hits = hits.filter(pl.col("ts") >= since[1])
+    known = packets.select("packet_id").collect().get_column("packet_id")
     checks = [
         unique(hits, "hit_id"),
         all_exist("subjects_exist", hits["packet_ids"], known),
         in_unit_interval(hits, "confidence"),
     ]
-    result = lake.overwrite_version("classifier_hits", hits, day, th.config_version, checks)
+    result = lake.overwrite_version(
+        "classifier_hits", hits, day, th.config_version, checks, since=since
+    )
     return dg.MaterializeResult(
         check_results=result.check_results,
         metadata={

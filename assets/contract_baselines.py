@@ -24,6 +24,7 @@ from dagster import AssetExecutionContext
 
 from adapters.calendar import session_bounds, sessions_between, to_ns
 from assets.checks import specs, unique
+from assets.tail import plan_for
 from lake.read import scan
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
@@ -89,24 +90,46 @@ def _window_stats(frame: pl.DataFrame, window: int, ttl_ns: int) -> pl.DataFrame
     return frame.with_columns(pl.Series(k, v) for k, v in out.items())
 
 
+def _values(packets: pl.LazyFrame) -> pl.LazyFrame:
+    """Return the single-leg packets as baseline rows (contract, ts, packet_id, values)."""
+    return packets.filter(~pl.col("complex")).select(
+        "contract", pl.col("start_ts").alias("ts"), "packet_id",
+        pl.col("premium").cast(pl.Float64), pl.col("size").cast(pl.Float64), pl.col("spread").cast(pl.Float64),
+    )  # fmt: skip
+
+
 def _baseline_rows(
     packets: pl.LazyFrame, prior_state: pl.LazyFrame
 ) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """Return (prior rows exploded from the state, this day's single-leg packets) in one shape."""
-    current = packets.filter(~pl.col("complex")).select(
-        "contract", pl.col("start_ts").alias("ts"), "packet_id",
-        pl.col("premium").cast(pl.Float64), pl.col("size").cast(pl.Float64), pl.col("spread").cast(pl.Float64),
-    )  # fmt: skip
     prior = (
         prior_state.select("contract", "ts", "packet_ids", "premium", "size", "spread")
         .explode("ts", "packet_ids", "premium", "size", "spread")
         .rename({"packet_ids": "packet_id"})
     )
-    return prior, current
+    return prior, _values(packets)
+
+
+def earlier_packets(
+    day_packets: pl.LazyFrame, packets: pl.LazyFrame, since_ns: int, params: dict[str, Any]
+) -> pl.LazyFrame:
+    """Return the carried baseline state of a live tail: per contract of ``packets``, the
+    last ``rolling_window_size`` single-leg packets of the day that started before
+    ``since_ns`` (only those can be among the priors of a packet of the tail)."""
+    return (
+        _values(day_packets.filter(pl.col("start_ts") < since_ns))
+        .join(packets.select("contract").unique(), on="contract", how="semi")
+        .sort("contract", "ts", "packet_id")
+        .group_by("contract", maintain_order=True)
+        .tail(int(params["rolling_window_size"]))
+    )
 
 
 def score_packets(
-    packets: pl.LazyFrame, prior_state: pl.LazyFrame, params: dict[str, Any]
+    packets: pl.LazyFrame,
+    prior_state: pl.LazyFrame,
+    params: dict[str, Any],
+    earlier: pl.LazyFrame | None = None,
 ) -> pl.DataFrame:
     """Return each single-leg packet with its baseline and z-scores.
 
@@ -118,6 +141,9 @@ def score_packets(
         The previous day's ``contract_baselines`` partition (may be empty).
     params
         ``rolling_window_size``, ``rolling_ttl_sec``, ``z_min_samples``.
+    earlier
+        For a live tail: baseline rows of the day's packets before it
+        (:func:`earlier_packets`).
 
     Returns
     -------
@@ -131,6 +157,8 @@ def score_packets(
         int(params["z_min_samples"]),
     )
     prior, current = _baseline_rows(packets, prior_state)
+    if earlier is not None:
+        prior = pl.concat([prior, earlier])
     both = (
         pl.concat(
             [
@@ -229,8 +257,15 @@ PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 def contract_baselines(
     context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
 ) -> dg.MaterializeResult:
-    """Roll the previous session's state forward through this day's packets."""
+    """Roll the previous session's state forward through this day's packets.
+
+    The state is small (at most ``rolling_window_size`` packets per contract), so a live
+    run rolls the whole day so far: one pass over a few columns of ``flow_packets``.
+    """
     day = partition_date(context.partition_key)
+    plan = plan_for(context, lake.has("contract_baselines"), ("option",))
+    if plan.skip:
+        return plan.unchanged()
     prior, prev = prior_state_for(lake, day)
     state = end_of_day_state(
         lake.require_day("flow_packets", day), prior, day, thresholds.load().section("baselines")

@@ -28,6 +28,7 @@ from dagster import AssetExecutionContext
 from assets.checks import all_exist, in_unit_interval, specs, unique
 from assets.classifier_hits import clearance
 from assets.flow_packets import chain_starts
+from assets.tail import drop_held, held_until, plan_for
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
 
@@ -60,8 +61,30 @@ def _apply_cooldown(candidates: pl.DataFrame, cooldown_ns: int) -> pl.DataFrame:
     return rows.filter(pl.Series(keep)).drop("_grp", "_row")
 
 
-def infer_dark(prints: pl.LazyFrame, p: dict[str, Any]) -> pl.DataFrame:
+def cooldown_ns(p: dict[str, Any]) -> int:
+    """Return the cooldown between two inferences of one kind on one symbol, in ns."""
+    return int(p["cooldown_sec"]) * 10**9
+
+
+def infer_dark(
+    prints: pl.LazyFrame,
+    p: dict[str, Any],
+    since_ns: int | None = None,
+    held: pl.LazyFrame | None = None,
+) -> pl.DataFrame:
     """Return one day's dark-pool inferences from ``equity_prints``.
+
+    Parameters
+    ----------
+    prints
+        ``equity_prints`` of the day (for a tail: from one window before ``since_ns``).
+    p
+        The ``darkpool`` thresholds.
+    since_ns
+        Only inferences at or after this time (a live run's tail); None: the whole day.
+    held
+        symbol, kind, ``_held_until``: cooldowns of stored inferences still in force at
+        ``since_ns`` (see :func:`assets.tail.held_until`).
 
     Returns
     -------
@@ -119,7 +142,11 @@ def infer_dark(prints: pl.LazyFrame, p: dict[str, Any]) -> pl.DataFrame:
             triggered.select("symbol", "kind", "ts", "event_id"),
         ]
     )
-    kept = _apply_cooldown(candidates, int(p["cooldown_sec"]) * 10**9)
+    if since_ns is not None:
+        candidates = candidates.filter(pl.col("ts") >= since_ns)
+    if held is not None:
+        candidates = drop_held(candidates.lazy(), held, ["symbol", "kind"], "ts").collect()
+    kept = _apply_cooldown(candidates, cooldown_ns(p))
     stealth = (
         kept.filter(pl.col("kind") != "absorbed_block")
         .join(
@@ -205,18 +232,33 @@ def infer_dark(prints: pl.LazyFrame, p: dict[str, Any]) -> pl.DataFrame:
 def dark_inferences(
     context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
 ) -> dg.MaterializeResult:
-    """Infer one day's off-exchange behaviour and overwrite that partition."""
+    """Infer one day's off-exchange behaviour and overwrite that partition.
+
+    A live run infers from its tail on, reading prints one window earlier (the stealth
+    window) and carrying the cooldowns of stored inferences still in force.
+    """
     day = partition_date(context.partition_key)
-    out = infer_dark(lake.require_day("equity_prints", day), thresholds.load().section("darkpool"))
-    known = (
-        lake.require_day("equity_prints", day).select("event_id").collect().get_column("event_id")
-    )
+    p = thresholds.load().section("darkpool")
+    plan = plan_for(context, lake.has("dark_inferences"), ("equity",))
+    if plan.skip:
+        return plan.unchanged()
+    prints = lake.require_day("equity_prints", day)
+    since, held = None, None
+    if plan.since_ns is not None:
+        since = ("ts", plan.since_ns)
+        prints = prints.filter(pl.col("ts_event") >= plan.since_ns - int(p["window_sec"]) * 10**9)
+        held = held_until(
+            lake.require_day("dark_inferences", day), ["symbol", "kind"], "ts", cooldown_ns(p),
+            plan.since_ns,
+        )  # fmt: skip
+    out = infer_dark(prints, p, None if since is None else since[1], held)
+    known = prints.select("event_id").collect().get_column("event_id")
     checks = [
         unique(out, "inference_id"),
         all_exist("evidence_exists", out["event_ids"], known),
         in_unit_interval(out, "confidence"),
     ]
-    result = lake.overwrite("dark_inferences", out, day, checks)
+    result = lake.overwrite("dark_inferences", out, day, checks, since=since)
     return dg.MaterializeResult(
         check_results=result.check_results,
         metadata={

@@ -15,6 +15,7 @@ import polars as pl
 from dagster import AssetExecutionContext
 
 from assets.checks import holds, specs, unique
+from assets.tail import plan_for
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource
 
@@ -64,9 +65,19 @@ def build_candles(prints: pl.LazyFrame, intervals: dict[str, int] = INTERVALS) -
     description="Equity OHLCV candles (1s/1m/5m) with lit and off-exchange volume and VWAP.",
 )
 def equity_candles(context: AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    """Build one day's candles and overwrite that partition."""
+    """Build one day's candles and overwrite that partition (a live run: the bars from
+    the start of the widest bar its tail falls in)."""
     day = partition_date(context.partition_key)
-    bars = build_candles(lake.require_day("equity_prints", day)).collect()
+    plan = plan_for(context, lake.has("equity_candles"), ("equity",))
+    if plan.skip:
+        return plan.unchanged()
+    prints = lake.require_day("equity_prints", day)
+    since = None
+    if plan.since_ns is not None:
+        widest = max(INTERVALS.values())
+        since = ("ts", plan.since_ns // widest * widest)
+        prints = prints.filter(pl.col("ts_event") >= since[1])
+    bars = build_candles(prints).collect()
     checks = [
         unique(bars, "symbol", "interval", "ts"),
         holds(
@@ -76,4 +87,4 @@ def equity_candles(context: AssetExecutionContext, lake: LakeResource) -> dg.Mat
             | (pl.col("high") < pl.max_horizontal("open", "close")),
         ),
     ]
-    return lake.overwrite("equity_candles", bars, day, checks)
+    return lake.overwrite("equity_candles", bars, day, checks, since=since)

@@ -16,7 +16,8 @@ from dagster import AssetExecutionContext
 from assets.cancels import mark_cancelled
 from assets.checks import specs, unique
 from assets.conditions import apply_policy, equity_policy
-from assets.nbbo import join_nbbo
+from assets.nbbo import join_nbbo, max_age_ns
+from assets.tail import plan_for, tail_inputs
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
 
@@ -65,12 +66,17 @@ def enrich_equity_prints(
 def equity_prints(
     context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
 ) -> dg.MaterializeResult:
-    """Enrich one day's equity trades and overwrite that partition."""
+    """Enrich one day's equity trades and overwrite that partition (a live run: its tail)."""
     day = partition_date(context.partition_key)
     th = thresholds.load()
     params = {**th.section("nbbo"), **th.section("placement")}
-    result = enrich_equity_prints(
-        lake.scan_day("equity_trades", day), lake.scan_day("equity_quotes", day), params
-    )
-    frame = result.collect()
-    return lake.overwrite("equity_prints", frame, day, [unique(frame, "event_id")])
+    plan = plan_for(context, lake.has("equity_prints"), ("equity",))
+    if plan.skip:
+        return plan.unchanged()
+    trades, quotes = tail_inputs(
+        lake.scan_day("equity_trades", day), lake.scan_day("equity_quotes", day), plan,
+        max_age_ns(params),
+    )  # fmt: skip
+    frame = enrich_equity_prints(trades, quotes, params).collect()
+    since = None if plan.since_ns is None else ("ts_event", plan.since_ns)
+    return lake.overwrite("equity_prints", frame, day, [unique(frame, "event_id")], since=since)

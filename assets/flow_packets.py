@@ -20,6 +20,7 @@ from dagster import AssetExecutionContext
 
 from assets.checks import all_exist, in_unit_interval, specs, unique
 from assets.nbbo import PLACEMENTS
+from assets.tail import drop_held, held_until, plan_for
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
 
@@ -77,6 +78,11 @@ def chain_starts(rows: pl.DataFrame, ts: str, reach_ns: int) -> np.ndarray:
     return packet_starts(rows.get_column("_grp").to_numpy(), nxt)
 
 
+def window_ns(params: dict[str, Any]) -> int:
+    """Return the packet window (``cluster_window_ms``) in ns."""
+    return int(params["cluster_window_ms"]) * 1_000_000
+
+
 def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
     """Return the FlowPackets of one day's ``option_prints``.
 
@@ -94,7 +100,6 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
     pl.LazyFrame
         One row per packet in the ``flow_packets`` schema, ordered by contract, start_ts.
     """
-    window_ns = int(params["cluster_window_ms"]) * 1_000_000
     rows = (
         prints.filter(pl.col("in_flow"))
         .sort("contract", "complex", "ts_event", "seq")
@@ -105,7 +110,7 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
         .collect()
     )
     # A print opens a packet when it is strictly beyond the open packet's window: w + 1 ns.
-    starts = chain_starts(rows, "ts_event", window_ns + 1)
+    starts = chain_starts(rows, "ts_event", window_ns(params) + 1)
     rows = rows.with_columns(pl.Series("_pkt", np.cumsum(starts) - 1))
 
     counts = [
@@ -208,14 +213,33 @@ PACKET_COLUMNS = [
 def flow_packets(
     context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
 ) -> dg.MaterializeResult:
-    """Build one day's FlowPackets from ``option_prints`` and overwrite that partition."""
+    """Build one day's FlowPackets from ``option_prints`` and overwrite that partition.
+
+    A live run rebuilds the packets from one window before its tail (a packet that started
+    there may take prints of the tail); the prints still inside a stored packet that
+    started earlier (the open packet, carried state) stay with it.
+    """
     day = partition_date(context.partition_key)
+    params = thresholds.load().section("packets")
+    plan = plan_for(context, lake.has("flow_packets"), ("option",))
+    if plan.skip:
+        return plan.unchanged()
     prints = lake.require_day("option_prints", day)
-    packets = build_packets(prints, thresholds.load().section("packets")).collect()
+    since = None
+    if plan.since_ns is not None:
+        since = ("start_ts", plan.since_ns - window_ns(params))
+        held = held_until(
+            lake.require_day("flow_packets", day), ["contract", "complex"], "start_ts",
+            window_ns(params) + 1, since[1],
+        )  # fmt: skip
+        prints = drop_held(
+            prints.filter(pl.col("ts_event") >= since[1]), held, ["contract", "complex"], "ts_event"
+        )
+    packets = build_packets(prints, params).collect()
     known = prints.select("event_id").collect().get_column("event_id")
     checks = [
         unique(packets, "packet_id"),
         all_exist("prints_exist", packets["event_ids"], known),
         in_unit_interval(packets, "nbbo_coverage", "buy_ratio"),
     ]
-    return lake.overwrite("flow_packets", packets, day, checks)
+    return lake.overwrite("flow_packets", packets, day, checks, since=since)

@@ -17,6 +17,7 @@ from dagster import AssetExecutionContext
 
 from adapters.schema import QUARANTINE_SCHEMA, STREAMS, validate
 from adapters.source import Batch
+from assets.tail import Tail, batch_tail
 from lake import Lake
 from lake.write import land
 from orchestration.partitions import partition_date, trading_days
@@ -53,6 +54,8 @@ class LandingCounts:
     present: dict[str, int] = field(default_factory=dict)
     quarantined: int = 0
     labels: int = 0
+    #: The earliest event time the landed rows can change (tracked for live batches only).
+    tail: Tail = field(default_factory=Tail)
 
     def __add__(self, other: "LandingCounts") -> "LandingCounts":
         def merged(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
@@ -60,13 +63,17 @@ class LandingCounts:
 
         return LandingCounts(
             merged(self.landed, other.landed), merged(self.present, other.present),
-            self.quarantined + other.quarantined, self.labels + other.labels,
+            self.quarantined + other.quarantined, self.labels + other.labels, self.tail | other.tail,
         )  # fmt: skip
 
 
-def land_batch(lake: Lake, batch: Batch, day: dt.date) -> LandingCounts:
+def land_batch(lake: Lake, batch: Batch, day: dt.date, track_tail: bool = False) -> LandingCounts:
     """Validate one batch and land it into ``day``: rows keyed on ``event_id``, the rest to
-    quarantine (keyed on ``quarantine_id``), labels keyed on ``label_id``; all idempotent."""
+    quarantine (keyed on ``quarantine_id``), labels keyed on ``label_id``; all idempotent.
+
+    With ``track_tail`` (live micro-batches) the result carries the batch's
+    :class:`~assets.tail.Tail`, from its valid rows only.
+    """
     valid, quarantine = split_day(batch.streams, day)
     landed, present = {}, {}
     for stream, frame in valid.items():
@@ -78,7 +85,8 @@ def land_batch(lake: Lake, batch: Batch, day: dt.date) -> LandingCounts:
         labels = land(
             lake, LABELS_TABLE, batch.labels.with_columns(pl.lit(day).alias("date")), key="label_id"
         ).rows_written
-    return LandingCounts(landed, present, quarantined, labels)
+    tail = batch_tail(lake, day, Batch(streams=valid)) if track_tail else Tail()
+    return LandingCounts(landed, present, quarantined, labels, tail)
 
 
 def _unique_ids_check(lake: LakeResource, stream: str, day: dt.date) -> dg.AssetCheckResult:

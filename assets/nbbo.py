@@ -65,6 +65,11 @@ def placement_expr(
     )
 
 
+def max_age_ns(params: dict[str, Any]) -> int:
+    """Return the oldest a quote may be and still place a trade (``max_age_ms``), in ns."""
+    return int(params["max_age_ms"]) * 1_000_000
+
+
 def join_nbbo(
     prints: pl.LazyFrame, quotes: pl.LazyFrame, by: str, params: dict[str, Any]
 ) -> pl.LazyFrame:
@@ -105,7 +110,7 @@ def join_nbbo(
             right_on="nbbo_ts",
             by=by,
             strategy="backward",
-            tolerance=int(params["max_age_ms"]) * 1_000_000,
+            tolerance=max_age_ns(params),
             allow_exact_matches=True,
             check_sortedness=False,  # sorted explicitly above; polars cannot check with `by`
         )

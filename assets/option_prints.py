@@ -19,7 +19,8 @@ from dagster import AssetExecutionContext
 from assets.cancels import mark_cancelled
 from assets.checks import holds, specs, unique
 from assets.conditions import apply_policy, opra_policy
-from assets.nbbo import join_nbbo
+from assets.nbbo import join_nbbo, max_age_ns
+from assets.tail import plan_for, tail_inputs
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
 
@@ -75,16 +76,23 @@ def enrich_option_prints(
 def option_prints(
     context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
 ) -> dg.MaterializeResult:
-    """Enrich one day's option trades (rules 1-4) and overwrite that partition."""
+    """Enrich one day's option trades (rules 1-4) and overwrite that partition (or, for a
+    live micro-batch, its tail: prints from the batch's earliest time, quotes from one
+    NBBO age before)."""
     day: dt.date = partition_date(context.partition_key)
     th = thresholds.load()
     params = {**th.section("nbbo"), **th.section("placement")}
     trades = lake.scan_day("option_trades", day)
     quotes = lake.scan_day("option_quotes", day)
+    plan = plan_for(context, lake.has("option_prints"), ("option",))
+    if plan.skip:
+        return plan.unchanged()
+    since = None if plan.since_ns is None else ("ts_event", plan.since_ns)
+    trades, quotes = tail_inputs(trades, quotes, plan, max_age_ns(params))
     result = enrich_option_prints(trades, quotes, params).collect()
     checks = [
         unique(result, "event_id"),
         holds("nbbo_never_after_trade", result, pl.col("nbbo_ts") > pl.col("ts_event")),
         holds("premium_positive", result, pl.col("premium") <= 0),
     ]
-    return lake.overwrite("option_prints", result, day, checks)
+    return lake.overwrite("option_prints", result, day, checks, since=since)

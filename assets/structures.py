@@ -20,13 +20,17 @@ single legs: at that density overlapping packets are more likely unrelated than 
 # No `from __future__ import annotations` here: Dagster inspects the `context` annotation at
 # definition time and does not resolve string annotations.
 
+import datetime as dt
 from typing import Any
 
 import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
 
+from adapters.calendar import to_ns
 from assets.checks import all_exist, specs, unique
+from assets.flow_packets import window_ns
+from assets.tail import plan_for
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
 
@@ -35,6 +39,77 @@ STRUCTURE_COLUMNS = [
     "structure_id", "date", "underlying", "kind", "start_ts", "end_ts", "n_legs", "packet_ids",
     "contracts", "net_premium", "gross_premium", "expiries", "strikes", "rights",
 ]  # fmt: skip
+
+
+def leg_candidates(packets: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
+    """Return the packets that may be legs: single-leg, at least ``min_leg_size``."""
+    return packets.filter(~pl.col("complex") & (pl.col("size") >= int(params["min_leg_size"])))
+
+
+def with_groups(legs: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
+    """Return ``legs`` sorted by underlying, start with ``_new`` (opens a group) and ``_g``.
+
+    A packet opens a new group when it starts beyond every earlier packet's end + window.
+    """
+    window_ns = int(params["window_ms"]) * 1_000_000
+    return (
+        legs.sort("underlying", "start_ts", "packet_id")
+        .with_columns(pl.col("end_ts").cum_max().over("underlying").alias("_reach"))
+        .with_columns(
+            (pl.col("start_ts") > pl.col("_reach").shift(1).over("underlying") + window_ns)
+            .fill_null(True)
+            .alias("_new")
+        )
+        .with_columns(pl.col("_new").cum_sum().over("underlying").alias("_g"))
+    )
+
+
+def flag_reach_ns(params: dict[str, Any], packet_window_ns: int) -> int:
+    """Return how far back a leg's group flag looks: packet window + structure window."""
+    return packet_window_ns + int(params["window_ms"]) * 1_000_000 + 1
+
+
+def restart(
+    packets: pl.LazyFrame,
+    since_ns: int,
+    params: dict[str, Any],
+    packet_window_ns: int,
+    floor_ns: int,
+) -> int:
+    """Return the earliest start of a group that packets from ``since_ns`` on may change.
+
+    A leg's group flag depends only on legs that started at most ``reach`` = packet window
+    + structure window before it (a packet ends within one packet window of its start), so
+    flags computed from legs read from ``lo`` are exact from ``lo + reach``. Only legs from
+    ``since - reach`` can be joined by later ones; the group open there started at the last
+    flag at or before them, which must be in the exact zone: the read goes further back
+    (x4) until it is, at worst to ``floor_ns`` (nothing is earlier: every flag is exact).
+    """
+    reach = flag_reach_ns(params, packet_window_ns)
+    span = 4 * reach
+    while True:
+        lo = max(since_ns - span, floor_ns)
+        legs = (
+            with_groups(
+                leg_candidates(packets, params)
+                .filter(pl.col("start_ts").is_between(lo, since_ns, closed="left"))
+                .select("underlying", "start_ts", "end_ts", "packet_id"),
+                params,
+            )
+            .with_columns(((pl.col("start_ts") >= lo + reach) | (lo == floor_ns)).alias("_exact"))
+            .group_by("underlying")
+            .agg(
+                (pl.col("start_ts").max() >= since_ns - reach).alias("_open"),
+                pl.col("start_ts").filter(pl.col("_new") & pl.col("_exact")).max().alias("_start"),
+            )
+            .filter(pl.col("_open"))
+            .collect()
+        )
+        if legs.is_empty():
+            return since_ns
+        if legs.get_column("_start").null_count() == 0:
+            return min(since_ns, int(legs.get_column("_start").min()))
+        span *= 4
 
 
 def find_structures(
@@ -58,21 +133,11 @@ def find_structures(
         One row per structure: kind, legs (``packet_ids``, ``contracts``), ``net_premium``
         (bought legs positive, sold negative, unsided zero) and ``gross_premium``.
     """
-    window_ns = int(params["window_ms"]) * 1_000_000
-    legs = (
-        packets.filter(~pl.col("complex") & (pl.col("size") >= int(params["min_leg_size"])))
-        .join(open_interest.select("contract", "open_interest"), on="contract", how="left")
-        .sort("underlying", "start_ts", "packet_id")
-        .with_columns(
-            (pl.col("end_ts").cum_max().over("underlying")).alias("_reach"),
-        )
-        .with_columns(
-            # A packet opens a new group when it starts beyond every earlier packet's end + window.
-            (pl.col("start_ts") > pl.col("_reach").shift(1).over("underlying") + window_ns)
-            .fill_null(True)
-            .alias("_new")
-        )
-        .with_columns(pl.col("_new").cum_sum().over("underlying").alias("_g"))
+    legs = with_groups(
+        leg_candidates(packets, params).join(
+            open_interest.select("contract", "open_interest"), on="contract", how="left"
+        ),
+        params,
     )
     signed = (
         pl.when(pl.col("side") == "buy")
@@ -149,11 +214,40 @@ def find_structures(
 def structures(
     context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
 ) -> dg.MaterializeResult:
-    """Find one day's structures and overwrite that partition."""
+    """Find one day's structures and overwrite that partition (a live run: its tail)."""
     day = partition_date(context.partition_key)
+    plan = plan_for(context, lake.has("structures"), ("option",))
+    if plan.skip:
+        return plan.unchanged()
     packets = lake.require_day("flow_packets", day)
     oi = lake.scan_day("option_open_interest", day)
-    found = find_structures(packets, oi, thresholds.load().section("structures")).collect()
+    params = thresholds.load().section("structures")
+    since = None
+    if plan.since_ns is not None:
+        since = ("start_ts", structures_since(packets, plan.since_ns, day, thresholds))
+        # Flags are exact one reach after the read starts: read from there, keep the groups
+        # that start at or after the restart.
+        packet_window = window_ns(thresholds.load().section("packets"))
+        packets = packets.filter(
+            pl.col("start_ts") >= since[1] - flag_reach_ns(params, packet_window)
+        )
+    found = find_structures(packets, oi, params)
+    if since is not None:
+        found = found.filter(pl.col("start_ts") >= since[1])
+    found = found.collect()
     known = packets.select("packet_id").collect().get_column("packet_id")
     checks = [unique(found, "structure_id"), all_exist("packets_exist", found["packet_ids"], known)]
-    return lake.overwrite("structures", found, day, checks)
+    return lake.overwrite("structures", found, day, checks, since=since)
+
+
+def structures_since(
+    packets: pl.LazyFrame, option_since_ns: int, day: dt.date, thresholds: ThresholdsResource
+) -> int:
+    """Return where a live run's structures tail starts: the start of the earliest group
+    that the packets rebuilt from ``option_since_ns`` (one packet window earlier) can change."""
+    th = thresholds.load()
+    packet_window = window_ns(th.section("packets"))
+    floor = to_ns(dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC))
+    return restart(
+        packets, option_since_ns - packet_window, th.section("structures"), packet_window, floor
+    )

@@ -54,7 +54,7 @@ def live_load(
 
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
-    def build(day: dt.date) -> None:
+    def build(day: dt.date, tags: dict[str, str]) -> None:
         t0 = time.perf_counter()
         dg.materialize(
             list(defs.assets),
@@ -63,6 +63,7 @@ def live_load(
             selection=derived,
             instance=instance,
             run_config=quiet,
+            tags=tags,
         )
         builds.append(time.perf_counter() - t0)
 

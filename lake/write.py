@@ -119,12 +119,19 @@ def _sql_literal(value: str) -> str:
 
 
 def overwrite_partition(
-    lake: Lake, table: str, frame: pl.DataFrame, date: dt.date, where: dict[str, str] | None = None
+    lake: Lake,
+    table: str,
+    frame: pl.DataFrame,
+    date: dt.date,
+    where: dict[str, str] | None = None,
+    since: tuple[str, int] | None = None,
 ) -> WriteResult:
     """Replace one ``date`` partition of a derived table with ``frame`` in one commit.
 
     ``where`` narrows what is replaced to rows with those column values (for example one
-    ``config_version`` of ``classifier_hits``, leaving the other versions as they were).
+    ``config_version`` of ``classifier_hits``, leaving the other versions as they were);
+    ``since = (column, ns)`` narrows it to rows with ``column >= ns`` (the tail of the day
+    a micro-batch recomputed).
 
     Raises
     ------
@@ -132,8 +139,9 @@ def overwrite_partition(
         When ``frame`` holds rows outside the predicate.
     """
     where = where or {}
+    bounds = [] if since is None else [pl.col(since[0]) < since[1]]
     outside = frame.filter(
-        (pl.col("date") != date).or_(*[pl.col(c) != v for c, v in where.items()])
+        (pl.col("date") != date).or_(*[pl.col(c) != v for c, v in where.items()], *bounds)
     )
     if outside.height:
         raise ValueError(
@@ -151,6 +159,7 @@ def overwrite_partition(
                     [
                         f"date = '{date.isoformat()}'",
                         *(f"{c} = {_sql_literal(v)}" for c, v in where.items()),
+                        *([] if since is None else [f"{since[0]} >= {int(since[1])}"]),
                     ]
                 ),
                 storage_options=lake.storage_options or None,

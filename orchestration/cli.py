@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _materialize(
-    selection: str, day: dt.date, resources: dict[str, object]
+    selection: str, day: dt.date, resources: dict[str, object], tags: dict[str, str] | None = None
 ) -> dg.ExecuteInProcessResult:
     from orchestration.definitions import defs
     from orchestration.instance import get_instance
@@ -197,6 +197,7 @@ def _materialize(
             instance=get_instance(),
             selection=chosen,
             raise_on_error=False,
+            tags=tags,
             # The run's step-by-step log (tracebacks included) is in the Dagster UI; the terminal
             # gets one line.
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
@@ -400,8 +401,8 @@ def _live(args: argparse.Namespace, lake: object) -> int:
 
     builds: list[dt.date] = []
 
-    def build(day: dt.date) -> None:
-        _materialize("derived", day, resources)
+    def build(day: dt.date, tags: dict[str, str]) -> None:
+        _materialize("derived", day, resources, tags)
         builds.append(day)
 
     async def main() -> int:

@@ -22,6 +22,7 @@ import polars as pl
 from adapters.schema import STREAMS
 from adapters.source import Batch, MarketSource
 from assets.landing import LandingCounts, land_batch
+from assets.tail import Tail
 from lake import Lake
 from orchestration.partitions import trading_days
 from orchestration.resources import LakeResource
@@ -67,7 +68,7 @@ def land_spooled(lake: Lake, spool: Spool, batches: list[SpooledBatch]) -> Landi
 
     Each merge costs tens of milliseconds whatever its size, so a backlog is landed as one
     batch; the result is the same as landing them one by one (landing is idempotent and
-    order-independent).
+    order-independent). The counts carry the backlog's :class:`~assets.tail.Tail`.
     """
     total = LandingCounts()
     for day in sorted({b.day for b in batches}):
@@ -79,45 +80,95 @@ def land_spooled(lake: Lake, spool: Spool, batches: list[SpooledBatch]) -> Landi
         }
         labels = [p.labels for p in parts if p.labels is not None]
         merged = Batch(streams=streams, labels=pl.concat(labels) if labels else None)
-        total = total + land_batch(lake, merged, day)
+        total = total + land_batch(lake, merged, day, track_tail=True)
     return total
 
 
+def _tail(saved: dict | None) -> Tail:
+    return Tail(**saved) if saved else Tail()
+
+
+def _saved(tail: Tail) -> dict | None:
+    return None if tail == Tail() else {"option_ns": tail.option_ns, "equity_ns": tail.equity_ns}
+
+
+def _in_flight(instance: dg.DagsterInstance | None, run_key: str | None) -> bool | None:
+    """Return whether the run requested under ``run_key`` is still going (True), ended
+    well (False), or failed / never started (None: its tail must be requested again)."""
+    if instance is None or run_key is None:
+        return False
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": run_key}), limit=1)
+    if not runs:
+        return None
+    if runs[0].status == dg.DagsterRunStatus.SUCCESS:
+        return False
+    return None if runs[0].is_finished else True
+
+
+def landed_seq(cursor: str | None, day: dt.date) -> int:
+    """Return the last spool sequence number of ``day`` that a tick's cursor has landed."""
+    return json.loads(cursor or "{}").get(day.isoformat(), {}).get("seq", -1)
+
+
 def spool_tick(
-    lake: LakeResource, spool: Spool, cursor: str | None, days: list | None = None
+    lake: LakeResource,
+    spool: Spool,
+    cursor: str | None,
+    days: list | None = None,
+    instance: dg.DagsterInstance | None = None,
 ) -> dg.SensorResult:
     """Land every spooled batch after the cursor (of ``days``, default all); return events,
-    run requests and the new cursor."""
-    state: dict[str, int] = json.loads(cursor or "{}")
+    run requests and the new cursor.
+
+    Per day, the cursor keeps the last landed sequence number and the tail not yet built
+    (:class:`~assets.tail.Tail`, carried in the run's tags). With the Dagster ``instance``
+    (the sensor) a day has at most one derived run in flight: new batches are landed
+    meanwhile and their tail waits for the next run, and the tail of a run that failed is
+    requested again, so no range is lost and two runs never write one day at once.
+    """
+    state: dict[str, dict] = json.loads(cursor or "{}")
     events: list[dg.AssetMaterialization] = []
     requests: list[dg.RunRequest] = []
     partitions = set(trading_days.get_partition_keys())
     for day in days if days is not None else spool.days():
         key = day.isoformat()
-        new = spool.batches(day, after=state.get(key, -1))
-        if not new:
-            continue
-        counts = land_spooled(lake.lake(), spool, new)
-        state[key] = new[-1].seq
-        meta = {"spool_seq": f"{new[0].seq}..{new[-1].seq}", "batches": len(new)}
-        partition = key if key in partitions else None
-        events += [
-            dg.AssetMaterialization(
-                asset_key=s,
-                partition=partition,
-                metadata={**meta, "rows_landed": counts.landed.get(s, 0)},
-            )
-            for s in STREAMS
-            if counts.landed.get(s, 0)
-        ]
-        if partition is not None:
+        entry = state.get(key, {"seq": -1})
+        pending = _tail(entry.get("pending"))
+        new = spool.batches(day, after=entry["seq"])
+        if new:
+            counts = land_spooled(lake.lake(), spool, new)
+            entry["seq"] = new[-1].seq
+            pending = pending | counts.tail
+            meta = {"spool_seq": f"{new[0].seq}..{new[-1].seq}", "batches": len(new)}
+            events += [
+                dg.AssetMaterialization(
+                    asset_key=s,
+                    partition=key if key in partitions else None,
+                    metadata={**meta, "rows_landed": counts.landed.get(s, 0)},
+                )
+                for s in STREAMS
+                if counts.landed.get(s, 0)
+            ]
+        flight = _in_flight(instance, entry.get("run_key"))
+        if flight is None:  # failed: build its tail again with the next run
+            pending = pending | _tail(entry.get("run_tail"))
+        if not flight:
+            entry.pop("run_key", None)
+            entry.pop("run_tail", None)
+        if not flight and pending != Tail() and key in partitions:
+            entry["attempt"] = entry.get("attempt", 0) + 1
+            entry["run_key"] = f"live-{key}-{entry['seq']}-{entry['attempt']}"
+            entry["run_tail"] = _saved(pending)
             requests.append(
                 dg.RunRequest(
-                    run_key=f"live-{key}-{new[-1].seq}",
+                    run_key=entry["run_key"],
                     partition_key=key,
-                    tags={"flowlake/live": "true"},
+                    tags={"flowlake/live": "true", **pending.tags()},
                 )
             )
+            pending = Tail()
+        entry["pending"] = _saved(pending)
+        state[key] = entry
     return dg.SensorResult(
         run_requests=requests, asset_events=events, cursor=json.dumps(state, sort_keys=True)
     )
@@ -141,28 +192,29 @@ async def follow(
     speed: float,
     interval_s: float,
     poll_s: float,
-    build: Callable[[dt.date], object],
+    build: Callable[[dt.date, dict[str, str]], object],
     report: Callable[[dg.AssetMaterialization], object] | None = None,
     on_tick: Callable[[Tick], object] | None = None,
 ) -> RecordResult:
     """Record ``source`` into the spool and, every ``poll_s``, run the sensor's tick for
-    ``day`` and ``build`` the day after each landing, until the source ends and everything
-    is landed and built. ``flowlake live`` and the live load benchmark both run this."""
+    ``day`` and ``build`` the day (with the run request's tags: the tail) after each
+    landing, until the source ends and everything is landed and built. ``flowlake live``
+    and the live load benchmark both run this."""
     recorder = asyncio.create_task(record(source, spool, day, speed=speed, interval_s=interval_s))
     cursor: str | None = None
     while True:
         finished = recorder.done()
-        before = json.loads(cursor or "{}").get(day.isoformat(), -1)
+        before = landed_seq(cursor, day)
         result = await asyncio.to_thread(spool_tick, lake, spool, cursor, [day])
         landed_ns = time.time_ns()
         cursor = result.cursor
-        after = json.loads(cursor).get(day.isoformat(), -1)
+        after = landed_seq(cursor, day)
         for event in result.asset_events or []:
             if report is not None:
                 report(event)
         built_ns = None
-        if result.run_requests:
-            await asyncio.to_thread(build, day)
+        for request in result.run_requests or []:
+            await asyncio.to_thread(build, day, dict(request.tags))
             built_ns = time.time_ns()
         if on_tick is not None and after > before:
             landed = [b for b in spool.batches(day, after=before) if b.seq <= after]

@@ -46,6 +46,10 @@ class LakeResource(dg.ConfigurableResource):
         frame = scan(self.lake(), table, dates=[day])
         return frame if frame is not None else pl.LazyFrame(schema=landed_schema(table))
 
+    def has(self, table: str) -> bool:
+        """Return whether ``table`` exists in the lake."""
+        return scan(self.lake(), table) is not None
+
     def require_day(self, table: str, day: dt.date) -> pl.LazyFrame:
         """Return one day of a derived table an asset depends on.
 
@@ -67,11 +71,13 @@ class LakeResource(dg.ConfigurableResource):
         frame: pl.DataFrame,
         day: dt.date,
         checks: list[dg.AssetCheckResult] | None = None,
+        since: tuple[str, int] | None = None,
     ) -> dg.MaterializeResult:
-        """Replace the ``day`` partition of ``table``; return the materialization with ``checks``."""
-        result = overwrite_partition(self.lake(), table, frame, day)
+        """Replace the ``day`` partition of ``table`` (only rows with ``column >= ns`` when
+        ``since`` is given); return the materialization with ``checks``."""
+        result = overwrite_partition(self.lake(), table, frame, day, since=since)
         self.record_checks(table, day, checks or [])
-        return dg.MaterializeResult(metadata=_metadata(result), check_results=checks or None)
+        return dg.MaterializeResult(metadata=_metadata(result, since), check_results=checks or None)
 
     def overwrite_version(
         self,
@@ -80,13 +86,15 @@ class LakeResource(dg.ConfigurableResource):
         day: dt.date,
         config_version: str,
         checks: list[dg.AssetCheckResult] | None = None,
+        since: tuple[str, int] | None = None,
     ) -> dg.MaterializeResult:
-        """Replace the rows of one ``day`` and one ``config_version`` (other versions stay)."""
+        """Replace the rows of one ``day`` and one ``config_version`` (other versions stay;
+        only rows with ``column >= ns`` when ``since`` is given)."""
         result = overwrite_partition(
-            self.lake(), table, frame, day, where={"config_version": config_version}
+            self.lake(), table, frame, day, where={"config_version": config_version}, since=since
         )
         self.record_checks(table, day, checks or [])
-        return dg.MaterializeResult(metadata=_metadata(result), check_results=checks or None)
+        return dg.MaterializeResult(metadata=_metadata(result, since), check_results=checks or None)
 
     def record_checks(self, table: str, day: dt.date, checks: list[dg.AssetCheckResult]) -> None:
         """Keep each check's latest outcome in the lake table ``asset_checks`` (the dashboards'
@@ -114,10 +122,16 @@ class LakeResource(dg.ConfigurableResource):
         return land(self.lake(), table, frame, key=key)
 
 
-def _metadata(result: WriteResult) -> dict[str, dg.MetadataValue]:
+def _metadata(
+    result: WriteResult, since: tuple[str, int] | None = None
+) -> dict[str, dg.MetadataValue]:
+    tail = (
+        {} if since is None else {"tail_since": dg.MetadataValue.text(f"{since[0]} >= {since[1]}")}
+    )
     return {
         "rows": dg.MetadataValue.int(result.rows_written),
         "delta_version": dg.MetadataValue.int(result.version),
+        **tail,
     }
 
 

@@ -26,4 +26,4 @@ SPOOL_SENSOR_INTERVAL_S = 2
 )
 def spool_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
     """Evaluate one tick over the spool."""
-    return spool_tick(lake, Spool.from_env(), context.cursor)
+    return spool_tick(lake, Spool.from_env(), context.cursor, instance=context.instance)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import json
+import random
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,18 +114,61 @@ def test_sensor_lands_and_requests_one_run_per_tick(
         monkeypatch.setenv("FLOWLAKE_SPOOL", str(spool.root))
         result = spool_sensor(context)
     assert [r.partition_key for r in result.run_requests] == [DAY.isoformat()]
-    assert json.loads(result.cursor) == {DAY.isoformat(): 3}
+    state = json.loads(result.cursor)[DAY.isoformat()]
+    assert state["seq"] == 3 and state["pending"] is None
+    request = result.run_requests[0]
+    assert request.run_key == state["run_key"]
+    assert int(request.tags["flowlake/option_since_ns"]) == state["run_tail"]["option_ns"]
     assert {e.asset_key.to_user_string() for e in result.asset_events} >= {
         "option_trades",
         "equity_quotes",
     }
     assert read(lake.lake(), "option_trades").height > 0
     again = spool_tick(lake, spool, result.cursor)
-    assert again.run_requests == [] and again.cursor == result.cursor
+    assert again.run_requests == [] and json.loads(again.cursor)[DAY.isoformat()]["seq"] == 3
 
 
-@pytest.mark.parametrize("interval_s", [97.0, 300.0])
-def test_live_micro_batches_equal_whole_day_replay(tmp_path: Path, interval_s: float) -> None:
+def test_one_run_in_flight_per_day_and_failed_tails_come_back(tmp_path: Path) -> None:
+    """While the day's run is going, new batches land but wait; a failed run's tail is
+    requested again together with what landed since."""
+    spool = Spool(tmp_path / "spool")
+    asyncio.run(record(SyntheticMarket(SPEC), spool, DAY, speed=0, interval_s=300))
+    batches = spool.batches(DAY)
+    lake = LakeResource(root=str(tmp_path / "lake"))
+    with dg.instance_for_test() as instance:
+        first = spool_tick(lake, spool, None, [DAY], instance)
+        state = json.loads(first.cursor)[DAY.isoformat()]
+        assert state["seq"] == batches[-1].seq and len(first.run_requests) == 1
+        tags = dict(first.run_requests[0].tags)
+        run = dg.DagsterRun(
+            job_name="derived_job",
+            run_id="0" * 36,
+            tags={**tags, "dagster/run_key": state["run_key"]},
+            status=dg.DagsterRunStatus.STARTED,
+        )
+        instance.add_run(run)
+        more = spool.append(DAY, spool.read(batches[0]), source="test", cursor=None)
+        waiting = spool_tick(lake, spool, first.cursor, [DAY], instance)
+        state = json.loads(waiting.cursor)[DAY.isoformat()]
+        assert waiting.run_requests == [] and state["seq"] == more.seq
+        assert state["pending"] is not None  # landed, waiting for the run in flight
+        instance.report_run_failed(run)
+        retry = spool_tick(lake, spool, waiting.cursor, [DAY], instance)
+        (request,) = retry.run_requests
+        assert request.run_key != state["run_key"]
+        # The failed run's tail (from the first batch) is built again.
+        assert request.tags["flowlake/option_since_ns"] == tags["flowlake/option_since_ns"]
+
+
+@pytest.mark.parametrize(
+    ("interval_s", "order"), [(97.0, "in order"), (300.0, "in order"), (120.0, "shuffled")]
+)
+def test_live_micro_batches_equal_whole_day_replay(
+    tmp_path: Path, interval_s: float, order: str
+) -> None:
+    """Each batch is landed alone and followed by a tail build (with the tags the sensor
+    would put on its run); boundaries fall anywhere, inside packet windows and between a
+    print and its cancel. Shuffled: batches arrive out of order, so tails reach back."""
     instance = dg.DagsterInstance.ephemeral()
     replay_root, live_root = tmp_path / "replay", tmp_path / "live"
     assert dg.materialize(
@@ -136,17 +181,15 @@ def test_live_micro_batches_equal_whole_day_replay(tmp_path: Path, interval_s: f
 
     spool = Spool(tmp_path / "spool")
     asyncio.run(record(SyntheticMarket(SPEC), spool, DAY, speed=0, interval_s=interval_s))
+    batches = spool.batches(DAY)
+    if order == "shuffled":
+        random.Random(3).shuffle(batches)
     lake = LakeResource(root=str(live_root))
     derived = dg.AssetSelection.all() - dg.AssetSelection.groups("landing")
-    cursor, ticks = None, 0
-    while True:
-        # One batch per tick: a derived build after every micro-batch, boundaries anywhere.
-        last = json.loads(cursor or "{}").get(DAY.isoformat(), -1)
-        nxt = spool.batches(DAY, after=last)[:1]
-        if not nxt:
-            break
-        land_spooled(lake.lake(), spool, nxt)
-        cursor = json.dumps({DAY.isoformat(): nxt[0].seq})
+    tails = []
+    for batch in batches:
+        tail = land_spooled(lake.lake(), spool, [batch]).tail
+        tails.append(tail)
         assert dg.materialize(
             list(defs.assets),
             resources=resources(live_root),
@@ -154,13 +197,24 @@ def test_live_micro_batches_equal_whole_day_replay(tmp_path: Path, interval_s: f
             instance=instance,
             selection=derived,
             run_config=QUIET,
+            tags=tail.tags(),
         ).success
-        ticks += 1
-    assert ticks == len(spool.batches(DAY)) > 1
+    assert len(batches) == len(spool.batches(DAY)) > 2
+    # After the first build every run was a tail; out of order, some reach back in time.
+    assert all(t.option_ns is not None for t in tails)
+    if order == "shuffled":
+        assert any(b.option_ns < a.option_ns for a, b in itertools.pairwise(tails))
     for table, key in DERIVED_IDS.items():
         a = read(Lake(str(replay_root)), table)
         b = read(Lake(str(live_root)), table)
+        assert a.height > 0, table
         assert_frame_equal(a.sort(key), b.sort(key), check_column_order=False)
+    for table, keys in {
+        "equity_candles": ["symbol", "interval", "ts"],
+        "contract_baselines": ["contract"],
+    }.items():
+        a, b = read(Lake(str(replay_root)), table), read(Lake(str(live_root)), table)
+        assert_frame_equal(a.sort(keys), b.sort(keys), check_column_order=False)
 
 
 def test_flowlake_live_runs_to_the_end_and_exits_zero(
