@@ -39,6 +39,7 @@ lint: install
 
 bench: install
 	$(BIN)/flowlake bench --sizes 1M,3M,10M
+	$(BIN)/flowlake bench --micro-batch
 	$(BIN)/python -m pytest -m slow -q
 
 clean:

@@ -116,10 +116,8 @@ def alerts(
     hits = lake.require_day("classifier_hits", day).filter(
         pl.col("config_version") == th.config_version
     )
-    since = None
     if plan.since_ns is not None:
         # All hits of one subject share its start time, so an alert is in the tail whole.
-        since = ("ts", plan.since_ns)
         hits = hits.filter(pl.col("ts") >= plan.since_ns)
     out = score_alerts(hits, thresholds_dict(th)).collect()
     checks = [
@@ -128,7 +126,9 @@ def alerts(
             "hits_exist", out["hit_ids"], hits.select("hit_id").collect().get_column("hit_id")
         ),
     ]
-    result = lake.overwrite_version("alerts", out, day, th.config_version, checks, since=since)
+    result = lake.overwrite_version(
+        "alerts", out, day, th.config_version, checks, clock="ts", since_ns=plan.since_ns
+    )
     return dg.MaterializeResult(
         check_results=result.check_results,
         metadata={

@@ -454,9 +454,8 @@ def classifier_hits(
     prior, prev = prior_state_for(lake, day)
     day_packets = lake.require_day("flow_packets", day)
     packets, structures = day_packets, lake.require_day("structures", day)
-    quotes, earlier, since = lake.scan_day("equity_quotes", day), None, None
+    quotes, earlier = lake.scan_day("equity_quotes", day), None
     if plan.since_ns is not None:
-        since = ("ts", plan.since_ns)
         packets = day_packets.filter(pl.col("start_ts") >= plan.since_ns)
         # Structures that end in the tail mark its packets as legs; only those that start
         # there are classified again.
@@ -466,8 +465,8 @@ def classifier_hits(
     hits = build_hits(
         packets, structures, prior, quotes, thresholds_dict(th), th.config_version, earlier
     )
-    if since is not None:
-        hits = hits.filter(pl.col("ts") >= since[1])
+    if plan.since_ns is not None:
+        hits = hits.filter(pl.col("ts") >= plan.since_ns)
     known = packets.select("packet_id").collect().get_column("packet_id")
     checks = [
         unique(hits, "hit_id"),
@@ -475,7 +474,7 @@ def classifier_hits(
         in_unit_interval(hits, "confidence"),
     ]
     result = lake.overwrite_version(
-        "classifier_hits", hits, day, th.config_version, checks, since=since
+        "classifier_hits", hits, day, th.config_version, checks, clock="ts", since_ns=plan.since_ns
     )
     return dg.MaterializeResult(
         check_results=result.check_results,

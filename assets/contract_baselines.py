@@ -270,7 +270,9 @@ def contract_baselines(
     state = end_of_day_state(
         lake.require_day("flow_packets", day), prior, day, thresholds.load().section("baselines")
     )
-    result = lake.overwrite("contract_baselines", state, day, [unique(state, "contract")])
+    result = lake.overwrite(
+        "contract_baselines", state, day, [unique(state, "contract")], clock="contract"
+    )
     return dg.MaterializeResult(
         check_results=result.check_results,
         metadata={**(result.metadata or {}), "seeded_from": str(prev) if prev else "none"},

@@ -243,22 +243,21 @@ def dark_inferences(
     if plan.skip:
         return plan.unchanged()
     prints = lake.require_day("equity_prints", day)
-    since, held = None, None
+    held = None
     if plan.since_ns is not None:
-        since = ("ts", plan.since_ns)
         prints = prints.filter(pl.col("ts_event") >= plan.since_ns - int(p["window_sec"]) * 10**9)
         held = held_until(
             lake.require_day("dark_inferences", day), ["symbol", "kind"], "ts", cooldown_ns(p),
             plan.since_ns,
         )  # fmt: skip
-    out = infer_dark(prints, p, None if since is None else since[1], held)
+    out = infer_dark(prints, p, plan.since_ns, held)
     known = prints.select("event_id").collect().get_column("event_id")
     checks = [
         unique(out, "inference_id"),
         all_exist("evidence_exists", out["event_ids"], known),
         in_unit_interval(out, "confidence"),
     ]
-    result = lake.overwrite("dark_inferences", out, day, checks, since=since)
+    result = lake.overwrite("dark_inferences", out, day, checks, clock="ts", since_ns=plan.since_ns)
     return dg.MaterializeResult(
         check_results=result.check_results,
         metadata={

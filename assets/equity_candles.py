@@ -72,11 +72,11 @@ def equity_candles(context: AssetExecutionContext, lake: LakeResource) -> dg.Mat
     if plan.skip:
         return plan.unchanged()
     prints = lake.require_day("equity_prints", day)
-    since = None
+    since: int | None = None
     if plan.since_ns is not None:
         widest = max(INTERVALS.values())
-        since = ("ts", plan.since_ns // widest * widest)
-        prints = prints.filter(pl.col("ts_event") >= since[1])
+        since = plan.since_ns // widest * widest
+        prints = prints.filter(pl.col("ts_event") >= since)
     bars = build_candles(prints).collect()
     checks = [
         unique(bars, "symbol", "interval", "ts"),
@@ -87,4 +87,4 @@ def equity_candles(context: AssetExecutionContext, lake: LakeResource) -> dg.Mat
             | (pl.col("high") < pl.max_horizontal("open", "close")),
         ),
     ]
-    return lake.overwrite("equity_candles", bars, day, checks, since=since)
+    return lake.overwrite("equity_candles", bars, day, checks, clock="ts", since_ns=since)

@@ -78,5 +78,11 @@ def equity_prints(
         max_age_ns(params),
     )  # fmt: skip
     frame = enrich_equity_prints(trades, quotes, params).collect()
-    since = None if plan.since_ns is None else ("ts_event", plan.since_ns)
-    return lake.overwrite("equity_prints", frame, day, [unique(frame, "event_id")], since=since)
+    return lake.overwrite(
+        "equity_prints",
+        frame,
+        day,
+        [unique(frame, "event_id")],
+        clock="ts_event",
+        since_ns=plan.since_ns,
+    )

@@ -225,15 +225,15 @@ def flow_packets(
     if plan.skip:
         return plan.unchanged()
     prints = lake.require_day("option_prints", day)
-    since = None
+    since: int | None = None
     if plan.since_ns is not None:
-        since = ("start_ts", plan.since_ns - window_ns(params))
+        since = plan.since_ns - window_ns(params)
         held = held_until(
             lake.require_day("flow_packets", day), ["contract", "complex"], "start_ts",
-            window_ns(params) + 1, since[1],
+            window_ns(params) + 1, since,
         )  # fmt: skip
         prints = drop_held(
-            prints.filter(pl.col("ts_event") >= since[1]), held, ["contract", "complex"], "ts_event"
+            prints.filter(pl.col("ts_event") >= since), held, ["contract", "complex"], "ts_event"
         )
     packets = build_packets(prints, params).collect()
     known = prints.select("event_id").collect().get_column("event_id")
@@ -242,4 +242,4 @@ def flow_packets(
         all_exist("prints_exist", packets["event_ids"], known),
         in_unit_interval(packets, "nbbo_coverage", "buy_ratio"),
     ]
-    return lake.overwrite("flow_packets", packets, day, checks, since=since)
+    return lake.overwrite("flow_packets", packets, day, checks, clock="start_ts", since_ns=since)

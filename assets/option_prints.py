@@ -87,7 +87,6 @@ def option_prints(
     plan = plan_for(context, lake.has("option_prints"), ("option",))
     if plan.skip:
         return plan.unchanged()
-    since = None if plan.since_ns is None else ("ts_event", plan.since_ns)
     trades, quotes = tail_inputs(trades, quotes, plan, max_age_ns(params))
     result = enrich_option_prints(trades, quotes, params).collect()
     checks = [
@@ -95,4 +94,6 @@ def option_prints(
         holds("nbbo_never_after_trade", result, pl.col("nbbo_ts") > pl.col("ts_event")),
         holds("premium_positive", result, pl.col("premium") <= 0),
     ]
-    return lake.overwrite("option_prints", result, day, checks, since=since)
+    return lake.overwrite(
+        "option_prints", result, day, checks, clock="ts_event", since_ns=plan.since_ns
+    )

@@ -222,22 +222,20 @@ def structures(
     packets = lake.require_day("flow_packets", day)
     oi = lake.scan_day("option_open_interest", day)
     params = thresholds.load().section("structures")
-    since = None
+    since: int | None = None
     if plan.since_ns is not None:
-        since = ("start_ts", structures_since(packets, plan.since_ns, day, thresholds))
+        since = structures_since(packets, plan.since_ns, day, thresholds)
         # Flags are exact one reach after the read starts: read from there, keep the groups
         # that start at or after the restart.
         packet_window = window_ns(thresholds.load().section("packets"))
-        packets = packets.filter(
-            pl.col("start_ts") >= since[1] - flag_reach_ns(params, packet_window)
-        )
+        packets = packets.filter(pl.col("start_ts") >= since - flag_reach_ns(params, packet_window))
     found = find_structures(packets, oi, params)
     if since is not None:
-        found = found.filter(pl.col("start_ts") >= since[1])
+        found = found.filter(pl.col("start_ts") >= since)
     found = found.collect()
     known = packets.select("packet_id").collect().get_column("packet_id")
     checks = [unique(found, "structure_id"), all_exist("packets_exist", found["packet_ids"], known)]
-    return lake.overwrite("structures", found, day, checks, since=since)
+    return lake.overwrite("structures", found, day, checks, clock="start_ts", since_ns=since)
 
 
 def structures_since(

@@ -114,6 +114,10 @@ def land(lake: Lake, table: str, frame: pl.DataFrame, key: str = "event_id") -> 
     return WriteResult(table, inserted, frame.height - inserted, version)
 
 
+#: Target size of a derived table's data files.
+DERIVED_FILE_BYTES = 8 * 1024 * 1024
+
+
 def _sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -163,6 +167,9 @@ def overwrite_partition(
                     ]
                 ),
                 storage_options=lake.storage_options or None,
+                # Rows come in time order: bounded files each cover a span of the day, so a
+                # live tail's overwrite rewrites the last files only, not the whole day.
+                target_file_size=DERIVED_FILE_BYTES,
             )
         except CommitFailedError:
             time.sleep(0.05 * (attempt + 1))

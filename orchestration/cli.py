@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import json
 import os
+import shutil
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -152,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--underlyings", default="ALL", help="universe of the workloads")
     bench.add_argument(
         "--smoke", action="store_true", help="tiny in-process run that checks the harness"
+    )
+    bench.add_argument(
+        "--micro-batch",
+        action="store_true",
+        help="instead: cost of one live micro-batch at 10:00 and 15:30 of a full day",
     )
 
     calibrate = add(
@@ -434,8 +441,23 @@ def _size(text: str) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from bench.runner import RESULTS, run_workload, write_results
-    from bench.workload import Workload
+    from bench.runner import RESULTS, WORK, run_workload, write_results
+    from bench.workload import DAY, Workload
+
+    if args.micro_batch:
+        from bench.micro_batch import micro_batch_cost
+
+        work = WORK / "micro-batch"
+        shutil.rmtree(work, ignore_errors=True)
+        figures = micro_batch_cost(work, DAY, args.underlyings)
+        out = RESULTS / "micro-batch.json"
+        out.write_text(json.dumps(figures, indent=2) + "\n")
+        for point in figures["points"]:
+            print(
+                f"{point['time']}: tail update {point['tail_update_s']} s, whole rebuild {point['whole_rebuild_s']} s"
+            )
+        print(f"-> {out}")
+        return 0
 
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     if not kinds or set(kinds) - {"option", "equity"}:

@@ -71,10 +71,16 @@ class LakeResource(dg.ConfigurableResource):
         frame: pl.DataFrame,
         day: dt.date,
         checks: list[dg.AssetCheckResult] | None = None,
-        since: tuple[str, int] | None = None,
+        clock: str | None = None,
+        since_ns: int | None = None,
     ) -> dg.MaterializeResult:
-        """Replace the ``day`` partition of ``table`` (only rows with ``column >= ns`` when
-        ``since`` is given); return the materialization with ``checks``."""
+        """Replace the ``day`` partition of ``table`` (only rows with ``clock >= since_ns``
+        when ``since_ns`` is given); return the materialization with ``checks``.
+
+        Rows are written in ``clock`` order, so each data file covers a span of the day and
+        a live tail rewrites only the files of its span (see :func:`lake.write.overwrite_partition`).
+        """
+        frame, since = _in_time_order(frame, clock, since_ns)
         result = overwrite_partition(self.lake(), table, frame, day, since=since)
         self.record_checks(table, day, checks or [])
         return dg.MaterializeResult(metadata=_metadata(result, since), check_results=checks or None)
@@ -86,10 +92,12 @@ class LakeResource(dg.ConfigurableResource):
         day: dt.date,
         config_version: str,
         checks: list[dg.AssetCheckResult] | None = None,
-        since: tuple[str, int] | None = None,
+        clock: str | None = None,
+        since_ns: int | None = None,
     ) -> dg.MaterializeResult:
         """Replace the rows of one ``day`` and one ``config_version`` (other versions stay;
-        only rows with ``column >= ns`` when ``since`` is given)."""
+        only rows with ``clock >= since_ns`` when ``since_ns`` is given)."""
+        frame, since = _in_time_order(frame, clock, since_ns)
         result = overwrite_partition(
             self.lake(), table, frame, day, where={"config_version": config_version}, since=since
         )
@@ -120,6 +128,18 @@ class LakeResource(dg.ConfigurableResource):
     def land(self, table: str, frame: pl.DataFrame, key: str = "event_id") -> WriteResult:
         """Idempotently append landing rows (keyed on ``key``)."""
         return land(self.lake(), table, frame, key=key)
+
+
+def _in_time_order(
+    frame: pl.DataFrame, clock: str | None, since_ns: int | None
+) -> tuple[pl.DataFrame, tuple[str, int] | None]:
+    """Return ``frame`` in ``clock`` order (stable) and the write's ``since`` bound."""
+    if clock is None:
+        if since_ns is not None:
+            raise ValueError("a tail write (since_ns) needs the clock column it is bounded on")
+        return frame, None
+    ordered = frame.sort(clock, maintain_order=True)
+    return ordered, None if since_ns is None else (clock, since_ns)
 
 
 def _metadata(

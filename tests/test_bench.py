@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
+from bench.micro_batch import micro_batch_cost
 from bench.runner import run_workload, scaling_exponent, write_results
-from bench.workload import Workload
+from bench.workload import DAY, Workload
 
 
 def test_bench_smoke(tmp_path: Path) -> None:
@@ -24,3 +26,15 @@ def test_bench_smoke(tmp_path: Path) -> None:
         for n in (1000, 3000, 10000)
     ]
     assert scaling_exponent(fake, "option") == 1.0
+
+
+def test_micro_batch_cost_smoke(tmp_path: Path) -> None:
+    """The micro-batch benchmark on a short day: both points timed, tail == whole rebuild."""
+    figures = micro_batch_cost(
+        tmp_path, DAY, "AAPL", points=(dt.time(9, 38), dt.time(9, 44)), minutes=15
+    )
+    assert [p["time"] for p in figures["points"]] == ["09:38", "09:44"]
+    for point in figures["points"]:
+        assert point["identical"] is True and point["tail_update_s"] > 0
+        assert point["option_prints_so_far"] > point["batch_option_prints"] > 0
+        assert set(point["tail_steps_s"]) >= {"option_prints", "flow_packets", "alerts"}

@@ -11,12 +11,13 @@ import threading
 import time
 from pathlib import Path
 
+import dagster as dg
 import polars as pl
 import pytest
 
 from adapters.synthetic import SyntheticSpec, generate_day
 from lake import Lake
-from lake.read import read, scan
+from lake.read import read, scan, table_version
 from orchestration.spool import Spool
 
 FLOWLAKE = str(Path(sys.executable).parent / "flowlake")
@@ -109,6 +110,61 @@ def test_killed_recorder_resumes_without_loss_or_duplicates(
     ]["event_id"]
     assert ids.is_unique().all() and ids.sort().equals(expected.sort())
     assert read(Lake(str(tmp_path / "lake")), "option_trades").height == expected.len()
+
+
+DERIVED_KEYS = {
+    "option_prints": "event_id", "flow_packets": "packet_id", "structures": "structure_id",
+    "classifier_hits": "hit_id", "alerts": "alert_id", "equity_prints": "event_id",
+    "dark_inferences": "inference_id",
+}  # fmt: skip
+
+
+def test_killed_dagster_run_leaves_whole_versions_and_a_rerun_completes(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """SIGKILL of a Dagster run (``flowlake build``) in the middle of rebuilding a day:
+    every table reads at a whole version meanwhile and after, the killed run is not
+    marked successful, and running the build again completes it with the same rows."""
+    day = "2026-11-24"
+    synth = cli(["synth", "--date", day, "--underlyings", "SPY,AAPL", "--minutes", "90"], env)
+    assert synth.returncode == 0, synth.stderr[-2000:]
+    assert cli(["build", "--date", day], env).returncode == 0
+    lake = Lake(env["FLOWLAKE_LAKE"])
+    before = {t: read(lake, t).sort(k) for t, k in DERIVED_KEYS.items()}
+    start_version = table_version(lake, "flow_packets")
+    seen: dict[str, set[int]] = {t: set() for t in DERIVED_KEYS}
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            for table in DERIVED_KEYS:
+                seen[table].add(scan(lake, table).select(pl.len()).collect().item())
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    proc = subprocess.Popen(
+        [FLOWLAKE, "build", "--date", day], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while table_version(lake, "flow_packets") == start_version and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)  # mid-run: later assets not rewritten yet
+    proc.wait()
+    stop.set()
+    thread.join()
+    assert table_version(lake, "flow_packets") > start_version
+    # A rebuild writes the same rows, so any whole version has exactly the rows of before.
+    assert seen == {t: {before[t].height} for t in DERIVED_KEYS}
+    for table, key in DERIVED_KEYS.items():
+        assert read(lake, table).sort(key).equals(before[table])
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        runs = instance.get_runs()
+        assert runs[0].status != dg.DagsterRunStatus.SUCCESS  # the killed one, newest first
+    rerun = cli(["build", "--date", day], env)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    for table, key in DERIVED_KEYS.items():
+        assert read(lake, table).sort(key).equals(before[table])
 
 
 WRITER = textwrap.dedent(
