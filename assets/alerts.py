@@ -111,8 +111,6 @@ def alerts(
     day = partition_date(context.partition_key)
     th = thresholds.load()
     plan = signals_plan(context, lake, day, thresholds, "alerts")
-    if plan.skip:
-        return plan.unchanged()
     hits = lake.require_day("classifier_hits", day).filter(
         pl.col("config_version") == th.config_version
     )

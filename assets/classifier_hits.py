@@ -359,7 +359,7 @@ def signals_plan(
     """
     plan = plan_for(context, lake.has(table), ("option", "equity"))
     tail = tail_of(context)
-    if plan.whole_day or plan.skip or tail is None:
+    if plan.whole_day or tail is None:
         return plan
     starts = []
     if tail.option_ns is not None:
@@ -449,8 +449,6 @@ def classifier_hits(
     day: dt.date = partition_date(context.partition_key)
     th = thresholds.load()
     plan = signals_plan(context, lake, day, thresholds, "classifier_hits")
-    if plan.skip:
-        return plan.unchanged()
     prior, prev = prior_state_for(lake, day)
     day_packets = lake.require_day("flow_packets", day)
     packets, structures = day_packets, lake.require_day("structures", day)

@@ -24,6 +24,7 @@ from dagster import AssetExecutionContext
 
 from adapters.calendar import session_bounds, sessions_between, to_ns
 from assets.checks import specs, unique
+from assets.flow_packets import window_ns
 from assets.tail import plan_for
 from lake.read import scan
 from orchestration.partitions import partition_date, trading_days
@@ -199,17 +200,13 @@ def score_packets(
     )
 
 
-def end_of_day_state(
-    packets: pl.LazyFrame, prior_state: pl.LazyFrame, day: dt.date, params: dict[str, Any]
-) -> pl.DataFrame:
-    """Return the baseline state at the end of ``day``: per contract, the last
-    ``rolling_window_size`` packets younger than ``rolling_ttl_sec`` at the session close."""
+def _state_of(rows: pl.LazyFrame, day: dt.date, params: dict[str, Any]) -> pl.LazyFrame:
+    """Return the state rows of ``day`` from baseline rows: per contract, the last
+    ``rolling_window_size`` rows younger than ``rolling_ttl_sec`` at the session close."""
     window, ttl_ns = int(params["rolling_window_size"]), int(params["rolling_ttl_sec"]) * 10**9
     cutoff = to_ns(session_bounds(day)[1]) - ttl_ns
-    prior, current = _baseline_rows(packets, prior_state)
     return (
-        pl.concat([prior, current])
-        .filter(pl.col("ts") >= cutoff)
+        rows.filter(pl.col("ts") >= cutoff)
         .sort("contract", "ts", "packet_id")
         .group_by("contract", maintain_order=True)
         .agg(pl.all().tail(window))
@@ -223,8 +220,51 @@ def end_of_day_state(
             "size",
             "spread",
         )
-        .collect()
     )
+
+
+def end_of_day_state(
+    packets: pl.LazyFrame, prior_state: pl.LazyFrame, day: dt.date, params: dict[str, Any]
+) -> pl.DataFrame:
+    """Return the baseline state at the end of ``day``: per contract, the last
+    ``rolling_window_size`` packets younger than ``rolling_ttl_sec`` at the session close."""
+    prior, current = _baseline_rows(packets, prior_state)
+    return _state_of(pl.concat([prior, current]), day, params).collect()
+
+
+def roll_state(
+    state: pl.LazyFrame, tail: pl.LazyFrame, since_ns: int, day: dt.date, params: dict[str, Any]
+) -> tuple[pl.DataFrame, list[str]]:
+    """Return the state after a live tail, from the state so far (the carried state).
+
+    ``tail`` holds the day's packets from ``since_ns`` on (they replace the state's rows
+    from there). A contract whose state was full and loses more rows from ``since_ns``
+    than the tail brings back (a cancel removed a packet) needs earlier packets the state
+    no longer holds: those contracts are returned to be rolled from the whole day.
+    """
+    window = int(params["rolling_window_size"])
+    carried = (
+        state.select("contract", "n", "ts", "packet_ids", "premium", "size", "spread")
+        .explode("ts", "packet_ids", "premium", "size", "spread")
+        .rename({"packet_ids": "packet_id"})
+    )
+    new = _values(tail)
+    lost = (
+        carried.filter(pl.col("ts") >= since_ns)
+        .group_by("contract")
+        .agg(pl.len().alias("_lost"), pl.col("n").first())
+    )
+    back = new.group_by("contract").agg(pl.len().alias("_back"))
+    refill = (
+        lost.join(back, on="contract", how="left")
+        .filter((pl.col("n") >= window) & (pl.col("_back").fill_null(0) < pl.col("_lost")))
+        .select("contract")
+        .collect()
+        .get_column("contract")
+        .to_list()
+    )
+    rows = pl.concat([carried.filter(pl.col("ts") < since_ns).drop("n"), new])
+    return _state_of(rows, day, params).collect(), refill
 
 
 def previous_session(day: dt.date) -> dt.date | None:
@@ -259,17 +299,29 @@ def contract_baselines(
 ) -> dg.MaterializeResult:
     """Roll the previous session's state forward through this day's packets.
 
-    The state is small (at most ``rolling_window_size`` packets per contract), so a live
-    run rolls the whole day so far: one pass over a few columns of ``flow_packets``.
+    A live run rolls the state so far (this partition) through the packets its tail
+    rebuilt: the cost follows the number of contracts, not the prints of the day.
     """
     day = partition_date(context.partition_key)
     plan = plan_for(context, lake.has("contract_baselines"), ("option",))
-    if plan.skip:
-        return plan.unchanged()
     prior, prev = prior_state_for(lake, day)
-    state = end_of_day_state(
-        lake.require_day("flow_packets", day), prior, day, thresholds.load().section("baselines")
-    )
+    params = thresholds.load().section("baselines")
+    packets = lake.require_day("flow_packets", day)
+    if plan.since_ns is None:
+        state = end_of_day_state(packets, prior, day, params)
+    else:
+        # Packets change from one packet window before the tail (see flow_packets).
+        since = plan.since_ns - window_ns(thresholds.load().section("packets"))
+        state, refill = roll_state(
+            lake.require_day("contract_baselines", day),
+            packets.filter(pl.col("start_ts") >= since), since, day, params,
+        )  # fmt: skip
+        if refill:
+            again = end_of_day_state(
+                packets.filter(pl.col("contract").is_in(refill)),
+                prior.filter(pl.col("contract").is_in(refill)), day, params,
+            )  # fmt: skip
+            state = pl.concat([state.filter(~pl.col("contract").is_in(refill)), again])
     result = lake.overwrite(
         "contract_baselines", state, day, [unique(state, "contract")], clock="contract"
     )

@@ -240,8 +240,6 @@ def dark_inferences(
     day = partition_date(context.partition_key)
     p = thresholds.load().section("darkpool")
     plan = plan_for(context, lake.has("dark_inferences"), ("equity",))
-    if plan.skip:
-        return plan.unchanged()
     prints = lake.require_day("equity_prints", day)
     held = None
     if plan.since_ns is not None:

@@ -69,8 +69,6 @@ def equity_candles(context: AssetExecutionContext, lake: LakeResource) -> dg.Mat
     the start of the widest bar its tail falls in)."""
     day = partition_date(context.partition_key)
     plan = plan_for(context, lake.has("equity_candles"), ("equity",))
-    if plan.skip:
-        return plan.unchanged()
     prints = lake.require_day("equity_prints", day)
     since: int | None = None
     if plan.since_ns is not None:

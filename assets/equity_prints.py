@@ -71,8 +71,6 @@ def equity_prints(
     th = thresholds.load()
     params = {**th.section("nbbo"), **th.section("placement")}
     plan = plan_for(context, lake.has("equity_prints"), ("equity",))
-    if plan.skip:
-        return plan.unchanged()
     trades, quotes = tail_inputs(
         lake.scan_day("equity_trades", day), lake.scan_day("equity_quotes", day), plan,
         max_age_ns(params),

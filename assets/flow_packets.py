@@ -222,8 +222,6 @@ def flow_packets(
     day = partition_date(context.partition_key)
     params = thresholds.load().section("packets")
     plan = plan_for(context, lake.has("flow_packets"), ("option",))
-    if plan.skip:
-        return plan.unchanged()
     prints = lake.require_day("option_prints", day)
     since: int | None = None
     if plan.since_ns is not None:

@@ -85,8 +85,6 @@ def option_prints(
     trades = lake.scan_day("option_trades", day)
     quotes = lake.scan_day("option_quotes", day)
     plan = plan_for(context, lake.has("option_prints"), ("option",))
-    if plan.skip:
-        return plan.unchanged()
     trades, quotes = tail_inputs(trades, quotes, plan, max_age_ns(params))
     result = enrich_option_prints(trades, quotes, params).collect()
     checks = [

@@ -217,8 +217,6 @@ def structures(
     """Find one day's structures and overwrite that partition (a live run: its tail)."""
     day = partition_date(context.partition_key)
     plan = plan_for(context, lake.has("structures"), ("option",))
-    if plan.skip:
-        return plan.unchanged()
     packets = lake.require_day("flow_packets", day)
     oi = lake.scan_day("option_open_interest", day)
     params = thresholds.load().section("structures")

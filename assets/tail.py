@@ -73,32 +73,30 @@ def tail_of(context: dg.AssetExecutionContext) -> Tail | None:
 
 @dataclass(frozen=True)
 class Plan:
-    """What one asset does in a run: the whole day, the tail from ``since_ns``, or nothing."""
+    """What one asset does in a run: the whole day, or the tail from ``since_ns``."""
 
-    skip: bool = False
     since_ns: int | None = None
 
     @property
     def whole_day(self) -> bool:
         """Return whether the whole day is (re)built."""
-        return not self.skip and self.since_ns is None
-
-    def unchanged(self) -> dg.MaterializeResult:
-        """Return the materialization of a run that had nothing new for this asset."""
-        return dg.MaterializeResult(metadata={"tail": dg.MetadataValue.text("nothing new")})
+        return self.since_ns is None
 
 
 def plan_for(context: dg.AssetExecutionContext, has_table: bool, sides: tuple[str, ...]) -> Plan:
     """Return the plan of an asset reading ``sides`` ("option", "equity") of the market.
 
-    A live run whose output table does not exist yet builds the whole day so far.
+    A live run whose output table does not exist yet builds the whole day so far. A run
+    with nothing new on the asset's sides rebuilds from the other side's tail (a few
+    seconds of the day), so its checks still run on what it wrote.
     """
     tail = tail_of(context)
     if tail is None or not has_table:
         return Plan()
-    times = [tail.option_ns if side == "option" else tail.equity_ns for side in sides]
-    known = [t for t in times if t is not None]
-    return Plan(skip=not known, since_ns=min(known) if known else None)
+    times = {"option": tail.option_ns, "equity": tail.equity_ns}
+    own = [times[side] for side in sides if times[side] is not None]
+    known = own or [t for t in times.values() if t is not None]
+    return Plan(since_ns=min(known) if known else None)
 
 
 #: Per side: the landing streams, the trades table, the instrument column, the policy.

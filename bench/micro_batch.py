@@ -1,6 +1,7 @@
 """Micro-batch cost vs time of day: a live tail update at 10:00 and at 15:30 of a full day.
 
-For each time point the day is landed up to it and built whole; then one micro-batch
+For each time point the day is landed up to it (in 15-minute pieces, the file layout live
+landing leaves) and built whole; then one micro-batch
 (``batch_s`` of every stream) lands and the derived run for its tail is timed, per asset.
 The same state is then rebuilt whole (the cost every micro-batch had before tail
 updates) and the tables are compared with the tail result: they must be identical.
@@ -33,6 +34,7 @@ KEYS = {
     "equity_candles": ["symbol", "interval", "ts"], "dark_inferences": ["inference_id"],
     "contract_baselines": ["contract"],
 }  # fmt: skip
+CHUNK_NS = 15 * 60 * 10**9
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
@@ -100,7 +102,18 @@ def micro_batch_cost(
     landed_to: int | None = None
     for point in points:
         at = to_ns(dt.datetime.combine(day, point, tzinfo=NY))
-        land_batch(lake.lake(), _part(tables, landed_to, at), day)
+        # Landed in 15-minute pieces, as live landing leaves the day: time-bounded files.
+        edges = list(
+            range(
+                landed_to or to_ns(dt.datetime.combine(day, dt.time(9, 30), tzinfo=NY)),
+                at,
+                CHUNK_NS,
+            )
+        )
+        for lo, hi in zip(
+            [None, *edges[1:]] if landed_to is None else edges, [*edges[1:], at], strict=True
+        ):
+            land_batch(lake.lake(), _part(tables, lo, hi), day)
         _build(resources, day, instance, {})
         batch = _part(tables, at, at + int(batch_s * 1e9))
         tail = land_batch(lake.lake(), batch, day, track_tail=True).tail

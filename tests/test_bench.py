@@ -31,7 +31,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
 def test_micro_batch_cost_smoke(tmp_path: Path) -> None:
     """The micro-batch benchmark on a short day: both points timed, tail == whole rebuild."""
     figures = micro_batch_cost(
-        tmp_path, DAY, "AAPL", points=(dt.time(9, 38), dt.time(9, 44)), minutes=15
+        tmp_path, DAY, "SPY,AAPL", points=(dt.time(9, 38), dt.time(9, 44)), batch_s=20.0, minutes=15
     )
     assert [p["time"] for p in figures["points"]] == ["09:38", "09:44"]
     for point in figures["points"]:

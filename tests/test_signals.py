@@ -12,7 +12,12 @@ from polars.testing import assert_frame_equal
 from adapters.calendar import ny_ns
 from assets.alerts import score_alerts
 from assets.classifier_hits import HIT_SCHEMA, build_hits, thresholds_dict
-from assets.contract_baselines import STATE_SCHEMA, end_of_day_state, score_packets
+from assets.contract_baselines import (
+    STATE_SCHEMA,
+    end_of_day_state,
+    roll_state,
+    score_packets,
+)
 from assets.flow_packets import PACKET_COLUMNS
 from assets.structures import STRUCTURE_COLUMNS
 from orchestration.thresholds import load_thresholds
@@ -125,6 +130,27 @@ def test_state_keeps_last_50_within_ttl() -> None:
     state = end_of_day_state(frame([packet(i) for i in range(70)]), EMPTY_STATE, DAY, BASE)
     assert state["n"].to_list() == [50]
     assert state["packet_ids"][0][0] == "p20"
+
+
+def test_rolled_state_equals_the_whole_day_or_asks_for_a_refill() -> None:
+    """The live roll (carried state + the tail's packets) against the whole-day state,
+    window 3: packets at minutes 0..5, the tail rebuilds from minute 4."""
+    params = {**BASE, "rolling_window_size": 3}
+    day = [packet(i) for i in range(6)]
+    so_far = end_of_day_state(frame(day[:5]), EMPTY_STATE, DAY, params)  # holds p2, p3, p4
+    since = day[4]["start_ts"]
+    # The tail brings back p4 and adds p5: the carried p2, p3 are enough.
+    rolled, refill = roll_state(so_far.lazy(), frame(day[4:]), since, DAY, params)
+    assert refill == []
+    assert_frame_equal(rolled, end_of_day_state(frame(day), EMPTY_STATE, DAY, params))
+    assert rolled["packet_ids"].to_list() == [["p3", "p4", "p5"]]
+    # A cancel removed p4 and nothing replaces it: the state needs p1, which it no longer
+    # holds, so the contract is rolled again from the whole day.
+    now = end_of_day_state(frame(day), EMPTY_STATE, DAY, params)  # p3, p4, p5
+    _, refill = roll_state(
+        now.lazy(), frame([day[0]]).filter(pl.lit(False)), day[3]["start_ts"], DAY, params
+    )
+    assert refill == [CALL]
 
 
 def hits_of(
