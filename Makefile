@@ -40,6 +40,7 @@ lint: install
 bench: install
 	$(BIN)/flowlake bench --sizes 1M,3M,10M
 	$(BIN)/flowlake bench --micro-batch
+	$(BIN)/flowlake bench --daemon-load
 	$(BIN)/python -m pytest -m slow -q
 
 clean:

@@ -78,17 +78,18 @@ def _merge_by_key(
     source = frame.unique(subset=["date", key], keep=keep, maintain_order=True)  # type: ignore[arg-type]
     predicate = f"t.date IN ({_date_list(source)}) AND t.date = s.date AND t.{key} = s.{key}"
     for attempt in range(_COMMIT_RETRIES):
-        target = _ensure_table(lake, table, source, ["date"])
-        merger = target.merge(
-            source.to_arrow(),
-            predicate,
-            source_alias="s",
-            target_alias="t",
-            error_on_type_mismatch=False,
-        )
-        if update:
-            merger = merger.when_matched_update_all()
         try:
+            # Creating the table races too: two first writers may both create it.
+            target = _ensure_table(lake, table, source, ["date"])
+            merger = target.merge(
+                source.to_arrow(),
+                predicate,
+                source_alias="s",
+                target_alias="t",
+                error_on_type_mismatch=False,
+            )
+            if update:
+                merger = merger.when_matched_update_all()
             metrics = merger.when_not_matched_insert_all().execute()
         except CommitFailedError:
             time.sleep(0.05 * (attempt + 1))

@@ -142,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     live.add_argument("--spool", help="spool folder (default: $FLOWLAKE_SPOOL or data/spool)")
     live.add_argument("--poll", type=float, default=1.0, help="seconds between spool checks")
+    live.add_argument(
+        "--record-only",
+        action="store_true",
+        help="only spool the batches; the Dagster sensor (dagster dev / dagster-daemon) lands and builds",
+    )
 
     bench = add(
         "bench",
@@ -154,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--underlyings", default="ALL", help="universe of the workloads")
     bench.add_argument(
         "--smoke", action="store_true", help="tiny in-process run that checks the harness"
+    )
+    bench.add_argument(
+        "--daemon-load",
+        action="store_true",
+        help="instead: a full-speed live day through dagster-daemon and the spool sensor",
     )
     bench.add_argument(
         "--micro-batch",
@@ -393,7 +403,7 @@ def _live(args: argparse.Namespace, lake: object) -> int:
 
     from adapters.source import MarketSource
     from orchestration.instance import get_instance
-    from orchestration.live import follow
+    from orchestration.live import follow, record
     from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
     from orchestration.spool import Spool
 
@@ -413,6 +423,9 @@ def _live(args: argparse.Namespace, lake: object) -> int:
         builds.append(day)
 
     async def main() -> int:
+        if args.record_only:
+            recorded = await record(source, spool, day, speed=args.speed, interval_s=args.interval)
+            return recorded.batches
         done = await follow(
             source, spool, day, lake, speed=args.speed, interval_s=args.interval, poll_s=args.poll,
             build=build, report=instance.report_runless_asset_event,
@@ -425,6 +438,9 @@ def _live(args: argparse.Namespace, lake: object) -> int:
         raise CliError(str(exc)) from None
     except OSError as exc:  # a gateway that is not there, a full or read-only spool
         raise CliError(str(exc).splitlines()[0]) from None
+    if args.record_only:
+        print(f"live {day} ({args.source}): {batches} batches recorded in {spool.root}")
+        return 0
     print(
         f"live {day} ({args.source}) -> {lake.root}: {batches} batches recorded in {spool.root}, {len(builds)} builds; caught up"
     )
@@ -444,6 +460,22 @@ def _bench(args: argparse.Namespace) -> int:
     from bench.runner import RESULTS, WORK, run_workload, write_results
     from bench.workload import DAY, Workload
 
+    if args.daemon_load:
+        from bench.daemon_load import daemon_load
+
+        work = WORK / "daemon-load"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        underlyings = (
+            "SPY,QQQ,IWM,AAPL,MSFT,NVDA,AMZN,TSLA"
+            if args.underlyings == "ALL"
+            else args.underlyings
+        )
+        figures = daemon_load(work, DAY, underlyings, None, 30.0)
+        out = RESULTS / "daemon-load.json"
+        out.write_text(json.dumps(figures, indent=2) + "\n")
+        print(json.dumps(figures, indent=2))
+        return 0 if figures["reconciled"] and figures["equals_replay"] else 1
     if args.micro_batch:
         from bench.micro_batch import micro_batch_cost
 

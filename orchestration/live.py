@@ -105,6 +105,11 @@ def _in_flight(instance: dg.DagsterInstance | None, run_key: str | None) -> bool
     return None if runs[0].is_finished else True
 
 
+#: Live runs are small: one process, no per-step process start (DESIGN.md §8). Backfills and
+#: EOD rebuilds keep the job's default multiprocess executor.
+LIVE_RUN_CONFIG = {"execution": {"config": {"in_process": {}}}}
+
+
 def landed_seq(cursor: str | None, day: dt.date) -> int:
     """Return the last spool sequence number of ``day`` that a tick's cursor has landed."""
     return json.loads(cursor or "{}").get(day.isoformat(), {}).get("seq", -1)
@@ -164,6 +169,7 @@ def spool_tick(
                     run_key=entry["run_key"],
                     partition_key=key,
                     tags={"flowlake/live": "true", **pending.tags()},
+                    run_config=LIVE_RUN_CONFIG,
                 )
             )
             pending = Tail()

@@ -1,0 +1,175 @@
+"""Live load through the Dagster daemon: the recorder spools a day at full speed while
+``dagster-daemon`` runs the spool sensor, which lands the batches and launches the tail runs.
+
+Reports batches/s sustained, the lag from a batch being spooled to it being landed (the
+sensor's landing events) and to the derived tables that contain it being readable (the
+end of the first successful live run that covers it), that the landed rows reconcile with
+the source, and that the derived tables equal a whole-day replay of the same day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from adapters.synthetic.market import SyntheticSpec, generate_day
+from adapters.synthetic.universe import select_underlyings
+from bench.load import _pct
+from lake import Lake
+from lake.read import read
+from orchestration.definitions import defs
+from orchestration.instance import DAGSTER_YAML
+from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
+from orchestration.spool import Spool
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DERIVED_KEYS = {
+    "option_prints": "event_id", "flow_packets": "packet_id", "structures": "structure_id",
+    "classifier_hits": "hit_id", "alerts": "alert_id", "equity_prints": "event_id",
+    "dark_inferences": "inference_id",
+}  # fmt: skip
+
+
+def _live_runs(instance: dg.DagsterInstance) -> list[dg.RunRecord]:
+    return list(instance.get_run_records(filters=dg.RunsFilter(tags={"flowlake/live": "true"})))
+
+
+def _settled(instance: dg.DagsterInstance) -> bool:
+    runs = _live_runs(instance)
+    return bool(runs) and all(r.dagster_run.is_finished for r in runs)
+
+
+def daemon_load(
+    work: Path,
+    day: dt.date,
+    underlyings: str,
+    minutes: int | None,
+    interval_s: float,
+    timeout_s: float = 1800.0,
+    speed: float = 0.0,
+) -> dict[str, Any]:
+    """Run ``dagster-daemon`` and a full-speed recorder until everything is built; return figures."""
+    names = select_underlyings(underlyings)
+    home, lake_root, spool_root = work / "home", work / "lake", work / "spool"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    env = {
+        **os.environ, "DAGSTER_HOME": str(home), "FLOWLAKE_LAKE": str(lake_root),
+        "FLOWLAKE_SPOOL": str(spool_root), "PYTHONPATH": str(ROOT),
+    }  # fmt: skip
+    log = (work / "daemon.log").open("w")
+    daemon = subprocess.Popen(
+        [str(BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    source = generate_day(
+        SyntheticSpec(date=day, underlyings=tuple(names), minutes=minutes or None)
+    ).tables
+    try:
+        started = time.time()
+        recorder = subprocess.run(
+            [str(BIN / "flowlake"), "live", "--record-only", "--date", day.isoformat(),
+             "--underlyings", ",".join(names), "--minutes", str(minutes or 0),
+             "--interval", str(interval_s), "--speed", str(speed)],
+            env=env, capture_output=True, text=True, timeout=timeout_s, check=True,
+        )  # fmt: skip
+        recorded = time.time()
+        lake = Lake(str(lake_root))
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            deadline = time.time() + timeout_s
+            while True:
+                if time.time() > deadline:
+                    raise TimeoutError(f"the daemon did not catch up in {timeout_s} s")
+                landed = read(lake, "option_trades", dates=[day])
+                caught_up = landed is not None and landed.height == source["option_trades"].height
+                if caught_up and _settled(instance):
+                    count = len(_live_runs(instance))
+                    time.sleep(12)  # two daemon loops: no tail may still be pending
+                    if _settled(instance) and len(_live_runs(instance)) == count:
+                        break
+                time.sleep(1)
+            # Caught up when the last live run ended (not after the settling wait).
+            finished = max((r.end_time or 0.0) for r in _live_runs(instance))
+            figures = _latencies(instance, Spool(spool_root), day)
+            runs = _live_runs(instance)
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        try:
+            daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(daemon.pid, signal.SIGKILL)
+        log.close()
+    batches = len(Spool(spool_root).batches(day))
+    reconciled = all(
+        (frame := read(lake, name, dates=[day])) is not None and frame.height == source[name].height
+        for name in ("option_trades", "option_quotes", "equity_trades", "equity_quotes")
+    )
+    return {
+        "underlyings": underlyings, "minutes": minutes, "interval_s": interval_s, "speed": speed, "batches": batches,
+        "recorder_output": recorder.stdout.strip(),
+        "recorded_batches_per_s": round(batches / max(recorded - started, 1e-9), 1),
+        "sustained_batches_per_s": round(batches / (finished - started), 2),
+        "runs": len(runs),
+        "runs_succeeded": sum(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in runs),
+        **figures,
+        "reconciled": reconciled,
+        "equals_replay": _equals_replay(work, day, names, minutes, lake),
+    }  # fmt: skip
+
+
+def _latencies(instance: dg.DagsterInstance, spool: Spool, day: dt.date) -> dict[str, float]:
+    """Return lag percentiles from the sensor's landing events and the live runs' ends."""
+    events = instance.fetch_materializations(dg.AssetKey("option_trades"), limit=10_000).records
+    landed_at: dict[int, float] = {}
+    for record in events:
+        meta = record.asset_materialization.metadata  # type: ignore[union-attr]
+        first, last = (int(x) for x in meta["spool_seq"].value.split(".."))
+        for seq in range(first, last + 1):
+            landed_at.setdefault(seq, record.timestamp)
+    built = sorted(
+        (int(r.dagster_run.tags["dagster/run_key"].split("-")[-2]), r.end_time or 0.0)
+        for r in _live_runs(instance)
+        if r.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+    )
+    landed_lag, readable_lag = [], []
+    for batch in spool.batches(day):
+        spooled = batch.manifest["created_ns"] / 1e9
+        if batch.seq in landed_at:
+            landed_lag.append(landed_at[batch.seq] - spooled)
+        ends = [end for seq, end in built if seq >= batch.seq]
+        if ends:
+            readable_lag.append(min(ends) - spooled)
+    return {
+        "landed_lag_s_p50": _pct(landed_lag, 0.5), "landed_lag_s_p95": _pct(landed_lag, 0.95),
+        "readable_lag_s_p50": _pct(readable_lag, 0.5), "readable_lag_s_p95": _pct(readable_lag, 0.95),
+    }  # fmt: skip
+
+
+def _equals_replay(
+    work: Path, day: dt.date, names: list[str], minutes: int | None, live: Lake
+) -> bool:
+    """Build the same day whole on another lake; return whether every derived table matches."""
+    resources = {
+        "lake": LakeResource(root=str(work / "replay")), "thresholds": ThresholdsResource(),
+        "source": SyntheticSource(underlyings=",".join(names), minutes=minutes or 0),
+    }  # fmt: skip
+    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    dg.materialize(
+        list(defs.assets), resources=resources, partition_key=day.isoformat(),
+        instance=dg.DagsterInstance.ephemeral(), run_config=quiet,
+    )  # fmt: skip
+    replay = Lake(str(work / "replay"))
+    for table, key in DERIVED_KEYS.items():
+        a, b = read(replay, table, dates=[day]), read(live, table, dates=[day])
+        if a is None or b is None or not a.sort(key).equals(b.sort(key).select(a.columns)):
+            return False
+    return True
