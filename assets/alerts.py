@@ -108,6 +108,7 @@ def alerts(
     context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
 ) -> dg.MaterializeResult:
     """Score one day's hits of the configured version into alerts."""
+    lake = lake.scoped_to(context)
     day = partition_date(context.partition_key)
     th = thresholds.load()
     plan = signals_plan(context, lake, day, thresholds, "alerts")

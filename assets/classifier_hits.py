@@ -446,6 +446,7 @@ def classifier_hits(
 ) -> dg.MaterializeResult:
     """Classify one day's packets and structures under the configured thresholds (a live
     run: those from its tail on, with the day's earlier packets as baseline priors)."""
+    lake = lake.scoped_to(context)
     day: dt.date = partition_date(context.partition_key)
     th = thresholds.load()
     plan = signals_plan(context, lake, day, thresholds, "classifier_hits")

@@ -26,7 +26,6 @@ from adapters.calendar import session_bounds, sessions_between, to_ns
 from assets.checks import specs, unique
 from assets.flow_packets import window_ns
 from assets.tail import plan_for
-from lake.read import scan
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
 
@@ -279,7 +278,7 @@ def prior_state_for(lake: LakeResource, day: dt.date) -> tuple[pl.LazyFrame, dt.
     empty = pl.LazyFrame(schema=STATE_SCHEMA)
     if prev is None:
         return empty, None
-    frame = scan(lake.lake(), "contract_baselines", dates=[prev])
+    frame = lake.find_day("contract_baselines", prev)
     return (frame if frame is not None else empty), prev
 
 
@@ -302,6 +301,7 @@ def contract_baselines(
     A live run rolls the state so far (this partition) through the packets its tail
     rebuilt: the cost follows the number of contracts, not the prints of the day.
     """
+    lake = lake.scoped_to(context)
     day = partition_date(context.partition_key)
     plan = plan_for(context, lake.has("contract_baselines"), ("option",))
     prior, prev = prior_state_for(lake, day)

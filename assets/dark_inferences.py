@@ -237,6 +237,7 @@ def dark_inferences(
     A live run infers from its tail on, reading prints one window earlier (the stealth
     window) and carrying the cooldowns of stored inferences still in force.
     """
+    lake = lake.scoped_to(context)
     day = partition_date(context.partition_key)
     p = thresholds.load().section("darkpool")
     plan = plan_for(context, lake.has("dark_inferences"), ("equity",))

@@ -67,6 +67,7 @@ def build_candles(prints: pl.LazyFrame, intervals: dict[str, int] = INTERVALS) -
 def equity_candles(context: AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """Build one day's candles and overwrite that partition (a live run: the bars from
     the start of the widest bar its tail falls in)."""
+    lake = lake.scoped_to(context)
     day = partition_date(context.partition_key)
     plan = plan_for(context, lake.has("equity_candles"), ("equity",))
     prints = lake.require_day("equity_prints", day)

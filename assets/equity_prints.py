@@ -67,6 +67,7 @@ def equity_prints(
     context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
 ) -> dg.MaterializeResult:
     """Enrich one day's equity trades and overwrite that partition (a live run: its tail)."""
+    lake = lake.scoped_to(context)
     day = partition_date(context.partition_key)
     th = thresholds.load()
     params = {**th.section("nbbo"), **th.section("placement")}

@@ -219,6 +219,7 @@ def flow_packets(
     there may take prints of the tail); the prints still inside a stored packet that
     started earlier (the open packet, carried state) stay with it.
     """
+    lake = lake.scoped_to(context)
     day = partition_date(context.partition_key)
     params = thresholds.load().section("packets")
     plan = plan_for(context, lake.has("flow_packets"), ("option",))

@@ -79,6 +79,7 @@ def option_prints(
     """Enrich one day's option trades (rules 1-4) and overwrite that partition (or, for a
     live micro-batch, its tail: prints from the batch's earliest time, quotes from one
     NBBO age before)."""
+    lake = lake.scoped_to(context)
     day: dt.date = partition_date(context.partition_key)
     th = thresholds.load()
     params = {**th.section("nbbo"), **th.section("placement")}

@@ -215,6 +215,7 @@ def structures(
     context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
 ) -> dg.MaterializeResult:
     """Find one day's structures and overwrite that partition (a live run: its tail)."""
+    lake = lake.scoped_to(context)
     day = partition_date(context.partition_key)
     plan = plan_for(context, lake.has("structures"), ("option",))
     packets = lake.require_day("flow_packets", day)

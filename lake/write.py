@@ -115,6 +115,20 @@ def land(lake: Lake, table: str, frame: pl.DataFrame, key: str = "event_id") -> 
     return WriteResult(table, inserted, frame.height - inserted, version)
 
 
+@dataclass(frozen=True)
+class RowScope:
+    """Rows owned by a set of values: ``sql`` (a Delta predicate expression) and ``expr``
+    (the same in polars) must be one of ``values`` (date x bucket runs)."""
+
+    sql: str
+    expr: pl.Expr
+    values: tuple[str, ...]
+
+    def predicate(self) -> str:
+        """Return the Delta predicate selecting these rows."""
+        return f"{self.sql} IN ({', '.join(_sql_literal(v) for v in self.values)})"
+
+
 #: Target size of a derived table's data files.
 DERIVED_FILE_BYTES = 8 * 1024 * 1024
 
@@ -130,13 +144,14 @@ def overwrite_partition(
     date: dt.date,
     where: dict[str, str] | None = None,
     since: tuple[str, int] | None = None,
+    scope: RowScope | None = None,
 ) -> WriteResult:
     """Replace one ``date`` partition of a derived table with ``frame`` in one commit.
 
     ``where`` narrows what is replaced to rows with those column values (for example one
     ``config_version`` of ``classifier_hits``, leaving the other versions as they were);
     ``since = (column, ns)`` narrows it to rows with ``column >= ns`` (the tail of the day
-    a micro-batch recomputed).
+    a micro-batch recomputed); ``scope`` to the rows of some underlyings (one bucket).
 
     Raises
     ------
@@ -145,6 +160,16 @@ def overwrite_partition(
     """
     where = where or {}
     bounds = [] if since is None else [pl.col(since[0]) < since[1]]
+    if scope is not None:
+        if not scope.values:  # a bucket with no underlyings that day: nothing to replace
+            for attempt in range(_COMMIT_RETRIES):
+                try:  # the table must exist for the bucket's downstream assets
+                    _ensure_table(lake, table, frame, ["date"])
+                    break
+                except CommitFailedError:
+                    time.sleep(0.05 * (attempt + 1))
+            return _nothing(lake, table)
+        bounds.append(~scope.expr.is_in(list(scope.values)))
     outside = frame.filter(
         (pl.col("date") != date).or_(*[pl.col(c) != v for c, v in where.items()], *bounds)
     )
@@ -165,6 +190,7 @@ def overwrite_partition(
                         f"date = '{date.isoformat()}'",
                         *(f"{c} = {_sql_literal(v)}" for c, v in where.items()),
                         *([] if since is None else [f"{since[0]} >= {int(since[1])}"]),
+                        *([] if scope is None else [scope.predicate()]),
                     ]
                 ),
                 storage_options=lake.storage_options or None,

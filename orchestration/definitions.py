@@ -14,29 +14,37 @@ from assets.flow_packets import flow_packets
 from assets.landing import landing
 from assets.option_prints import option_prints
 from assets.structures import structures
-from orchestration.jobs import calibration_job, derived_job, eod_schedule, landing_job
+from orchestration.jobs import (
+    calibration_job,
+    derived_job,
+    eod_schedule,
+    landing_job,
+)
 from orchestration.resources import LakeResource, SelectableSource, ThresholdsResource
 from orchestration.sensors import spool_sensor
 
+DERIVED = [
+    option_prints,
+    flow_packets,
+    structures,
+    contract_baselines,
+    classifier_hits,
+    alerts,
+    equity_prints,
+    equity_candles,
+    dark_inferences,
+]
+
+RESOURCES = {
+    "lake": LakeResource(),
+    "thresholds": ThresholdsResource(),
+    "source": SelectableSource(),
+}
+
 defs = dg.Definitions(
-    assets=[
-        landing,
-        option_prints,
-        flow_packets,
-        structures,
-        contract_baselines,
-        classifier_hits,
-        alerts,
-        equity_prints,
-        equity_candles,
-        dark_inferences,
-    ],
+    assets=[landing, *DERIVED],
     jobs=[landing_job, derived_job, calibration_job],
     schedules=[eod_schedule],
     sensors=[spool_sensor],
-    resources={
-        "lake": LakeResource(),
-        "thresholds": ThresholdsResource(),
-        "source": SelectableSource(),
-    },
+    resources=RESOURCES,
 )

@@ -5,6 +5,7 @@
 import dagster as dg
 
 from adapters.calendar import NY, is_session
+from orchestration.buckets import PREFIX
 
 LANDING = dg.AssetSelection.groups("landing")
 DERIVED = dg.AssetSelection.all() - LANDING
@@ -14,6 +15,15 @@ derived_job = dg.define_asset_job(
     "derived_job",
     selection=DERIVED,
     description="Rebuild every derived table of a day from landing (EOD replay, repair, backfill).",
+)
+
+bucketed_job = dg.define_asset_job(
+    "bucketed_job",
+    selection=dg.AssetSelection.groups(PREFIX),
+    description=(
+        "Every derived table of one (date, bucket of underlyings): a day as N parallel runs "
+        "(backfill all buckets of a date); the union equals the daily build."
+    ),
 )
 
 calibration_job = dg.define_asset_job(

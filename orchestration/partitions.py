@@ -29,5 +29,7 @@ trading_days = _xnys_daily()
 
 
 def partition_date(key: str) -> dt.date:
-    """Return the date of a partition key (``YYYY-MM-DD``)."""
+    """Return the date of a partition key (``YYYY-MM-DD``, or the date of a (date, bucket) key)."""
+    if isinstance(key, dg.MultiPartitionKey):
+        key = key.keys_by_dimension["date"]
     return dt.date.fromisoformat(key)

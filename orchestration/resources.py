@@ -26,7 +26,8 @@ from adapters.synthetic.source import SyntheticMarket
 from lake import Lake
 from lake.location import resolve_lake_root
 from lake.read import scan
-from lake.write import WriteResult, land, overwrite_partition, upsert
+from lake.write import RowScope, WriteResult, land, overwrite_partition, upsert
+from orchestration.buckets import bucket_members, row_scope
 from orchestration.thresholds import Thresholds, load_thresholds
 
 
@@ -36,14 +37,45 @@ class LakeResource(dg.ConfigurableResource):
     root: str = Field(
         default="", description="Lake root path or URI; empty: FLOWLAKE_LAKE / data/lake"
     )
+    bucket: int = Field(
+        default=-1,
+        description="Set by date x bucket runs (orchestration/buckets.py); -1: whole days",
+    )
+    members: list[str] = Field(
+        default_factory=list, description="The underlyings of ``bucket`` (set with it)"
+    )
 
     def lake(self) -> Lake:
         """Return the configured :class:`lake.Lake`."""
         return Lake(resolve_lake_root(self.root or None))
 
+    def scoped_to(self, context: dg.AssetExecutionContext) -> LakeResource:
+        """Return this lake as one run sees it: all of it, or one bucket's underlyings when
+        the run's partition is (date, bucket)."""
+        key = context.partition_key
+        if not isinstance(key, dg.MultiPartitionKey):
+            return self
+        day = dt.date.fromisoformat(key.keys_by_dimension["date"])
+        bucket = int(key.keys_by_dimension["bucket"])
+        members = bucket_members(self.lake(), day, bucket)
+        return LakeResource(root=self.root, bucket=bucket, members=members)
+
+    def _owned(self, table: str, frame: pl.LazyFrame) -> pl.LazyFrame:
+        if self.bucket < 0:
+            return frame
+        return frame.filter(row_scope(table, self.members).expr.is_in(self.members))
+
+    def _scope(self, table: str) -> RowScope | None:
+        return None if self.bucket < 0 else row_scope(table, self.members)
+
+    def find_day(self, table: str, day: dt.date) -> pl.LazyFrame | None:
+        """Return one day of ``table`` (this run's rows of it), or None when it does not exist."""
+        frame = scan(self.lake(), table, dates=[day])
+        return None if frame is None else self._owned(table, frame)
+
     def scan_day(self, table: str, day: dt.date) -> pl.LazyFrame:
         """Return one day of a landing table; empty (in its schema) when nothing has landed."""
-        frame = scan(self.lake(), table, dates=[day])
+        frame = self.find_day(table, day)
         return frame if frame is not None else pl.LazyFrame(schema=landed_schema(table))
 
     def has(self, table: str) -> bool:
@@ -58,7 +90,7 @@ class LakeResource(dg.ConfigurableResource):
         dagster.Failure
             When the table does not exist yet (its upstream asset was never built).
         """
-        frame = scan(self.lake(), table, dates=[day])
+        frame = self.find_day(table, day)
         if frame is None:
             raise dg.Failure(
                 f"{table} does not exist in {self.lake().root}: materialize it for {day} first"
@@ -81,7 +113,9 @@ class LakeResource(dg.ConfigurableResource):
         a live tail rewrites only the files of its span (see :func:`lake.write.overwrite_partition`).
         """
         frame, since = _in_time_order(frame, clock, since_ns)
-        result = overwrite_partition(self.lake(), table, frame, day, since=since)
+        result = overwrite_partition(
+            self.lake(), table, frame, day, since=since, scope=self._scope(table)
+        )
         self.record_checks(table, day, checks or [])
         return dg.MaterializeResult(metadata=_metadata(result, since), check_results=checks or None)
 
@@ -99,8 +133,9 @@ class LakeResource(dg.ConfigurableResource):
         only rows with ``clock >= since_ns`` when ``since_ns`` is given)."""
         frame, since = _in_time_order(frame, clock, since_ns)
         result = overwrite_partition(
-            self.lake(), table, frame, day, where={"config_version": config_version}, since=since
-        )
+            self.lake(), table, frame, day, where={"config_version": config_version}, since=since,
+            scope=self._scope(table),
+        )  # fmt: skip
         self.record_checks(table, day, checks or [])
         return dg.MaterializeResult(metadata=_metadata(result, since), check_results=checks or None)
 
@@ -111,7 +146,8 @@ class LakeResource(dg.ConfigurableResource):
             return
         rows = [
             {
-                "check_key": f"{table}:{c.check_name}",
+                "check_key": f"{table}:{c.check_name}"
+                + (f":b{self.bucket}" if self.bucket >= 0 else ""),
                 "date": day,
                 "asset": table,
                 "check_name": c.check_name,

@@ -1,0 +1,34 @@
+"""The optional (date x bucket) code location: wiring only (see orchestration/buckets.py).
+
+A second location in ``workspace.yaml``: the daily location owns landing, so here the
+landing tables are external assets (daily partitions) that the bucketed copies read.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.landing import landing
+from orchestration.buckets import bucketed_assets
+from orchestration.definitions import DERIVED, RESOURCES
+from orchestration.executors import executor_named
+from orchestration.jobs import bucketed_job
+from orchestration.partitions import trading_days
+
+LANDING = [
+    dg.AssetSpec(key, partitions_def=trading_days, group_name="landing")
+    for key in sorted(landing.keys)
+]
+
+
+def bucketed_definitions(executor: str | None = None) -> dg.Definitions:
+    """Return the location's definitions with the named executor (see executors.py)."""
+    return dg.Definitions(
+        assets=[*LANDING, *bucketed_assets(DERIVED)],
+        jobs=[bucketed_job],
+        resources=RESOURCES,
+        executor=executor_named(executor),
+    )
+
+
+defs = bucketed_definitions()
