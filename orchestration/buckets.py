@@ -15,6 +15,7 @@ prefix ``bucketed`` and the group ``bucketed``, partitioned by :data:`bucketed_d
 from __future__ import annotations
 
 import datetime as dt
+import os
 import warnings
 import zlib
 
@@ -26,7 +27,9 @@ from lake.read import scan
 from lake.write import RowScope
 from orchestration.partitions import trading_days
 
-N_BUCKETS = 8
+#: Buckets per day (``FLOWLAKE_BUCKETS``, read when the code location loads; size them so
+#: one bucket's run fits a worker's memory, see SCALING.md).
+N_BUCKETS = int(os.environ.get("FLOWLAKE_BUCKETS", "8"))
 PREFIX = "bucketed"
 bucket_partitions = dg.StaticPartitionsDefinition([str(b) for b in range(N_BUCKETS)])
 bucketed_days = dg.MultiPartitionsDefinition({"date": trading_days, "bucket": bucket_partitions})

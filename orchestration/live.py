@@ -110,6 +110,32 @@ def _in_flight(instance: dg.DagsterInstance | None, run_key: str | None) -> bool
 LIVE_RUN_CONFIG = {"execution": {"config": {"in_process": {}}}}
 
 
+#: Where the sensor's tail runs execute: "sensor" (in the tick) or "run" (the run launcher).
+LIVE_BUILD_ENV = "FLOWLAKE_LIVE_BUILD"
+
+
+def build_in_process(
+    lake: LakeResource, request: dg.RunRequest, instance: dg.DagsterInstance
+) -> bool:
+    """Execute a live run request's derived assets now, in this process, as a run of
+    ``instance`` with the request's tags and run key; return whether it succeeded (a
+    failed one is requested again by the next tick, see :func:`spool_tick`)."""
+    from orchestration.definitions import DERIVED
+    from orchestration.resources import ThresholdsResource
+
+    result = dg.materialize(
+        DERIVED,
+        resources={"lake": lake, "thresholds": ThresholdsResource()},
+        partition_key=request.partition_key,
+        instance=instance,
+        tags={**request.tags, "dagster/run_key": request.run_key or ""},
+        raise_on_error=False,
+        # The run's events go to the instance (the UI shows them); the daemon log stays quiet.
+        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+    )
+    return result.success
+
+
 def landed_seq(cursor: str | None, day: dt.date) -> int:
     """Return the last spool sequence number of ``day`` that a tick's cursor has landed."""
     return json.loads(cursor or "{}").get(day.isoformat(), {}).get("seq", -1)

@@ -104,9 +104,11 @@ def test_recorder_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
 def test_sensor_lands_and_requests_one_run_per_tick(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """``FLOWLAKE_LIVE_BUILD=run``: the tick lands and hands one run request to the daemon."""
     spool = Spool(tmp_path / "spool")
     asyncio.run(record(SyntheticMarket(SPEC), spool, DAY, speed=0, interval_s=300))
     lake = LakeResource(root=str(tmp_path / "lake"))
+    monkeypatch.setenv("FLOWLAKE_LIVE_BUILD", "run")
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(
             instance=instance, resources={"lake": lake}, definitions=defs
@@ -126,6 +128,35 @@ def test_sensor_lands_and_requests_one_run_per_tick(
     assert read(lake.lake(), "option_trades").height > 0
     again = spool_tick(lake, spool, result.cursor)
     assert again.run_requests == [] and json.loads(again.cursor)[DAY.isoformat()]["seq"] == 3
+
+
+def test_sensor_builds_the_tail_in_the_tick(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default: the tick lands the batches and runs the tail build itself, as a run of
+    the instance under the request's run key; the next tick sees it succeeded."""
+    spool = Spool(tmp_path / "spool")
+    asyncio.run(record(SyntheticMarket(SPEC), spool, DAY, speed=0, interval_s=300))
+    lake = LakeResource(root=str(tmp_path / "lake"))
+    monkeypatch.setenv("FLOWLAKE_SPOOL", str(spool.root))
+    monkeypatch.delenv("FLOWLAKE_LIVE_BUILD", raising=False)
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(
+            instance=instance, resources={"lake": lake}, definitions=defs
+        )
+        result = spool_sensor(context)
+        assert result.run_requests == []
+        state = json.loads(result.cursor)[DAY.isoformat()]
+        (run,) = instance.get_runs(dg.RunsFilter(tags={"dagster/run_key": state["run_key"]}))
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        assert read(lake.lake(), "alerts").height > 0
+        context = dg.build_sensor_context(
+            instance=instance, resources={"lake": lake}, definitions=defs, cursor=result.cursor
+        )
+        again = spool_sensor(context)
+        assert (
+            again.run_requests == [] and "run_key" not in json.loads(again.cursor)[DAY.isoformat()]
+        )
 
 
 def test_one_run_in_flight_per_day_and_failed_tails_come_back(tmp_path: Path) -> None:
