@@ -188,6 +188,19 @@ def write_results(results: list[dict[str, Any]], out: Path = RESULTS) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for r in results:
         (out / f"{r['workload']}.json").write_text(json.dumps(r, indent=2, default=str))
+    # The summary covers every workload measured in ``out``: this run's and earlier runs of
+    # other sizes (so a 10M run alone does not drop the 1M and 3M rows).
+    fresh = {r["workload"] for r in results}
+    earlier = [
+        json.loads(f.read_text())
+        for f in sorted(out.glob("*-*.json"))
+        if f.stem not in fresh
+        and f.stem.split("-")[0] in ("option", "equity")
+        and f.stem.split("-")[1][:1].isdigit()
+    ]
+    results = sorted(
+        [*results, *earlier], key=lambda r: (r["kind"], r["rows"][r["kind"] + "_trades"])
+    )
     scaling = {k: scaling_exponent(results, k) for k in ("option", "equity")}
     (out / "scaling.json").write_text(json.dumps(scaling, indent=2))
     lines = [

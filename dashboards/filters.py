@@ -27,6 +27,11 @@ def money(x: float) -> str:
     return f"${x:,.0f}"
 
 
+def signed_money(x: float) -> str:
+    """Return a signed premium as -$1.2M / $350K."""
+    return "-" + money(-x) if x < 0 else money(x)
+
+
 def ny_time(day: dt.date, clock: dt.time) -> dt.datetime:
     """Return a New York datetime (for axis ranges)."""
     from zoneinfo import ZoneInfo

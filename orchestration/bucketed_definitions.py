@@ -10,7 +10,7 @@ import dagster as dg
 
 from assets.landing import landing
 from orchestration.buckets import bucketed_assets
-from orchestration.definitions import DERIVED, RESOURCES
+from orchestration.definitions import CROSS_BUCKET, DERIVED, RESOURCES
 from orchestration.executors import executor_named
 from orchestration.jobs import bucketed_job
 from orchestration.partitions import trading_days
@@ -24,7 +24,7 @@ LANDING = [
 def bucketed_definitions(executor: str | None = None) -> dg.Definitions:
     """Return the location's definitions with the named executor (see executors.py)."""
     return dg.Definitions(
-        assets=[*LANDING, *bucketed_assets(DERIVED)],
+        assets=[*LANDING, *bucketed_assets([a for a in DERIVED if a.key not in CROSS_BUCKET])],
         jobs=[bucketed_job],
         resources=RESOURCES,
         executor=executor_named(executor),

@@ -12,7 +12,9 @@ from assets.equity_candles import equity_candles
 from assets.equity_prints import equity_prints
 from assets.flow_packets import flow_packets
 from assets.landing import landing
+from assets.market_tide import market_tide
 from assets.option_prints import option_prints
+from assets.signal_accuracy import signal_accuracy
 from assets.structures import structures
 from orchestration.jobs import (
     calibration_job,
@@ -33,7 +35,11 @@ DERIVED = [
     equity_prints,
     equity_candles,
     dark_inferences,
+    market_tide,
+    signal_accuracy,
 ]
+#: Market-wide assets: not split by bucket of underlyings (see orchestration/buckets.py).
+CROSS_BUCKET = {market_tide.key, signal_accuracy.key}
 
 RESOURCES = {
     "lake": LakeResource(),

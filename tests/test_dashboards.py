@@ -139,3 +139,25 @@ def test_replay_sets_the_moment_for_every_page(
     at.number_input(key="flow_min_premium").set_value(0).run()
     before_replay_time = int(at.metric[0].value.replace(",", ""))
     assert 0 < before_replay_time < everything
+
+
+def test_market_tide_and_accuracy_on_their_pages(
+    monkeypatch: pytest.MonkeyPatch, built_lake: Path
+) -> None:
+    import polars as pl
+
+    from assets.market_tide import MARKET
+    from dashboards.filters import signed_money
+    from lake import Lake
+    from lake.read import read
+
+    tide = read(Lake(str(built_lake)), "market_tide").filter(pl.col("underlying") == MARKET)
+    at = app(monkeypatch, built_lake)
+    at.run()
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Net premium (market)"] == signed_money(float(tide["net_premium"].sum()))
+    assert len(at.get("plotly_chart")) >= 2  # the packet scatter and the tide
+    at.switch_page("views/calibration.py").run()
+    assert not at.exception
+    accuracy = next(d.value for d in at.dataframe if "recall" in d.value.columns)
+    assert set(accuracy["signal"]) >= {"sweep", "spike", "zero_dte", "roll"}

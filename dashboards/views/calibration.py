@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 
-from dashboards.data import current_lake
+from dashboards.data import current_lake, load_day
 from dashboards.state import View
 from lake.compare import compare_versions, config_versions
 
@@ -16,6 +17,21 @@ if view.day is None:
     st.stop()
 
 lake = current_lake()
+accuracy = load_day("signal_accuracy", view.day)
+if accuracy is not None and accuracy.height:
+    st.subheader("Accuracy against the planted labels")
+    st.caption(
+        "Precision: hits that share a print with a planted pattern of their kind. Recall: "
+        "planted patterns found by at least one hit. Per config version, so a threshold "
+        "change shows its effect on accuracy, not only on counts (synthetic days only)."
+    )
+    st.dataframe(
+        accuracy.select(
+            "config_version", "signal", "hits", "true_hits", "labels", "labels_found",
+            pl.col("precision").round(3), pl.col("recall").round(3),
+        ),
+        hide_index=True, width="stretch", key="cal_accuracy",
+    )  # fmt: skip
 versions = config_versions(lake, [view.day])
 if len(versions) < 2:
     st.info(

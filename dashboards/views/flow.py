@@ -6,8 +6,9 @@ import plotly.express as px
 import polars as pl
 import streamlit as st
 
+from assets.market_tide import MARKET
 from dashboards.data import load_day
-from dashboards.filters import in_view, money, ns, ny_time
+from dashboards.filters import in_view, money, ns, ny_time, signed_money
 from dashboards.state import View
 
 view: View = st.session_state["view"]
@@ -86,6 +87,58 @@ def tape() -> None:
 
 
 tape()
+
+
+@st.fragment(run_every=view.refresh_seconds)
+def tide() -> None:
+    """Market tide: cumulative net premium (bullish minus bearish) through the day."""
+    frame = load_day("market_tide", view.day)
+    if frame is None or frame.is_empty():
+        return
+    t = pl.col("ts_ny").dt.time()
+    frame = frame.filter((t >= view.start) & (t <= view.end))
+    market = frame.filter(pl.col("underlying") == MARKET)
+    lines = [market.with_columns(pl.lit("market").alias("scope"))]
+    if view.ticker:
+        lines.append(
+            frame.filter(pl.col("underlying") == view.ticker).with_columns(
+                pl.lit(view.ticker).alias("scope")
+            )
+        )
+    series = (
+        pl.concat(lines)
+        .sort("scope", "ts")
+        .with_columns(pl.col("net_premium").cum_sum().over("scope").alias("cumulative_net_premium"))
+    )
+    st.subheader("Market tide")
+    calls, puts = float(market["call_premium"].sum() or 0), float(market["put_premium"].sum() or 0)
+    m1, m2, m3 = st.columns(3)
+    total = {
+        c: float(market[c].sum() or 0)
+        for c in ("net_premium", "bullish_premium", "bearish_premium")
+    }
+    m1.metric("Net premium (market)", signed_money(total["net_premium"]))
+    m2.metric(
+        "Bullish / bearish",
+        f"{money(total['bullish_premium'])} / {money(total['bearish_premium'])}",
+    )
+    m3.metric("Put/call premium (market)", f"{puts / calls:.2f}" if calls else "n/a")
+    fig = px.line(
+        series.select("ts_ny", "cumulative_net_premium", "scope"),
+        x="ts_ny",
+        y="cumulative_net_premium",
+        color="scope",
+        height=260,
+    )
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"orientation": "h"})
+    st.plotly_chart(fig, width="stretch", key="tide_chart")
+    st.caption(
+        "Calls bought and puts sold minus calls sold and puts bought; mid, unplaced, "
+        "multi-leg and cancelled prints carry no direction and are left out."
+    )
+
+
+tide()
 
 TAPE_COLUMNS = ("ts_event", "seq", "underlying", "contract", "exchange", "price", "size", "nbbo_bid", "nbbo_ask", "placement",
                 "side", "premium", "conditions", "in_flow", "event_id")  # fmt: skip
