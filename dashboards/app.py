@@ -21,6 +21,7 @@ pages = [
     st.Page(HERE / "chart.py", title="Chart", icon=":material/candlestick_chart:"),
     st.Page(HERE / "darkpool.py", title="Dark pool", icon=":material/visibility_off:"),
     st.Page(HERE / "replay.py", title="Replay", icon=":material/replay:"),
+    st.Page(HERE / "outcomes.py", title="Outcomes", icon=":material/query_stats:"),
     st.Page(HERE / "calibration.py", title="Calibration", icon=":material/tune:"),
     st.Page(HERE / "health.py", title="Pipeline health", icon=":material/monitor_heart:"),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.alert_outcomes import alert_outcomes
 from assets.alerts import alerts
 from assets.classifier_hits import classifier_hits
 from assets.contract_baselines import contract_baselines
@@ -37,6 +38,7 @@ DERIVED = [
     dark_inferences,
     market_tide,
     signal_accuracy,
+    alert_outcomes,
 ]
 #: Market-wide assets: not split by bucket of underlyings (see orchestration/buckets.py).
 CROSS_BUCKET = {market_tide.key, signal_accuracy.key}

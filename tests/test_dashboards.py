@@ -14,6 +14,7 @@ PAGES = [
     "views/chart.py",
     "views/darkpool.py",
     "views/replay.py",
+    "views/outcomes.py",
     "views/calibration.py",
     "views/health.py",
 ]

@@ -1,13 +1,16 @@
-"""Market tide and signal accuracy: hand-computed frames, then a built synthetic day."""
+"""Market tide, signal accuracy and alert outcomes: hand-computed frames, then a built day."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
+import pytest
 from polars.testing import assert_frame_equal
 
 from adapters.calendar import ny_ns
+from assets.alert_outcomes import outcome_stats, score_outcomes
 from assets.market_tide import MARKET, build_tide
 from assets.signal_accuracy import score_signals
 from lake import Lake
@@ -108,3 +111,69 @@ def test_built_day_has_tide_and_accuracy(built_lake) -> None:  # noqa: ANN001 - 
         assert scores[kind]["labels"] > 0
         assert (scores[kind]["precision"], scores[kind]["recall"]) == (1.0, 1.0)
     assert scores["sweep"]["hits"] > 0 and scores["sweep"]["precision"] == 1.0
+
+
+def test_alert_outcomes_by_hand() -> None:
+    # SPY 1-minute bars from 10:00 to 10:40 closing at 100 + minute (10:40's bar ends 10:41).
+    candles = pl.LazyFrame(
+        {
+            "symbol": ["SPY"] * 41, "interval": ["1m"] * 41,
+            "ts": [T0 + m * 60 * 10**9 for m in range(41)],
+            "close": [100.0 + m for m in range(41)],
+        }
+    )  # fmt: skip
+    at = T0 + 5 * 60 * 10**9 + 30 * 10**9  # 10:05:30
+    late = T0 + 39 * 60 * 10**9  # 10:39:00: 5 minutes later is past the last bar
+    alerts = pl.LazyFrame(
+        {
+            "alert_id": ["up", "down", "flat", "late"], "date": [DAY] * 4, "ts": [at, at, at, late],
+            "underlying": ["SPY"] * 4, "classifiers": [["sweep"], ["sweep"], ["roll"], ["spike"]],
+            "severity": ["high", "high", "low", "medium"],
+            "direction": ["bullish", "bearish", "structure", "bullish"], "config_version": ["v1"] * 4,
+        }
+    )  # fmt: skip
+    out = {r["alert_id"]: r for r in score_outcomes(alerts, candles).iter_rows(named=True)}
+    up = out["up"]
+    # Entry: the 10:04 bar (ended 10:05, before the alert), not the 10:05 bar still open.
+    assert up["entry_price"] == 104.0
+    assert up["ret_5m"] == pytest.approx(109 / 104 - 1)  # the bar ended by 10:10:30
+    assert up["ret_30m"] == pytest.approx(134 / 104 - 1)
+    assert up["ret_close"] == pytest.approx(140 / 104 - 1)
+    assert up["signed_30m"] == pytest.approx(up["ret_30m"])
+    assert out["down"]["signed_30m"] == pytest.approx(-up["ret_30m"])
+    assert out["flat"]["ret_5m"] == pytest.approx(up["ret_5m"]) and out["flat"]["signed_5m"] is None
+    assert out["late"]["ret_5m"] is None and out["late"]["ret_30m"] is None
+    assert out["late"]["entry_price"] == 138.0 and out["late"]["ret_close"] == pytest.approx(
+        140 / 138 - 1
+    )
+
+
+def test_outcome_stats_by_hand() -> None:
+    moves = [0.01, -0.02, 0.03]
+    outcomes = pl.DataFrame(
+        {
+            "classifiers": [["sweep"]] * 3, "severity": ["high"] * 3,
+            "signed_5m": moves, "signed_30m": [None, None, None], "signed_close": [None, None, None],
+        },
+        schema_overrides={"signed_30m": pl.Float64, "signed_close": pl.Float64},
+    )  # fmt: skip
+    (row,) = outcome_stats(outcomes).iter_rows(named=True)
+    assert (row["classifier"], row["severity"], row["horizon"], row["n"]) == (
+        "sweep",
+        "high",
+        "5m",
+        3,
+    )
+    assert row["hit_rate"] == pytest.approx(2 / 3)
+    assert row["median_move"] == pytest.approx(0.01)
+    mean, sd = float(np.mean(moves)), float(np.std(moves, ddof=1))
+    assert row["mean_move"] == pytest.approx(mean)
+    assert row["mean_ci_low"] == pytest.approx(mean - 1.96 * sd / np.sqrt(3))
+    # Wilson's interval for 2 of 3.
+    z, p, n = 1.96, 2 / 3, 3
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    assert (row["hit_ci_low"], row["hit_ci_high"]) == (
+        pytest.approx(centre - half),
+        pytest.approx(centre + half),
+    )

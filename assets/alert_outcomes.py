@@ -1,0 +1,172 @@
+"""``alert_outcomes``: what the underlying did after each alert.
+
+For every alert of the configured version: the underlying's price when the alert was
+known (the close of the last 1-minute bar that ended at or before the alert: never a bar
+still open, which would look ahead), and its return to the last bar ending at or before
+5 minutes and 30 minutes later and to the last bar of the day (so far, on a live day).
+A horizon past the last bar available is null (not yet known). Bullish alerts gain when
+the price rises, bearish ones when it falls; other directions (neutral, structure, mixed)
+have no signed move. :func:`outcome_stats` summarises them per classifier and severity:
+hit rate, mean and median signed move with 95% confidence intervals. The same report
+runs on any day in the lake. The next-day horizon is not computed.
+"""
+
+# No `from __future__ import annotations`: Dagster inspects the `context` annotation.
+
+import math
+
+import dagster as dg
+import polars as pl
+from dagster import AssetExecutionContext
+
+from assets.checks import holds, specs, unique
+from orchestration.partitions import partition_date, trading_days
+from orchestration.resources import LakeResource, ThresholdsResource
+
+BAR_NS = 60 * 10**9
+HORIZONS: dict[str, int | None] = {"5m": 5 * BAR_NS, "30m": 30 * BAR_NS, "close": None}
+SIGN = {"bullish": 1.0, "bearish": -1.0}
+OUTCOME_COLUMNS = [
+    "alert_id", "date", "ts", "underlying", "classifiers", "severity", "direction",
+    "entry_price", *[f"ret_{h}" for h in HORIZONS], *[f"signed_{h}" for h in HORIZONS],
+    "config_version",
+]  # fmt: skip
+
+
+def _closes(candles: pl.LazyFrame) -> pl.LazyFrame:
+    """Return (symbol, bar end ns, close) of the 1-minute bars with a price, by time."""
+    return (
+        candles.filter((pl.col("interval") == "1m") & pl.col("close").is_not_null())
+        .select("symbol", (pl.col("ts") + BAR_NS).alias("_end"), "close")
+        .sort("_end")
+    )
+
+
+def score_outcomes(alerts: pl.LazyFrame, candles: pl.LazyFrame) -> pl.DataFrame:
+    """Return each alert with its entry price and raw and signed returns per horizon.
+
+    Parameters
+    ----------
+    alerts
+        ``alerts`` rows of one day and one config version.
+    candles
+        ``equity_candles`` of the same day (the 1-minute bars are used).
+
+    Returns
+    -------
+    pl.DataFrame
+        :data:`OUTCOME_COLUMNS`, ordered by ts, alert_id.
+    """
+    closes = _closes(candles)
+    last = closes.group_by("symbol").agg(pl.col("_end").max().alias("_last_end"))
+    # The price when the alert was known, then at each horizon: the last bar closed by then.
+    rows = (
+        alerts.select(
+            "alert_id", "date", "ts", "underlying", "classifiers", "severity", "direction",
+            "config_version",
+        )
+        .sort("ts")
+        .join_asof(
+            closes.rename({"close": "entry_price"}), left_on="ts", right_on="_end",
+            by_left="underlying", by_right="symbol", strategy="backward", check_sortedness=False,
+        )
+        .drop("_end")
+        .join(last, left_on="underlying", right_on="symbol", how="left")
+    )  # fmt: skip
+    for name, horizon in HORIZONS.items():
+        target = pl.col("_last_end") if horizon is None else pl.col("ts") + horizon
+        rows = (
+            rows.with_columns(target.alias("_at"))
+            .sort("_at")
+            .join_asof(
+                closes.rename({"close": f"_px_{name}"}), left_on="_at", right_on="_end",
+                by_left="underlying", by_right="symbol", strategy="backward", check_sortedness=False,
+            )
+            .with_columns(
+                pl.when(pl.col("_at") <= pl.col("_last_end"))
+                .then(pl.col(f"_px_{name}") / pl.col("entry_price") - 1)
+                .alias(f"ret_{name}")
+            )
+            .drop("_at", "_end", f"_px_{name}")
+        )  # fmt: skip
+    sign = pl.col("direction").replace_strict(SIGN, default=None, return_dtype=pl.Float64)
+    return (
+        rows.with_columns((pl.col(f"ret_{h}") * sign).alias(f"signed_{h}") for h in HORIZONS)
+        .select(OUTCOME_COLUMNS)
+        .sort("ts", "alert_id")
+        .collect()
+    )
+
+
+def outcome_stats(outcomes: pl.DataFrame) -> pl.DataFrame:
+    """Return per classifier, severity and horizon: n, hit rate, mean and median signed move.
+
+    The 95% intervals are normal approximations: mean +- 1.96 sd / sqrt(n) for the mean,
+    Wilson's interval for the hit rate. Only directional alerts with a known move count.
+    """
+    long = outcomes.explode("classifiers").unpivot(
+        on=[f"signed_{h}" for h in HORIZONS],
+        index=["classifiers", "severity"],
+        variable_name="horizon",
+        value_name="move",
+    )
+    z = 1.96
+    n = pl.len()
+    p = (pl.col("move") > 0).mean()
+    return (
+        long.drop_nulls("move")
+        .with_columns(pl.col("horizon").str.strip_prefix("signed_"))
+        .group_by(pl.col("classifiers").alias("classifier"), "severity", "horizon")
+        .agg(
+            n.alias("n"),
+            p.alias("hit_rate"),
+            pl.col("move").mean().alias("mean_move"),
+            pl.col("move").median().alias("median_move"),
+            pl.col("move").std().alias("_sd"),
+        )
+        .with_columns(
+            (pl.col("mean_move") - z * pl.col("_sd") / pl.col("n").sqrt()).alias("mean_ci_low"),
+            (pl.col("mean_move") + z * pl.col("_sd") / pl.col("n").sqrt()).alias("mean_ci_high"),
+            _wilson(-z).alias("hit_ci_low"),
+            _wilson(z).alias("hit_ci_high"),
+        )
+        .drop("_sd")
+        .sort("classifier", "severity", "horizon")
+    )
+
+
+def _wilson(z: float) -> pl.Expr:
+    """Return one bound of Wilson's score interval of ``hit_rate`` over ``n`` trials."""
+    p, n = pl.col("hit_rate"), pl.col("n")
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = abs(z) * (p * (1 - p) / n + z * z / (4 * n * n)).sqrt() / (1 + z * z / n)
+    return centre + math.copysign(1.0, z) * half
+
+
+@dg.asset(
+    group_name="signals",
+    partitions_def=trading_days,
+    check_specs=specs("alert_outcomes", ["alert_id_unique", "entry_known_before_alert"]),
+    deps=["alerts", "equity_candles"],
+    description="Each alert's underlying return 5 min, 30 min and to the close after it, signed by direction.",
+)
+def alert_outcomes(
+    context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
+) -> dg.MaterializeResult:
+    """Score the day's alerts (of the configured version) against the underlying's bars.
+
+    The returns to the close move with every bar, so a live run scores the whole day
+    (alerts are few; only the 1-minute bars are read).
+    """
+    lake = lake.scoped_to(context)
+    day = partition_date(context.partition_key)
+    version = thresholds.load().config_version
+    alerts = lake.require_day("alerts", day).filter(pl.col("config_version") == version)
+    candles = lake.require_day("equity_candles", day).filter(pl.col("interval") == "1m")
+    out = score_outcomes(alerts, candles)
+    checks = [
+        unique(out, "alert_id"),
+        # A price is known for an alert only from a bar closed by then: never a look-ahead.
+        holds("entry_known_before_alert", out, pl.col("entry_price") <= 0),
+    ]
+    return lake.overwrite_version("alert_outcomes", out, day, version, checks, clock="ts")
