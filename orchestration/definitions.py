@@ -15,6 +15,7 @@ from assets.flow_packets import flow_packets
 from assets.landing import landing
 from assets.market_tide import market_tide
 from assets.option_prints import option_prints
+from assets.packet_positioning import packet_positioning
 from assets.signal_accuracy import signal_accuracy
 from assets.structures import structures
 from orchestration.jobs import (
@@ -39,6 +40,7 @@ DERIVED = [
     market_tide,
     signal_accuracy,
     alert_outcomes,
+    packet_positioning,
 ]
 #: Market-wide assets: not split by bucket of underlyings (see orchestration/buckets.py).
 CROSS_BUCKET = {market_tide.key, signal_accuracy.key}

@@ -12,6 +12,7 @@ from polars.testing import assert_frame_equal
 from adapters.calendar import ny_ns
 from assets.alert_outcomes import outcome_stats, score_outcomes
 from assets.market_tide import MARKET, build_tide
+from assets.packet_positioning import position_packets
 from assets.signal_accuracy import score_signals
 from lake import Lake
 from lake.read import read
@@ -177,3 +178,44 @@ def test_outcome_stats_by_hand() -> None:
         pytest.approx(centre - half),
         pytest.approx(centre + half),
     )
+
+
+def test_opening_tags_and_golden_sweeps_by_hand() -> None:
+    c, u = "SPY   261124C00600000", "SPY   261124P00590000"
+    at = [T0 + s * 10**9 for s in range(6)]
+    prints = pl.LazyFrame(
+        {
+            "contract": [c, c, c, c, u], "ts_event": [at[1], at[2], at[3], at[3], at[4]],
+            "seq": [1, 2, 3, 4, 5], "size": [30, 50, 25, 15, 10], "in_flow": [True, True, True, True, True],
+        }
+    )  # fmt: skip
+    packets = pl.LazyFrame(
+        {
+            "packet_id": ["first", "third", "unknown_oi"], "date": [DAY] * 3,
+            "start_ts": [at[0], at[3], at[4]], "underlying": ["SPY"] * 3, "contract": [c, c, u],
+            "kind": ["sweep", "sweep", "sweep"], "size": [50, 40, 10], "premium": [1.5e6, 1.2e6, 2e6],
+        }
+    )  # fmt: skip
+    oi = pl.LazyFrame({"contract": [c], "open_interest": [100]})
+    out = {
+        r["packet_id"]: r
+        for r in position_packets(packets, prints, oi, {"golden_min_premium": 1e6})
+        .collect()
+        .iter_rows(named=True)
+    }
+    # Before any print 100 contracts are open: a 50-lot may close them all, so not opening.
+    assert (out["first"]["prior_volume"], out["first"]["likely_opening"]) == (0, False)
+    # At the third print time: 30 + 50 traded before, so at most 20 of the 40 can close.
+    third = out["third"]
+    assert (third["prior_volume"], third["likely_opening"], third["golden_sweep"]) == (
+        80,
+        True,
+        True,
+    )
+    assert third["volume_to_oi"] == pytest.approx(1.2)
+    # Unknown open interest never tags a packet.
+    assert (
+        out["unknown_oi"]["likely_opening"] is False and out["unknown_oi"]["volume_to_oi"] is None
+    )
+    low = position_packets(packets, prints, oi, {"golden_min_premium": 1.3e6}).collect()
+    assert not low.filter(pl.col("packet_id") == "third")["golden_sweep"].item()

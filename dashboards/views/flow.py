@@ -44,6 +44,18 @@ def tape() -> None:
     if packets is None or packets.is_empty():
         st.info(f"No FlowPackets for {view.day}: run `flowlake build --date {view.day}`.")
         return
+    positioning = load_day(
+        "packet_positioning", view.day,
+        columns=("packet_id", "volume_to_oi", "likely_opening", "golden_sweep"),
+    )  # fmt: skip
+    if positioning is not None:
+        packets = packets.join(positioning.drop("date", strict=False), on="packet_id", how="left")
+    else:
+        packets = packets.with_columns(
+            pl.lit(None, pl.Float64).alias("volume_to_oi"),
+            pl.lit(None, pl.Boolean).alias("likely_opening"),
+            pl.lit(None, pl.Boolean).alias("golden_sweep"),
+        )
     shown = in_view(packets, view, "underlying", "start_ts_ny").filter(
         pl.col("kind").is_in(kinds) & (pl.col("premium") >= min_premium)
     )
@@ -57,7 +69,8 @@ def tape() -> None:
     calls = float(shown.filter(pl.col("right") == "C")["premium"].sum() or 0)
     puts = float(shown.filter(pl.col("right") == "P")["premium"].sum() or 0)
     m3.metric("Put/call premium", f"{puts / calls:.2f}" if calls else "n/a")
-    m4.metric("Sweeps", f"{shown.filter(pl.col('kind') == 'sweep').height:,}")
+    golden = shown.filter(pl.col("golden_sweep").fill_null(False)).height
+    m4.metric("Sweeps (golden)", f"{shown.filter(pl.col('kind') == 'sweep').height:,} ({golden:,})")
     if shown.height:
         fig = px.scatter(
             shown.select("start_ts_ny", "premium", "kind", "contract", "side"),
@@ -81,7 +94,8 @@ def tape() -> None:
         pl.col("start_ts_ny").dt.strftime("%H:%M:%S%.3f").alias("time"),
         "underlying", "contract", "kind", "side", "n_prints", "n_exchanges", "size",
         pl.col("premium").round(0), pl.col("vwap").round(2), pl.col("nbbo_coverage").round(2).alias("coverage"),
-        pl.col("buy_ratio").round(2), "iso_count", "packet_id",
+        pl.col("buy_ratio").round(2), "iso_count", pl.col("volume_to_oi").round(2).alias("vol/OI"),
+        pl.col("likely_opening").alias("opening"), pl.col("golden_sweep").alias("golden"), "packet_id",
     )  # fmt: skip
     st.dataframe(table, hide_index=True, width="stretch", height=420, key="flow_packets_table")
 

@@ -1,0 +1,122 @@
+"""``packet_positioning``: does a packet open new positions? Golden sweeps.
+
+With the contract's start-of-day open interest (``option_open_interest``, from the
+vendor's statistics or the synthetic market), a packet is *likely opening* when its size
+exceeds the open interest minus the contract's volume earlier in the day (in-flow prints
+strictly before the packet's first print): closing trades cannot exceed the positions
+that exist, so the excess must open new ones. Unknown open interest never tags a packet.
+A *golden sweep* is a sweep of at least ``golden_min_premium`` that is likely opening.
+``volume_to_oi`` is the contract's volume up to and including the packet over its open
+interest.
+"""
+
+# No `from __future__ import annotations`: Dagster inspects the `context` annotation.
+
+from typing import Any
+
+import dagster as dg
+import polars as pl
+from dagster import AssetExecutionContext
+
+from assets.checks import all_exist, specs, unique
+from orchestration.partitions import partition_date, trading_days
+from orchestration.resources import LakeResource, ThresholdsResource
+
+POSITIONING_COLUMNS = [
+    "packet_id", "date", "start_ts", "underlying", "contract", "kind", "size", "premium",
+    "prior_volume", "open_interest", "volume_to_oi", "likely_opening", "golden_sweep",
+]  # fmt: skip
+
+
+def position_packets(
+    packets: pl.LazyFrame,
+    prints: pl.LazyFrame,
+    open_interest: pl.LazyFrame,
+    params: dict[str, Any],
+) -> pl.LazyFrame:
+    """Return each packet with its prior volume, open interest and opening tags.
+
+    Parameters
+    ----------
+    packets
+        ``flow_packets`` of one day.
+    prints
+        ``option_prints`` of the day (contract, ts_event, seq, size, in_flow).
+    open_interest
+        ``option_open_interest`` of the day (contract, open_interest).
+    params
+        ``golden_min_premium``.
+
+    Returns
+    -------
+    pl.LazyFrame
+        :data:`POSITIONING_COLUMNS`, ordered by start_ts, packet_id.
+    """
+    volume = (
+        prints.filter(pl.col("in_flow"))
+        .sort("contract", "ts_event", "seq")
+        .select(
+            "contract",
+            pl.col("ts_event").alias("_t"),
+            pl.col("size").cum_sum().over("contract").alias("_cum"),
+        )
+        # One row per (contract, time): the volume through every print at that time.
+        .group_by("contract", "_t")
+        .agg(pl.col("_cum").max())
+        .sort("_t")
+    )
+    oi = open_interest.group_by("contract").agg(pl.col("open_interest").max())
+    return (
+        packets.select("packet_id", "date", "start_ts", "underlying", "contract", "kind", "size", "premium")
+        .sort("start_ts")
+        .join_asof(
+            volume, left_on="start_ts", right_on="_t", by="contract", strategy="backward",
+            allow_exact_matches=False, check_sortedness=False,
+        )
+        .join(oi, on="contract", how="left")
+        .with_columns(pl.col("_cum").fill_null(0).alias("prior_volume"))
+        .with_columns(
+            pl.when(pl.col("open_interest") > 0)
+            .then((pl.col("prior_volume") + pl.col("size")) / pl.col("open_interest"))
+            .alias("volume_to_oi"),
+            (pl.col("size") > pl.col("open_interest") - pl.col("prior_volume"))
+            .fill_null(False)
+            .alias("likely_opening"),
+        )
+        .with_columns(
+            (
+                pl.col("likely_opening")
+                & (pl.col("kind") == "sweep")
+                & (pl.col("premium") >= float(params["golden_min_premium"]))
+            ).alias("golden_sweep")
+        )
+        .select(POSITIONING_COLUMNS)
+        .sort("start_ts", "packet_id")
+    )  # fmt: skip
+
+
+@dg.asset(
+    group_name="signals",
+    partitions_def=trading_days,
+    check_specs=specs("packet_positioning", ["packet_id_unique", "packets_exist"]),
+    deps=["flow_packets", "option_prints", "option_open_interest"],
+    description="Per packet: prior volume, open interest, volume/OI, likely opening, golden sweep.",
+)
+def packet_positioning(
+    context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
+) -> dg.MaterializeResult:
+    """Tag one day's packets (a live run retags the day: a few columns of packets and prints)."""
+    lake = lake.scoped_to(context)
+    day = partition_date(context.partition_key)
+    packets = lake.require_day("flow_packets", day)
+    out = position_packets(
+        packets,
+        lake.require_day("option_prints", day).select(
+            "contract", "ts_event", "seq", "size", "in_flow"
+        ),
+        lake.scan_day("option_open_interest", day),
+        thresholds.load().section("positioning"),
+    ).collect()
+    known = packets.select("packet_id").collect().get_column("packet_id")
+    checks = [unique(out, "packet_id"), all_exist("packets_exist", out["packet_id"], known)]
+    return lake.overwrite("packet_positioning", out, day, checks, clock="start_ts")
