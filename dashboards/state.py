@@ -126,3 +126,17 @@ def _time(text: str | None, default: dt.time) -> dt.time:
         return dt.time.fromisoformat(text) if text else default
     except ValueError:
         return default
+
+
+def open_page(title: str) -> View:
+    """Return the view for the page titled ``title``; on an empty lake, say how to fill it
+    and stop the page there."""
+    view: View = st.session_state["view"]
+    st.title(title)
+    if view.day is None:
+        st.info(
+            "The lake has no trading day yet. Run `make run` (or `flowlake synth` then "
+            "`flowlake build`) to fill it."
+        )
+        st.stop()
+    return view

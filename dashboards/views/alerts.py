@@ -8,14 +8,9 @@ import streamlit as st
 
 from dashboards.data import load_day, pick_version
 from dashboards.filters import in_view
-from dashboards.state import View
+from dashboards.state import open_page
 
-view: View = st.session_state["view"]
-st.title("Alerts")
-
-if view.day is None:
-    st.info("The lake has no trading day yet. Run `make run` to fill it.")
-    st.stop()
+view = open_page("Alerts")
 
 
 @st.fragment(run_every=view.refresh_seconds)

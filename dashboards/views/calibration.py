@@ -6,15 +6,10 @@ import polars as pl
 import streamlit as st
 
 from dashboards.data import current_lake, load_day
-from dashboards.state import View
+from dashboards.state import open_page
 from lake.compare import compare_versions, config_versions
 
-view: View = st.session_state["view"]
-st.title("Calibration")
-
-if view.day is None:
-    st.info("The lake has no trading day yet. Run `make run` to fill it.")
-    st.stop()
+view = open_page("Calibration")
 
 lake = current_lake()
 accuracy = load_day("signal_accuracy", view.day)

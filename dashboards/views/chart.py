@@ -11,14 +11,9 @@ from plotly.subplots import make_subplots
 
 from dashboards.data import default_config_version, load_day
 from dashboards.filters import in_view
-from dashboards.state import View
+from dashboards.state import open_page
 
-view: View = st.session_state["view"]
-st.title("Chart")
-
-if view.day is None:
-    st.info("The lake has no trading day yet. Run `make run` to fill it.")
-    st.stop()
+view = open_page("Chart")
 
 candles = load_day("equity_candles", view.day)
 if candles is None or candles.is_empty():

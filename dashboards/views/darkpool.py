@@ -7,14 +7,9 @@ import streamlit as st
 
 from dashboards.data import load_day
 from dashboards.filters import in_view
-from dashboards.state import View
+from dashboards.state import open_page
 
-view: View = st.session_state["view"]
-st.title("Dark pool")
-
-if view.day is None:
-    st.info("The lake has no trading day yet. Run `make run` to fill it.")
-    st.stop()
+view = open_page("Dark pool")
 
 inferences = load_day("dark_inferences", view.day)
 if inferences is not None and inferences.height:

@@ -9,16 +9,9 @@ import streamlit as st
 from assets.market_tide import MARKET
 from dashboards.data import load_day
 from dashboards.filters import in_view, money, ns, ny_time, signed_money
-from dashboards.state import View
+from dashboards.state import open_page
 
-view: View = st.session_state["view"]
-st.title("Options flow")
-
-if view.day is None:
-    st.info(
-        "The lake has no trading day yet. Run `make run` (or `flowlake synth` then `flowlake build`) to fill it."
-    )
-    st.stop()
+view = open_page("Options flow")
 
 c1, c2, c3, c4 = st.columns(4)
 kinds = c1.multiselect(

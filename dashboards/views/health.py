@@ -8,11 +8,10 @@ import polars as pl
 import streamlit as st
 
 from dashboards.data import current_lake, load_day, stream_stats
-from dashboards.state import View
+from dashboards.state import open_page
 from lake.read import table_version
 
-view: View = st.session_state["view"]
-st.title("Pipeline health")
+view = open_page("Pipeline health")
 
 STREAMS = ("option_trades", "option_quotes", "equity_trades", "equity_quotes")
 DERIVED = (
@@ -24,11 +23,11 @@ DERIVED = (
     "equity_prints",
     "equity_candles",
     "dark_inferences",
+    "market_tide",
+    "packet_positioning",
+    "alert_outcomes",
+    "signal_accuracy",
 )
-
-if view.day is None:
-    st.info("The lake has no trading day yet. Run `make run` to fill it.")
-    st.stop()
 
 
 @st.fragment(run_every=view.refresh_seconds)

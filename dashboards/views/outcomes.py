@@ -8,14 +8,9 @@ import streamlit as st
 from assets.alert_outcomes import outcome_stats
 from dashboards.data import default_config_version, load_day
 from dashboards.filters import in_view
-from dashboards.state import View
+from dashboards.state import open_page
 
-view: View = st.session_state["view"]
-st.title("Alert outcomes")
-
-if view.day is None:
-    st.info("The lake has no trading day yet. Run `make run` to fill it.")
-    st.stop()
+view = open_page("Alert outcomes")
 
 outcomes = load_day("alert_outcomes", view.day)
 if outcomes is None or outcomes.is_empty():

@@ -10,14 +10,9 @@ import streamlit as st
 
 from dashboards.data import load_day
 from dashboards.filters import money
-from dashboards.state import View
+from dashboards.state import open_page
 
-view: View = st.session_state["view"]
-st.title("Replay")
-
-if view.day is None:
-    st.info("The lake has no trading day yet. Run `make run` to fill it.")
-    st.stop()
+view = open_page("Replay")
 
 OPEN, CLOSE = dt.time(9, 30), dt.time(16, 15)
 SPEEDS = {"1x": 1, "10x": 10, "60x": 60, "300x": 300}
