@@ -11,6 +11,8 @@ the same way against their labels. Days without labels (real data) have no rows.
 
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation.
 
+import datetime as dt
+
 import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
@@ -90,6 +92,27 @@ def score_signals(
     )
 
 
+def _evidence(lake: LakeResource, day: dt.date, version: str) -> pl.LazyFrame:
+    """Return (signal, hit_id, event_id): the prints behind each hit of ``version`` (through
+    its packets) and behind each dark-pool inference."""
+    packets = lake.require_day("flow_packets", day).select("packet_id", "event_ids")
+    by_hit = (
+        lake.require_day("classifier_hits", day).filter(pl.col("config_version") == version)
+        .select(pl.col("classifier").alias("signal"), "hit_id", pl.col("packet_ids").alias("packet_id"))
+        .explode("packet_id")
+        .join(packets, on="packet_id")
+        .explode("event_ids")
+        .select("signal", "hit_id", pl.col("event_ids").alias("event_id"))
+    )  # fmt: skip
+    dark = (
+        lake.require_day("dark_inferences", day)
+        .select(pl.col("kind").alias("signal"), pl.col("inference_id").alias("hit_id"), "event_ids")
+        .explode("event_ids")
+        .rename({"event_ids": "event_id"})
+    )
+    return pl.concat([by_hit, dark])
+
+
 @dg.asset(
     group_name="signals",
     partitions_def=trading_days,
@@ -108,29 +131,9 @@ def signal_accuracy(
     version = thresholds.load().config_version
     labels = lake.find_day("synthetic_labels", day)
     if labels is None or labels.select(pl.len()).collect().item() == 0:
-        # Real data has no planted labels: nothing to score (the checks hold on no rows).
-        empty = pl.DataFrame(schema=ACCURACY_SCHEMA)
-        checks = [
-            unique(empty, "config_version", "signal"),
-            in_unit_interval(empty, "precision", "recall"),
-        ]
-        return lake.overwrite_version("signal_accuracy", empty, day, version, checks)
-    hits = lake.require_day("classifier_hits", day).filter(pl.col("config_version") == version)
-    packets = lake.require_day("flow_packets", day).select("packet_id", "event_ids")
-    by_hit = (
-        hits.select(pl.col("classifier").alias("signal"), "hit_id", pl.col("packet_ids").alias("packet_id"))
-        .explode("packet_id")
-        .join(packets, on="packet_id")
-        .explode("event_ids")
-        .select("signal", "hit_id", pl.col("event_ids").alias("event_id"))
-    )  # fmt: skip
-    dark = (
-        lake.require_day("dark_inferences", day)
-        .select(pl.col("kind").alias("signal"), pl.col("inference_id").alias("hit_id"), "event_ids")
-        .explode("event_ids")
-        .rename({"event_ids": "event_id"})
-    )
-    scores = score_signals(pl.concat([by_hit, dark]), labels, version)
+        scores = pl.DataFrame(schema=ACCURACY_SCHEMA)  # real data: no planted labels
+    else:
+        scores = score_signals(_evidence(lake, day, version), labels, version)
     checks = [
         unique(scores, "config_version", "signal"),
         in_unit_interval(scores, "precision", "recall"),

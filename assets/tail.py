@@ -36,7 +36,8 @@ EQUITY_TAG = "flowlake/equity_since_ns"
 class Tail:
     """The earliest event time (ns since the epoch) new rows can change, per side.
 
-    ``None`` on a side: nothing new there, its derived tables stay as they are.
+    ``None`` on a side: nothing new there (its assets rebuild from the other side's tail,
+    a few seconds, see :func:`plan_for`).
     """
 
     option_ns: int | None = None
@@ -52,6 +53,17 @@ class Tail:
         """Return the run tags carrying this tail (only the sides with new rows)."""
         pairs = ((OPTION_TAG, self.option_ns), (EQUITY_TAG, self.equity_ns))
         return {tag: str(ns) for tag, ns in pairs if ns is not None}
+
+    def saved(self) -> dict[str, int | None] | None:
+        """Return this tail as JSON-able state (None when empty), e.g. in a sensor cursor."""
+        return (
+            None if self == Tail() else {"option_ns": self.option_ns, "equity_ns": self.equity_ns}
+        )
+
+    @staticmethod
+    def restored(saved: dict[str, int | None] | None) -> Tail:
+        """Return the tail :meth:`saved` returned (empty for None)."""
+        return Tail(**saved) if saved else Tail()
 
     @staticmethod
     def from_tags(tags: dict[str, str]) -> Tail | None:

@@ -22,8 +22,9 @@ import dagster as dg
 
 from adapters.synthetic.market import SyntheticSpec, generate_day
 from adapters.synthetic.universe import select_underlyings
-from bench.load import _pct
+from bench.load import percentile
 from lake import Lake
+from lake.compare import day_rows
 from lake.read import read
 from orchestration.definitions import defs
 from orchestration.instance import DAGSTER_YAML
@@ -32,11 +33,6 @@ from orchestration.spool import Spool
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-DERIVED_KEYS = {
-    "option_prints": "event_id", "flow_packets": "packet_id", "structures": "structure_id",
-    "classifier_hits": "hit_id", "alerts": "alert_id", "equity_prints": "event_id",
-    "dark_inferences": "inference_id",
-}  # fmt: skip
 
 
 def _live_runs(instance: dg.DagsterInstance) -> list[dg.RunRecord]:
@@ -149,8 +145,8 @@ def _latencies(instance: dg.DagsterInstance, spool: Spool, day: dt.date) -> dict
         if ends:
             readable_lag.append(min(ends) - spooled)
     return {
-        "landed_lag_s_p50": _pct(landed_lag, 0.5), "landed_lag_s_p95": _pct(landed_lag, 0.95),
-        "readable_lag_s_p50": _pct(readable_lag, 0.5), "readable_lag_s_p95": _pct(readable_lag, 0.95),
+        "landed_lag_s_p50": percentile(landed_lag, 0.5), "landed_lag_s_p95": percentile(landed_lag, 0.95),
+        "readable_lag_s_p50": percentile(readable_lag, 0.5), "readable_lag_s_p95": percentile(readable_lag, 0.95),
     }  # fmt: skip
 
 
@@ -167,9 +163,5 @@ def _equals_replay(
         list(defs.assets), resources=resources, partition_key=day.isoformat(),
         instance=dg.DagsterInstance.ephemeral(), run_config=quiet,
     )  # fmt: skip
-    replay = Lake(str(work / "replay"))
-    for table, key in DERIVED_KEYS.items():
-        a, b = read(replay, table, dates=[day]), read(live, table, dates=[day])
-        if a is None or b is None or not a.sort(key).equals(b.sort(key).select(a.columns)):
-            return False
-    return True
+    replay, rows = day_rows(Lake(str(work / "replay")), day), day_rows(live, day)
+    return replay.keys() == rows.keys() and all(replay[t].equals(rows[t]) for t in replay)

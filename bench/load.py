@@ -26,7 +26,7 @@ from orchestration.resources import LakeResource, SyntheticSource, ThresholdsRes
 from orchestration.spool import Spool
 
 
-def _pct(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3) if ordered else 0.0
 
@@ -104,9 +104,9 @@ def live_load(
         "underlyings": underlyings, "minutes": minutes, "interval_s": interval_s, "speed": speed, "batches": batches,
         "recorded_batches_per_s": round(batches / recorded_s, 1) if recorded_s else None,
         "sustained_batches_per_s": round(batches / total_s, 2), "total_s": round(total_s, 1), "builds": len(builds),
-        "build_s_p50": _pct(builds, 0.5), "build_s_max": round(max(builds), 3) if builds else 0.0,
-        "landed_lag_s_p50": _pct(landed_lag, 0.5), "landed_lag_s_p95": _pct(landed_lag, 0.95),
-        "readable_lag_s_p50": _pct(readable_lag, 0.5), "readable_lag_s_p95": _pct(readable_lag, 0.95),
+        "build_s_p50": percentile(builds, 0.5), "build_s_max": round(max(builds), 3) if builds else 0.0,
+        "landed_lag_s_p50": percentile(landed_lag, 0.5), "landed_lag_s_p95": percentile(landed_lag, 0.95),
+        "readable_lag_s_p50": percentile(readable_lag, 0.5), "readable_lag_s_p95": percentile(readable_lag, 0.95),
         "mean_batches_per_build": round(statistics.mean([batches / max(1, len(builds))]), 1),
         "reconciled": reconciled,
     }  # fmt: skip

@@ -23,17 +23,10 @@ from adapters.source import Batch
 from adapters.synthetic.market import SyntheticSpec, generate_day
 from adapters.synthetic.universe import select_underlyings
 from assets.landing import land_batch
-from lake.read import read
+from lake.compare import day_rows
 from orchestration.definitions import defs
 from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
 
-#: Tables compared between the tail update and the whole rebuild, with their row keys.
-KEYS = {
-    "option_prints": ["event_id"], "flow_packets": ["packet_id"], "structures": ["structure_id"],
-    "classifier_hits": ["hit_id"], "alerts": ["alert_id"], "equity_prints": ["event_id"],
-    "equity_candles": ["symbol", "interval", "ts"], "dark_inferences": ["inference_id"],
-    "contract_baselines": ["contract"],
-}  # fmt: skip
 CHUNK_NS = 15 * 60 * 10**9
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -73,10 +66,6 @@ def _build(
         elif event.event_type_value == "STEP_SUCCESS":
             per[event.step_key] = round(entry.timestamp - begun[event.step_key], 3)
     return round(wall, 3), per
-
-
-def _snapshot(lake: LakeResource, day: dt.date) -> dict[str, pl.DataFrame]:
-    return {t: read(lake.lake(), t, dates=[day]).sort(k) for t, k in KEYS.items()}
 
 
 def micro_batch_cost(
@@ -119,11 +108,12 @@ def micro_batch_cost(
         tail = land_batch(lake.lake(), batch, day, track_tail=True).tail
         landed_to = at + int(batch_s * 1e9)
         tail_s, tail_steps = _build(resources, day, instance, tail.tags())
-        after_tail = _snapshot(lake, day)
+        after_tail = day_rows(lake.lake(), day)
         whole_s, _ = _build(resources, day, instance, {})
-        after_whole = _snapshot(lake, day)
+        after_whole = day_rows(lake.lake(), day)
+        assert after_tail.keys() == after_whole.keys()
         for table, frame in after_whole.items():
-            assert_frame_equal(after_tail[table], frame, check_column_order=False)
+            assert_frame_equal(after_tail[table], frame)
         figures["points"].append(
             {
                 "time": point.isoformat(timespec="minutes"),

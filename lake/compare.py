@@ -1,6 +1,8 @@
-"""Compare two config versions of the signal tables (what a threshold change did).
+"""Compare lake contents: two config versions of the signal tables (what a threshold
+change did), and one day's derived rows of two lakes (live against replay).
 
-Read-side only: the CLI's ``calibrate`` and the dashboards' Calibration page both use it.
+Read-side only: the CLI's ``calibrate``, the dashboards' Calibration page and the live
+benchmarks use it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,28 @@ import polars as pl
 
 from lake.location import Lake
 from lake.read import scan
+
+#: The columns that identify a row of each derived table within a day.
+DERIVED_KEYS: dict[str, list[str]] = {
+    "option_prints": ["event_id"], "flow_packets": ["packet_id"], "structures": ["structure_id"],
+    "contract_baselines": ["contract"], "classifier_hits": ["hit_id"], "alerts": ["alert_id"],
+    "equity_prints": ["event_id"], "equity_candles": ["symbol", "interval", "ts"],
+    "dark_inferences": ["inference_id"], "market_tide": ["underlying", "ts"],
+    "packet_positioning": ["packet_id"], "alert_outcomes": ["alert_id"],
+    "signal_accuracy": ["config_version", "signal"],
+}  # fmt: skip
+
+
+def day_rows(lake: Lake, day: dt.date) -> dict[str, pl.DataFrame]:
+    """Return each derived table's rows of ``day`` in key order with columns by name, so
+    that two lakes built differently (live tails, a whole-day replay) compare with
+    ``DataFrame.equals``; tables the lake does not have are left out."""
+    rows = {}
+    for table, keys in DERIVED_KEYS.items():
+        frame = scan(lake, table, dates=[day])
+        if frame is not None:
+            rows[table] = frame.sort(keys).select(sorted(frame.collect_schema().names())).collect()
+    return rows
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import polars as pl
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from lake.location import Lake
+
+T = TypeVar("T")
 
 #: Optimistic-concurrency retries when another writer commits first.
 _COMMIT_RETRIES = 8
@@ -69,6 +73,23 @@ def _date_list(frame: pl.DataFrame) -> str:
     return ", ".join(f"'{d.isoformat()}'" for d in dates)
 
 
+def _committed(table: str, attempt: Callable[[], T]) -> T:
+    """Return ``attempt()``, run again (from the table's new version) while another writer
+    commits first.
+
+    Raises
+    ------
+    RuntimeError
+        When every one of :data:`_COMMIT_RETRIES` attempts lost the race.
+    """
+    for n in range(_COMMIT_RETRIES):
+        try:
+            return attempt()
+        except CommitFailedError:
+            time.sleep(0.05 * (n + 1))
+    raise RuntimeError(f"could not commit to {table} after {_COMMIT_RETRIES} concurrent retries")
+
+
 def _merge_by_key(
     lake: Lake, table: str, frame: pl.DataFrame, key: str, keep: str, *, update: bool
 ) -> tuple[int, int]:
@@ -77,25 +98,23 @@ def _merge_by_key(
     when ``update``, else left alone (insert-only)."""
     source = frame.unique(subset=["date", key], keep=keep, maintain_order=True)  # type: ignore[arg-type]
     predicate = f"t.date IN ({_date_list(source)}) AND t.date = s.date AND t.{key} = s.{key}"
-    for attempt in range(_COMMIT_RETRIES):
-        try:
-            # Creating the table races too: two first writers may both create it.
-            target = _ensure_table(lake, table, source, ["date"])
-            merger = target.merge(
-                source.to_arrow(),
-                predicate,
-                source_alias="s",
-                target_alias="t",
-                error_on_type_mismatch=False,
-            )
-            if update:
-                merger = merger.when_matched_update_all()
-            metrics = merger.when_not_matched_insert_all().execute()
-        except CommitFailedError:
-            time.sleep(0.05 * (attempt + 1))
-            continue
+
+    def attempt() -> tuple[int, int]:
+        # Creating the table races too: two first writers may both create it.
+        target = _ensure_table(lake, table, source, ["date"])
+        merger = target.merge(
+            source.to_arrow(),
+            predicate,
+            source_alias="s",
+            target_alias="t",
+            error_on_type_mismatch=False,
+        )
+        if update:
+            merger = merger.when_matched_update_all()
+        metrics = merger.when_not_matched_insert_all().execute()
         return int(metrics.get("num_target_rows_inserted", 0)), target.version()
-    raise RuntimeError(f"could not commit to {table} after {_COMMIT_RETRIES} concurrent retries")
+
+    return _committed(table, attempt)
 
 
 def _nothing(lake: Lake, table: str) -> WriteResult:
@@ -125,7 +144,11 @@ class RowScope:
     values: tuple[str, ...]
 
     def predicate(self) -> str:
-        """Return the Delta predicate selecting these rows."""
+        """Return the Delta predicate selecting these rows (none when there are no values:
+        a bucket with no underlyings that day replaces nothing, and still creates the table
+        its downstream assets read)."""
+        if not self.values:
+            return "FALSE"
         return f"{self.sql} IN ({', '.join(_sql_literal(v) for v in self.values)})"
 
 
@@ -161,14 +184,6 @@ def overwrite_partition(
     where = where or {}
     bounds = [] if since is None else [pl.col(since[0]) < since[1]]
     if scope is not None:
-        if not scope.values:  # a bucket with no underlyings that day: nothing to replace
-            for attempt in range(_COMMIT_RETRIES):
-                try:  # the table must exist for the bucket's downstream assets
-                    _ensure_table(lake, table, frame, ["date"])
-                    break
-                except CommitFailedError:
-                    time.sleep(0.05 * (attempt + 1))
-            return _nothing(lake, table)
         bounds.append(~scope.expr.is_in(list(scope.values)))
     outside = frame.filter(
         (pl.col("date") != date).or_(*[pl.col(c) != v for c, v in where.items()], *bounds)
@@ -178,34 +193,33 @@ def overwrite_partition(
             f"{table}: frame holds rows outside partition {date} {where or ''}".rstrip()
         )
     data = frame.to_arrow()
-    for attempt in range(_COMMIT_RETRIES):
-        try:
-            write_deltalake(
-                lake.uri(table),
-                data,
-                mode="overwrite",
-                partition_by=["date"],
-                predicate=" AND ".join(
-                    [
-                        f"date = '{date.isoformat()}'",
-                        *(f"{c} = {_sql_literal(v)}" for c, v in where.items()),
-                        *([] if since is None else [f"{since[0]} >= {int(since[1])}"]),
-                        *([] if scope is None else [scope.predicate()]),
-                    ]
-                ),
-                storage_options=lake.storage_options or None,
-                # Rows come in time order: bounded files each cover a span of the day, so a
-                # live tail's overwrite rewrites the last files only, not the whole day.
-                target_file_size=DERIVED_FILE_BYTES,
-            )
-        except CommitFailedError:
-            time.sleep(0.05 * (attempt + 1))
-            continue
+    predicate = " AND ".join(
+        [
+            f"date = '{date.isoformat()}'",
+            *(f"{c} = {_sql_literal(v)}" for c, v in where.items()),
+            *([] if since is None else [f"{since[0]} >= {int(since[1])}"]),
+            *([] if scope is None else [scope.predicate()]),
+        ]
+    )
+
+    def attempt() -> WriteResult:
+        write_deltalake(
+            lake.uri(table),
+            data,
+            mode="overwrite",
+            partition_by=["date"],
+            predicate=predicate,
+            storage_options=lake.storage_options or None,
+            # Rows come in time order: bounded files each cover a span of the day, so a
+            # live tail's overwrite rewrites the last files only, not the whole day.
+            target_file_size=DERIVED_FILE_BYTES,
+        )
         version = DeltaTable(
             lake.uri(table), storage_options=lake.storage_options or None
         ).version()
         return WriteResult(table, frame.height, 0, version)
-    raise RuntimeError(f"could not commit to {table} after {_COMMIT_RETRIES} concurrent retries")
+
+    return _committed(table, attempt)
 
 
 def upsert(lake: Lake, table: str, frame: pl.DataFrame, key: str) -> WriteResult:

@@ -334,18 +334,24 @@ def _calibrate(args: argparse.Namespace, lake: object) -> int:
     return 0
 
 
+def _check_underlyings(text: str) -> None:
+    """Fail in one usage line for an unknown symbol or a bad count in ``--underlyings``."""
+    from adapters.synthetic.universe import select_underlyings
+
+    try:
+        select_underlyings(text)
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+
+
 def _live_source(args: argparse.Namespace) -> object:
     from adapters.source import Replayed
 
     match args.source:
         case "synthetic":
-            from adapters.synthetic.universe import select_underlyings
             from orchestration.resources import SyntheticSource
 
-            try:
-                select_underlyings(args.underlyings)
-            except ValueError as exc:
-                raise CliError(str(exc), EXIT_USAGE) from None
+            _check_underlyings(args.underlyings)
             return SyntheticSource(underlyings=args.underlyings, minutes=args.minutes).market()
         case "lake-replay":
             from lake import Lake
@@ -551,12 +557,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     day = _session_date(args.date)
     match args.command:
         case "synth":
-            from adapters.synthetic.universe import select_underlyings
-
-            try:
-                select_underlyings(args.underlyings)
-            except ValueError as exc:
-                raise CliError(str(exc), EXIT_USAGE) from None
+            _check_underlyings(args.underlyings)
             source = SyntheticSource(
                 seed=args.seed, underlyings=args.underlyings, minutes=args.minutes, scale=args.scale
             )

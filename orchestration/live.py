@@ -84,14 +84,6 @@ def land_spooled(lake: Lake, spool: Spool, batches: list[SpooledBatch]) -> Landi
     return total
 
 
-def _tail(saved: dict | None) -> Tail:
-    return Tail(**saved) if saved else Tail()
-
-
-def _saved(tail: Tail) -> dict | None:
-    return None if tail == Tail() else {"option_ns": tail.option_ns, "equity_ns": tail.equity_ns}
-
-
 def _in_flight(instance: dg.DagsterInstance | None, run_key: str | None) -> bool | None:
     """Return whether the run requested under ``run_key`` is still going (True), ended
     well (False), or failed / never started (None: its tail must be requested again)."""
@@ -164,7 +156,7 @@ def spool_tick(
     for day in days if days is not None else spool.days():
         key = day.isoformat()
         entry = state.get(key, {"seq": -1})
-        pending = _tail(entry.get("pending"))
+        pending = Tail.restored(entry.get("pending"))
         new = spool.batches(day, after=entry["seq"])
         if new:
             counts = land_spooled(lake.lake(), spool, new)
@@ -182,14 +174,14 @@ def spool_tick(
             ]
         flight = _in_flight(instance, entry.get("run_key"))
         if flight is None:  # failed: build its tail again with the next run
-            pending = pending | _tail(entry.get("run_tail"))
+            pending = pending | Tail.restored(entry.get("run_tail"))
         if not flight:
             entry.pop("run_key", None)
             entry.pop("run_tail", None)
         if not flight and pending != Tail() and key in partitions:
             entry["attempt"] = entry.get("attempt", 0) + 1
             entry["run_key"] = f"live-{key}-{entry['seq']}-{entry['attempt']}"
-            entry["run_tail"] = _saved(pending)
+            entry["run_tail"] = pending.saved()
             requests.append(
                 dg.RunRequest(
                     run_key=entry["run_key"],
@@ -199,7 +191,7 @@ def spool_tick(
                 )
             )
             pending = Tail()
-        entry["pending"] = _saved(pending)
+        entry["pending"] = pending.saved()
         state[key] = entry
     return dg.SensorResult(
         run_requests=requests, asset_events=events, cursor=json.dumps(state, sort_keys=True)

@@ -46,6 +46,20 @@ def resources(root: Path) -> dict:
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
+def build(
+    root: Path,
+    instance: dg.DagsterInstance,
+    selection: dg.AssetSelection | None = None,
+    tags: dict[str, str] | None = None,
+) -> bool:
+    """Materialize the day on the lake at ``root`` (all assets, or ``selection``, with the
+    run ``tags``); return whether it succeeded."""
+    return dg.materialize(
+        list(defs.assets), resources=resources(root), partition_key=DAY.isoformat(),
+        instance=instance, selection=selection, run_config=QUIET, tags=tags,
+    ).success  # fmt: skip
+
+
 def test_spool_append_is_whole_or_nothing(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool")
     frame = pl.DataFrame({"event_id": ["a"], "ts_event": [1]})
@@ -202,13 +216,7 @@ def test_live_micro_batches_equal_whole_day_replay(
     print and its cancel. Shuffled: batches arrive out of order, so tails reach back."""
     instance = dg.DagsterInstance.ephemeral()
     replay_root, live_root = tmp_path / "replay", tmp_path / "live"
-    assert dg.materialize(
-        list(defs.assets),
-        resources=resources(replay_root),
-        partition_key=DAY.isoformat(),
-        instance=instance,
-        run_config=QUIET,
-    ).success
+    assert build(replay_root, instance)
 
     spool = Spool(tmp_path / "spool")
     asyncio.run(record(SyntheticMarket(SPEC), spool, DAY, speed=0, interval_s=interval_s))
@@ -221,15 +229,7 @@ def test_live_micro_batches_equal_whole_day_replay(
     for batch in batches:
         tail = land_spooled(lake.lake(), spool, [batch]).tail
         tails.append(tail)
-        assert dg.materialize(
-            list(defs.assets),
-            resources=resources(live_root),
-            partition_key=DAY.isoformat(),
-            instance=instance,
-            selection=derived,
-            run_config=QUIET,
-            tags=tail.tags(),
-        ).success
+        assert build(live_root, instance, derived, tail.tags())
     assert len(batches) == len(spool.batches(DAY)) > 2
     # After the first build every run was a tail; out of order, some reach back in time.
     assert all(t.option_ns is not None for t in tails)
@@ -277,13 +277,7 @@ def test_stored_day_replays_through_the_live_path(tmp_path: Path) -> None:
 
     stored = tmp_path / "stored"
     instance = dg.DagsterInstance.ephemeral()
-    assert dg.materialize(
-        list(defs.assets),
-        resources=resources(stored),
-        partition_key=DAY.isoformat(),
-        instance=instance,
-        run_config=QUIET,
-    ).success
+    assert build(stored, instance)
     spool = Spool(tmp_path / "spool")
     asyncio.run(record(Replayed(LakeDay(Lake(str(stored)))), spool, DAY, speed=0, interval_s=120))
     target = LakeResource(root=str(tmp_path / "again"))
