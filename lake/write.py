@@ -7,6 +7,7 @@ half. A crash mid-write leaves only unreferenced files; the previous version sta
 from __future__ import annotations
 
 import datetime as dt
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,7 +87,9 @@ def _committed(table: str, attempt: Callable[[], T]) -> T:
         try:
             return attempt()
         except CommitFailedError:
-            time.sleep(0.05 * (n + 1))
+            # Exponential back-off with full jitter: writers that lost the same race must
+            # not all come back at the same moment and collide again.
+            time.sleep(random.uniform(0, 0.05 * 2**n))
     raise RuntimeError(f"could not commit to {table} after {_COMMIT_RETRIES} concurrent retries")
 
 
