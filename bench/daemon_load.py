@@ -160,8 +160,7 @@ def _equals_replay(
     }  # fmt: skip
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     dg.materialize(
-        list(defs.assets), resources=resources, partition_key=day.isoformat(),
-        instance=dg.DagsterInstance.ephemeral(), run_config=quiet,
+        list(defs.assets), resources=resources, partition_key=day.isoformat(), run_config=quiet,
     )  # fmt: skip
     replay, rows = day_rows(Lake(str(work / "replay")), day), day_rows(live, day)
     return replay.keys() == rows.keys() and all(replay[t].equals(rows[t]) for t in replay)

@@ -76,19 +76,20 @@ def live_load(
 
     started, started_ns = time.perf_counter(), time.time_ns()
     market = SyntheticMarket(spec)
-    recorded = asyncio.run(
-        follow(
-            market,
-            spool,
-            day,
-            lake,
-            speed=speed,
-            interval_s=interval_s,
-            poll_s=0.2,
-            build=build,
-            on_tick=on_tick,
+    with instance:  # closed afterwards, not left to the garbage collector
+        recorded = asyncio.run(
+            follow(
+                market,
+                spool,
+                day,
+                lake,
+                speed=speed,
+                interval_s=interval_s,
+                poll_s=0.2,
+                build=build,
+                on_tick=on_tick,
+            )
         )
-    )
     total_s = time.perf_counter() - started
     batches = recorded.batches
     # Recording ends with the last spooled batch (the tick loop may still be landing then).

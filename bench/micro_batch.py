@@ -89,42 +89,43 @@ def micro_batch_cost(
         "batch_s": batch_s, "points": [],
     }  # fmt: skip
     landed_to: int | None = None
-    for point in points:
-        at = to_ns(dt.datetime.combine(day, point, tzinfo=NY))
-        # Landed in 15-minute pieces, as live landing leaves the day: time-bounded files.
-        edges = list(
-            range(
-                landed_to or to_ns(dt.datetime.combine(day, dt.time(9, 30), tzinfo=NY)),
-                at,
-                CHUNK_NS,
+    with instance:  # closed afterwards, not left to the garbage collector
+        for point in points:
+            at = to_ns(dt.datetime.combine(day, point, tzinfo=NY))
+            # Landed in 15-minute pieces, as live landing leaves the day: time-bounded files.
+            edges = list(
+                range(
+                    landed_to or to_ns(dt.datetime.combine(day, dt.time(9, 30), tzinfo=NY)),
+                    at,
+                    CHUNK_NS,
+                )
             )
-        )
-        for lo, hi in zip(
-            [None, *edges[1:]] if landed_to is None else edges, [*edges[1:], at], strict=True
-        ):
-            land_batch(lake.lake(), _part(tables, lo, hi), day)
-        _build(resources, day, instance, {})
-        batch = _part(tables, at, at + int(batch_s * 1e9))
-        tail = land_batch(lake.lake(), batch, day, track_tail=True).tail
-        landed_to = at + int(batch_s * 1e9)
-        tail_s, tail_steps = _build(resources, day, instance, tail.tags())
-        after_tail = day_rows(lake.lake(), day)
-        whole_s, _ = _build(resources, day, instance, {})
-        after_whole = day_rows(lake.lake(), day)
-        assert after_tail.keys() == after_whole.keys()
-        for table, frame in after_whole.items():
-            assert_frame_equal(after_tail[table], frame)
-        figures["points"].append(
-            {
-                "time": point.isoformat(timespec="minutes"),
-                "option_prints_so_far": after_whole["option_prints"].height,
-                "batch_option_prints": batch.streams["option_trades"].height,
-                "tail_update_s": tail_s,
-                "whole_rebuild_s": whole_s,
-                "tail_steps_s": tail_steps,
-                "identical": True,
-            }
-        )
+            for lo, hi in zip(
+                [None, *edges[1:]] if landed_to is None else edges, [*edges[1:], at], strict=True
+            ):
+                land_batch(lake.lake(), _part(tables, lo, hi), day)
+            _build(resources, day, instance, {})
+            batch = _part(tables, at, at + int(batch_s * 1e9))
+            tail = land_batch(lake.lake(), batch, day, track_tail=True).tail
+            landed_to = at + int(batch_s * 1e9)
+            tail_s, tail_steps = _build(resources, day, instance, tail.tags())
+            after_tail = day_rows(lake.lake(), day)
+            whole_s, _ = _build(resources, day, instance, {})
+            after_whole = day_rows(lake.lake(), day)
+            assert after_tail.keys() == after_whole.keys()
+            for table, frame in after_whole.items():
+                assert_frame_equal(after_tail[table], frame)
+            figures["points"].append(
+                {
+                    "time": point.isoformat(timespec="minutes"),
+                    "option_prints_so_far": after_whole["option_prints"].height,
+                    "batch_option_prints": batch.streams["option_trades"].height,
+                    "tail_update_s": tail_s,
+                    "whole_rebuild_s": whole_s,
+                    "tail_steps_s": tail_steps,
+                    "identical": True,
+                }
+            )
     first, last = figures["points"][0], figures["points"][-1]
     figures["tail_cost_ratio_last_vs_first"] = round(
         last["tail_update_s"] / first["tail_update_s"], 2

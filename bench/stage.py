@@ -73,7 +73,6 @@ def run(stage: str, lake: Lake, work: Path) -> None:
             },
             partition_key=DAY.isoformat(),
             selection=dg.AssetSelection.assets(stage),
-            instance=dg.DagsterInstance.ephemeral(),
             run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
             raise_on_error=True,
         )

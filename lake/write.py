@@ -22,7 +22,7 @@ from lake.location import Lake
 T = TypeVar("T")
 
 #: Optimistic-concurrency retries when another writer commits first.
-_COMMIT_RETRIES = 8
+_COMMIT_RETRIES = 12
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,9 @@ def _committed(table: str, attempt: Callable[[], T]) -> T:
             return attempt()
         except CommitFailedError:
             # Exponential back-off with full jitter: writers that lost the same race must
-            # not all come back at the same moment and collide again.
-            time.sleep(random.uniform(0, 0.05 * 2**n))
+            # not all come back at the same moment and collide again. Capped at 1 s so that a
+            # burst of writers (4 merging at once lost 8 rounds once under load) still ends.
+            time.sleep(random.uniform(0, min(1.0, 0.05 * 2**n)))
     raise RuntimeError(f"could not commit to {table} after {_COMMIT_RETRIES} concurrent retries")
 
 

@@ -206,12 +206,14 @@ def _materialize(
         chosen = dg.AssetSelection.all() - dg.AssetSelection.assets(*landing_keys)
     # Native libraries (delta-rs's runtime) may print panics straight to file descriptor 2;
     # those go to a log file so the terminal still gets one line.
-    with _native_stderr_to(get_instance().root_directory) as native_log:
+    # The instance is closed on the way out: its SQLite connections would otherwise be finalised
+    # by the garbage collector on whichever thread happens to run it, much later.
+    with get_instance() as instance, _native_stderr_to(instance.root_directory) as native_log:
         result = dg.materialize(
             assets,
             resources=resources,
             partition_key=day.isoformat(),
-            instance=get_instance(),
+            instance=instance,
             selection=chosen,
             raise_on_error=False,
             tags=tags,
@@ -439,7 +441,8 @@ def _live(args: argparse.Namespace, lake: object) -> int:
         return done.batches
 
     try:
-        batches = asyncio.run(main())
+        with instance:
+            batches = asyncio.run(main())
     except ValueError as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:  # a gateway that is not there, a full or read-only spool

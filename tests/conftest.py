@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import polars as pl
 import pytest
 
@@ -18,6 +20,26 @@ DAY = dt.date(2026, 11, 24)  # a Tuesday session
 T0 = ny_ns(DAY, dt.time(10, 0))  # 10:00 New York
 MS = 1_000_000
 CONTRACT = "SPY   261127C00600000"
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_here() -> Iterator[None]:
+    """Finalise each test's garbage on the main thread when the test ends.
+
+    Dagster leaves SQLite connections in reference cycles. Collected later on a Streamlit script
+    thread, their finalisers log a traceback, and CPython 3.11's traceback formatting calls
+    ``ast.parse`` from inside the parse that triggered the collection: that parse then fails
+    with "AST constructor recursion depth mismatch" (seen once in CI on a dashboard test).
+    """
+    yield
+    gc.collect()
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    """An ephemeral Dagster instance, closed after the test (see ``_collect_garbage_here``)."""
+    with dg.DagsterInstance.ephemeral() as ephemeral:
+        yield ephemeral
 
 
 @pytest.fixture
@@ -99,8 +121,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]
 @pytest.fixture(scope="session")
 def built_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A lake holding one small synthetic day, landed and built (once per test session)."""
-    import dagster as dg
-
     from orchestration.definitions import defs
     from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
 
@@ -113,7 +133,6 @@ def built_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "source": SyntheticSource(underlyings="SPY,AAPL", minutes=60),
         },
         partition_key=DAY.isoformat(),
-        instance=dg.DagsterInstance.ephemeral(),
     )
     assert result.success
     return root

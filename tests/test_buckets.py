@@ -42,8 +42,7 @@ def run_bucket(root: Path, bucket: int) -> bool:
     return (
         bucketed_defs.resolve_job_def("bucketed_job")
         .execute_in_process(
-            partition_key=key, resources=resources(root),
-            instance=dg.DagsterInstance.ephemeral(), run_config=QUIET,
+            partition_key=key, resources=resources(root), run_config=QUIET,
         )
         .success
     )  # fmt: skip
@@ -54,9 +53,10 @@ def test_bucket_of_is_stable_and_spreads() -> None:
     assert len({bucket_of(n) for n in UNDERLYINGS.split(",")}) > 1
 
 
-def test_union_of_bucket_runs_equals_the_daily_build(tmp_path: Path) -> None:
+def test_union_of_bucket_runs_equals_the_daily_build(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
     daily, split = tmp_path / "daily", tmp_path / "split"
-    instance = dg.DagsterInstance.ephemeral()
     assert dg.materialize(
         list(defs.assets), resources=resources(daily), partition_key=DAY.isoformat(),
         instance=instance, run_config=QUIET,

@@ -52,8 +52,7 @@ def resources(tmp_path: Path, source: dg.ConfigurableResource | None = None) -> 
     }
 
 
-def test_materialize_one_partition_end_to_end(tmp_path: Path) -> None:
-    instance = dg.DagsterInstance.ephemeral()
+def test_materialize_one_partition_end_to_end(tmp_path: Path, instance: dg.DagsterInstance) -> None:
     result = dg.materialize(
         list(defs.assets),
         resources=resources(tmp_path),

@@ -209,12 +209,11 @@ def test_one_run_in_flight_per_day_and_failed_tails_come_back(tmp_path: Path) ->
     ("interval_s", "order"), [(97.0, "in order"), (300.0, "in order"), (120.0, "shuffled")]
 )
 def test_live_micro_batches_equal_whole_day_replay(
-    tmp_path: Path, interval_s: float, order: str
+    tmp_path: Path, instance: dg.DagsterInstance, interval_s: float, order: str
 ) -> None:
     """Each batch is landed alone and followed by a tail build (with the tags the sensor
     would put on its run); boundaries fall anywhere, inside packet windows and between a
     print and its cancel. Shuffled: batches arrive out of order, so tails reach back."""
-    instance = dg.DagsterInstance.ephemeral()
     replay_root, live_root = tmp_path / "replay", tmp_path / "live"
     assert build(replay_root, instance)
 
@@ -271,12 +270,13 @@ def test_flowlake_live_runs_to_the_end_and_exits_zero(
     assert exc.value.code == 0 and "0 batches recorded" in capsys.readouterr().out
 
 
-def test_stored_day_replays_through_the_live_path(tmp_path: Path) -> None:
+def test_stored_day_replays_through_the_live_path(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
     from adapters.source import Replayed
     from lake.replay import LakeDay
 
     stored = tmp_path / "stored"
-    instance = dg.DagsterInstance.ephemeral()
     assert build(stored, instance)
     spool = Spool(tmp_path / "spool")
     asyncio.run(record(Replayed(LakeDay(Lake(str(stored)))), spool, DAY, speed=0, interval_s=120))

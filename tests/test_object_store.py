@@ -62,9 +62,8 @@ def resources(root: str) -> dict:
 
 
 def test_landing_build_and_dashboard_on_s3(
-    s3_lake: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    s3_lake: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, instance: dg.DagsterInstance
 ) -> None:
-    instance = dg.DagsterInstance.ephemeral()
     for root in (s3_lake, str(tmp_path / "local")):
         result = dg.materialize(
             list(defs.assets), resources=resources(root), partition_key=DAY.isoformat(),
