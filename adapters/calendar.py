@@ -59,6 +59,17 @@ def holidays_between(start: dt.date, end: dt.date) -> list[dt.date]:
     return [d for d in days if d.weekday() < 5 and d not in sessions]
 
 
+def next_session(day: dt.date) -> dt.date | None:
+    """Return the first session after ``day``, or None past the calendar's end."""
+    later = sessions_between(day + dt.timedelta(days=1), day + dt.timedelta(days=10))
+    return later[0] if later else None
+
+
+def previous_session(day: dt.date) -> dt.date:
+    """Return the last session before ``day``."""
+    return latest_session(day - dt.timedelta(days=1))
+
+
 def latest_session(on_or_before: dt.date) -> dt.date:
     """Return the most recent session on or before ``on_or_before``."""
     day = min(on_or_before, last_session())

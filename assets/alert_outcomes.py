@@ -3,12 +3,14 @@
 For every alert of the configured version: the underlying's price when the alert was
 known (the close of the last 1-minute bar that ended at or before the alert: never a bar
 still open, which would look ahead), and its return to the last bar ending at or before
-5 minutes and 30 minutes later and to the last bar of the day (so far, on a live day).
-A horizon past the last bar available is null (not yet known). Bullish alerts gain when
+5 minutes and 30 minutes later, to the last bar of the day (so far, on a live day) and to
+the last bar of the next session (once that session's candles are in the lake; the
+end-of-day schedule scores the previous session again for it). A horizon past the last bar
+available is null (not yet known). Bullish alerts gain when
 the price rises, bearish ones when it falls; other directions (neutral, structure, mixed)
 have no signed move. :func:`outcome_stats` summarises them per classifier and severity:
 hit rate, mean and median signed move with 95% confidence intervals. The same report
-runs on any day in the lake. The next-day horizon is not computed.
+runs on any day in the lake.
 """
 
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation.
@@ -19,12 +21,15 @@ import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
 
+from adapters.calendar import next_session
 from assets.checks import holds, specs, unique
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
 
 BAR_NS = 60 * 10**9
-HORIZONS: dict[str, int | None] = {"5m": 5 * BAR_NS, "30m": 30 * BAR_NS, "close": None}
+#: Same-day horizons: ns after the alert, or None for the day's last bar.
+INTRADAY: dict[str, int | None] = {"5m": 5 * BAR_NS, "30m": 30 * BAR_NS, "close": None}
+HORIZONS = [*INTRADAY, "next"]
 SIGN = {"bullish": 1.0, "bearish": -1.0}
 OUTCOME_COLUMNS = [
     "alert_id", "date", "ts", "underlying", "classifiers", "severity", "direction",
@@ -42,7 +47,9 @@ def _closes(candles: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def score_outcomes(alerts: pl.LazyFrame, candles: pl.LazyFrame) -> pl.DataFrame:
+def score_outcomes(
+    alerts: pl.LazyFrame, candles: pl.LazyFrame, next_candles: pl.LazyFrame | None = None
+) -> pl.DataFrame:
     """Return each alert with its entry price and raw and signed returns per horizon.
 
     Parameters
@@ -51,6 +58,9 @@ def score_outcomes(alerts: pl.LazyFrame, candles: pl.LazyFrame) -> pl.DataFrame:
         ``alerts`` rows of one day and one config version.
     candles
         ``equity_candles`` of the same day (the 1-minute bars are used).
+    next_candles
+        ``equity_candles`` of the next session, when it is in the lake (``ret_next`` is the
+        return to its last 1-minute close); None: ``ret_next`` is null.
 
     Returns
     -------
@@ -73,7 +83,7 @@ def score_outcomes(alerts: pl.LazyFrame, candles: pl.LazyFrame) -> pl.DataFrame:
         .drop("_end")
         .join(last, left_on="underlying", right_on="symbol", how="left")
     )  # fmt: skip
-    for name, horizon in HORIZONS.items():
+    for name, horizon in INTRADAY.items():
         target = pl.col("_last_end") if horizon is None else pl.col("ts") + horizon
         rows = (
             rows.with_columns(target.alias("_at"))
@@ -89,6 +99,14 @@ def score_outcomes(alerts: pl.LazyFrame, candles: pl.LazyFrame) -> pl.DataFrame:
             )
             .drop("_at", "_end", f"_px_{name}")
         )  # fmt: skip
+    next_close = (
+        _closes(next_candles).group_by("symbol").agg(pl.col("close").last().alias("_next"))
+        if next_candles is not None
+        else pl.LazyFrame(schema={"symbol": pl.String, "_next": pl.Float64})
+    )
+    rows = rows.join(next_close, left_on="underlying", right_on="symbol", how="left").with_columns(
+        (pl.col("_next") / pl.col("entry_price") - 1).alias("ret_next")
+    )
     sign = pl.col("direction").replace_strict(SIGN, default=None, return_dtype=pl.Float64)
     return (
         rows.with_columns((pl.col(f"ret_{h}") * sign).alias(f"signed_{h}") for h in HORIZONS)
@@ -148,7 +166,7 @@ def _wilson(z: float) -> pl.Expr:
     partitions_def=trading_days,
     check_specs=specs("alert_outcomes", ["alert_id_unique", "entry_known_before_alert"]),
     deps=["alerts", "equity_candles"],
-    description="Each alert's underlying return 5 min, 30 min and to the close after it, signed by direction.",
+    description="Each alert's underlying return 5 min, 30 min, to the close and to the next close after it, signed by direction.",
 )
 def alert_outcomes(
     context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
@@ -163,7 +181,9 @@ def alert_outcomes(
     version = thresholds.load().config_version
     alerts = lake.require_day("alerts", day).filter(pl.col("config_version") == version)
     candles = lake.require_day("equity_candles", day).filter(pl.col("interval") == "1m")
-    out = score_outcomes(alerts, candles)
+    following = next_session(day)
+    next_candles = None if following is None else lake.find_day("equity_candles", following)
+    out = score_outcomes(alerts, candles, next_candles)
     checks = [
         unique(out, "alert_id"),
         # A price is known for an alert only from a bar closed by then: never a look-ahead.

@@ -1,4 +1,5 @@
-"""``classifier_hits``: sweep, spike, 0DTE gamma punch and roll, each with its evidence.
+"""``classifier_hits``: sweep, spike, 0DTE gamma punch, repeat hitter and roll, each with its
+evidence.
 
 DESIGN.md §3 rule 8. Directional classifiers look only at single-leg packets that are not
 legs of a structure (a structure is reported as a structure). A packet passes the gates
@@ -6,7 +7,9 @@ when its NBBO coverage is at least ``min_coverage`` and its buy ratio is at leas
 ``min_buy_ratio`` (buy side) or at most ``max_sell_ratio`` (sell side); direction is right x
 side (bought calls and sold puts are bullish). A z condition applies only once the
 contract has ``z_min_samples`` priors; before that the absolute floors decide and the
-confidence is scaled down by ``THIN_BASELINE_FACTOR``.
+confidence is scaled down by ``THIN_BASELINE_FACTOR``. A repeat hitter is a packet whose
+contract was hit again and again: at least ``min_prints`` non-floor prints within the packets'
+``burst_window_ms`` (the packet's ``max_burst``), with enough premium and the gates passed.
 
 Confidence: each condition scores how far its value clears the threshold,
 ``1 - exp(-(value - threshold) / scale)`` (0 at the threshold, towards 1 far beyond it);
@@ -261,16 +264,42 @@ def classify_packets(scored: pl.LazyFrame, th: dict[str, Any], config_version: s
             ).alias("explanation"),
         )
     )
+    rh = th["classifiers.repeat_hitter"]
+    hits.append(
+        base.filter(
+            (pl.col("max_burst") >= rh["min_prints"])
+            & (pl.col("premium") >= rh["min_premium"])
+            & gate_ok
+        ).with_columns(
+            pl.lit("repeat_hitter").alias("classifier"),
+            pl.mean_horizontal(
+                clearance(pl.col("max_burst"), rh["min_prints"]),
+                clearance(pl.col("premium"), rh["min_premium"]),
+                gate_score,
+            ).alias("_score"),
+            pl.format(
+                "repeat hitter: {} non-floor prints within {} ms >= {}; {} prints over {} exchanges in the packet; premium ${} >= ${}; {}",
+                pl.col("max_burst"),
+                pl.lit(th["packets"]["burst_window_ms"]),
+                pl.lit(rh["min_prints"]),
+                pl.col("n_prints"),
+                pl.col("n_exchanges"),
+                _num(pl.col("premium"), 0),
+                pl.lit(rh["min_premium"]),
+                gate_text,
+            ).alias("explanation"),
+        )
+    )
     thin = pl.col("n_prior") < min_n
+    # Only classifiers with a z condition lean on the baseline.
+    leans_on_baseline = pl.col("classifier").is_in(["sweep", "spike"])
     return (
         pl.concat(hits, how="diagonal_relaxed")
         .with_columns(
             direction.alias("direction"),
             (
                 (0.5 + 0.5 * pl.col("_score"))
-                * pl.when(thin & (pl.col("classifier") != "zero_dte"))
-                .then(THIN_BASELINE_FACTOR)
-                .otherwise(1.0)
+                * pl.when(thin & leans_on_baseline).then(THIN_BASELINE_FACTOR).otherwise(1.0)
             ).alias("confidence"),
             pl.lit(None, pl.String).alias("structure_id"),
             pl.concat_list(pl.col("packet_id")).alias("packet_ids"),
@@ -380,6 +409,8 @@ def thresholds_dict(thresholds: Any) -> dict[str, Any]:
         "classifiers.spike",
         "classifiers.zero_dte",
         "classifiers.roll",
+        "classifiers.repeat_hitter",
+        "packets",
         "alerts",
     )
     return {name: thresholds.section(name) for name in names}
@@ -439,7 +470,7 @@ def build_hits(
         "equity_quotes",
         dg.AssetDep("contract_baselines", partition_mapping=PREVIOUS_DAY),
     ],
-    description="Classifier hits (sweep, spike, 0DTE gamma punch, roll) with confidence and explanation.",
+    description="Classifier hits (sweep, spike, 0DTE gamma punch, repeat hitter, roll) with confidence and explanation.",
 )
 def classifier_hits(
     context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource

@@ -83,6 +83,33 @@ def window_ns(params: dict[str, Any]) -> int:
     return int(params["cluster_window_ms"]) * 1_000_000
 
 
+def burst_counts(
+    packet: np.ndarray, offset_ns: np.ndarray, counted: np.ndarray, burst_ns: int, reach_ns: int
+) -> np.ndarray:
+    """Return, per row, how many counted rows of its packet lie at most ``burst_ns`` before it
+    (itself included; 0 for a row not counted).
+
+    Parameters
+    ----------
+    packet
+        Packet number per row, non-decreasing (rows sorted by packet, then time).
+    offset_ns
+        Time of the row after its packet's first print, in ``[0, reach_ns)``.
+    counted
+        Rows that take part (repeat hitting is counted over non-floor prints).
+    burst_ns
+        The span of a burst.
+    reach_ns
+        Upper bound of ``offset_ns``: packet number and offset fold into one sorted int64
+        key, spaced so that no burst reaches back into the previous packet.
+    """
+    out = np.zeros(len(packet), dtype=np.int64)
+    rows = np.flatnonzero(counted)
+    key = packet[rows].astype(np.int64) * (reach_ns + burst_ns + 1) + offset_ns[rows]
+    out[rows] = np.arange(len(rows)) - np.searchsorted(key, key - burst_ns, side="left") + 1
+    return out
+
+
 def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
     """Return the FlowPackets of one day's ``option_prints``.
 
@@ -111,7 +138,22 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
     )
     # A print opens a packet when it is strictly beyond the open packet's window: w + 1 ns.
     starts = chain_starts(rows, "ts_event", window_ns(params) + 1)
-    rows = rows.with_columns(pl.Series("_pkt", np.cumsum(starts) - 1))
+    pkt = np.cumsum(starts) - 1
+    rows = rows.with_columns(pl.Series("_pkt", pkt))
+    first_ts = rows.get_column("ts_event").to_numpy()[np.flatnonzero(starts)]
+    ts = rows.get_column("ts_event").to_numpy()
+    rows = rows.with_columns(
+        pl.Series(
+            "_burst",
+            burst_counts(
+                pkt,
+                ts - first_ts[pkt],
+                ~rows.get_column("floor").to_numpy(),
+                int(params["burst_window_ms"]) * 1_000_000,
+                window_ns(params) + 1,
+            ),
+        )
+    )
 
     counts = [
         (p, (pl.col("placement") == p).sum().cast(pl.Int64).alias(f"n_{p.lower()}"))
@@ -142,6 +184,7 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
             pl.col("late").any().alias("has_late"),
             pl.col("auction_or_cross").any().alias("has_auction_or_cross"),
             pl.col("floor").any().alias("has_floor"),
+            pl.col("_burst").max().alias("max_burst"),
             (pl.col("nbbo_ask") - pl.col("nbbo_bid")).first().alias("spread"),
             pl.col("nbbo_bid").first().alias("nbbo_bid"),
             pl.col("nbbo_ask").first().alias("nbbo_ask"),
@@ -195,7 +238,7 @@ PACKET_COLUMNS = [
     "start_ts", "end_ts", "kind", "complex", "side", "n_prints", "n_exchanges", "size",
     "max_print_size", "premium", "vwap", "n_aa", "n_a", "n_mid", "n_b", "n_bb", "n_none",
     "nbbo_coverage", "buy_ratio", "iso_count", "has_late", "has_auction_or_cross", "has_floor",
-    "spread", "nbbo_bid", "nbbo_ask", "event_ids",
+    "max_burst", "spread", "nbbo_bid", "nbbo_ask", "event_ids",
 ]  # fmt: skip
 
 

@@ -24,6 +24,7 @@ from orchestration.resources import LakeResource, ThresholdsResource
 #: The label kind each signal looks for.
 LABEL_OF = {
     "sweep": "sweep", "spike": "spike", "zero_dte": "zero_dte", "roll": "roll",
+    "repeat_hitter": "repeat_hitter",
     "absorbed_block": "absorbed_block", "stealth_accumulation": "stealth_accumulation",
     "distribution": "distribution",
 }  # fmt: skip

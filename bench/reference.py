@@ -4,6 +4,7 @@ the speed-up of the columnar version honestly (and to check that both agree)."""
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 import polars as pl
@@ -11,8 +12,9 @@ import polars as pl
 
 def packets_row_by_row(prints: pl.DataFrame, params: dict[str, Any]) -> list[dict[str, Any]]:
     """Return packets as dicts: event_ids, n_prints, n_exchanges, size, premium, vwap,
-    placement counts, iso_count, nbbo_coverage, buy_ratio and kind."""
+    placement counts, iso_count, nbbo_coverage, buy_ratio, kind and max_burst."""
     window = int(params["cluster_window_ms"]) * 1_000_000
+    burst = int(params["burst_window_ms"]) * 1_000_000
     rows = prints.filter(pl.col("in_flow")).sort("contract", "complex", "ts_event", "seq")
     out: list[dict[str, Any]] = []
     cur: dict[str, Any] | None = None
@@ -36,6 +38,7 @@ def packets_row_by_row(prints: pl.DataFrame, params: dict[str, Any]) -> list[dic
             "vwap": p["notional"] / p["size"], "n_aa": p["AA"], "n_a": p["A"], "n_mid": p["MID"], "n_b": p["B"], "n_bb": p["BB"],
             "n_none": p["NONE"], "iso_count": p["iso"], "nbbo_coverage": placed / p["n"],
             "buy_ratio": (p["AA"] + p["A"]) / directional if directional else None, "kind": kind,
+            "max_burst": p["max_burst"],
         })  # fmt: skip
 
     columns = (
@@ -49,6 +52,7 @@ def packets_row_by_row(prints: pl.DataFrame, params: dict[str, Any]) -> list[dic
         "premium",
         "placement",
         "iso",
+        "floor",
     )
     for (
         contract,
@@ -61,12 +65,14 @@ def packets_row_by_row(prints: pl.DataFrame, params: dict[str, Any]) -> list[dic
         premium,
         placement,
         iso,
+        floor,
     ) in rows.select(columns).iter_rows():
         if cur is None or (contract, complex_) != cur["key"] or ts - cur["start"] > window:
             if cur is not None:
                 close(cur)
             cur = {"key": (contract, complex_), "complex": complex_, "start": ts, "ids": [], "exchanges": set(), "n": 0, "size": 0,
-                   "premium": 0.0, "notional": 0.0, "max_size": 0, "iso": 0, "AA": 0, "A": 0, "MID": 0, "B": 0, "BB": 0, "NONE": 0}  # fmt: skip
+                   "premium": 0.0, "notional": 0.0, "max_size": 0, "iso": 0, "AA": 0, "A": 0, "MID": 0, "B": 0, "BB": 0, "NONE": 0,
+                   "recent": deque(), "max_burst": 0}  # fmt: skip
         cur["ids"].append(event_id)
         cur["exchanges"].add(exchange)
         cur["n"] += 1
@@ -76,6 +82,12 @@ def packets_row_by_row(prints: pl.DataFrame, params: dict[str, Any]) -> list[dic
         cur["max_size"] = max(cur["max_size"], size)
         cur["iso"] += int(iso)
         cur[placement] += 1
+        if not floor:
+            recent = cur["recent"]
+            recent.append(ts)
+            while recent[0] < ts - burst:
+                recent.popleft()
+            cur["max_burst"] = max(cur["max_burst"], len(recent))
     if cur is not None:
         close(cur)
     return out

@@ -23,7 +23,7 @@ DERIVED_KEYS: dict[str, list[str]] = {
     "equity_prints": ["event_id"], "equity_candles": ["symbol", "interval", "ts"],
     "dark_inferences": ["inference_id"], "market_tide": ["underlying", "ts"],
     "packet_positioning": ["packet_id"], "alert_outcomes": ["alert_id"],
-    "signal_accuracy": ["config_version", "signal"],
+    "signal_accuracy": ["config_version", "signal"], "gamma_exposure": ["ts", "underlying"],
 }  # fmt: skip
 
 

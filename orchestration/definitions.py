@@ -12,6 +12,7 @@ from assets.dark_inferences import dark_inferences
 from assets.equity_candles import equity_candles
 from assets.equity_prints import equity_prints
 from assets.flow_packets import flow_packets
+from assets.gamma_exposure import gamma_exposure
 from assets.landing import landing
 from assets.market_tide import market_tide
 from assets.option_prints import option_prints
@@ -41,6 +42,7 @@ DERIVED = [
     signal_accuracy,
     alert_outcomes,
     packet_positioning,
+    gamma_exposure,
 ]
 #: Market-wide assets: not split by bucket of underlyings (see orchestration/buckets.py).
 CROSS_BUCKET = {market_tide.key, signal_accuracy.key}

@@ -4,7 +4,7 @@
 
 import dagster as dg
 
-from adapters.calendar import NY, is_session
+from adapters.calendar import NY, is_session, previous_session
 from orchestration.buckets import PREFIX
 
 LANDING = dg.AssetSelection.groups("landing")
@@ -42,9 +42,20 @@ calibration_job = dg.define_asset_job(
     execution_timezone="America/New_York",
     description="End-of-day rebuild of the day's derived tables, 16:30 New York, trading days only.",
 )
-def eod_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    """Request the rebuild of today's partition; skip exchange holidays."""
+def eod_schedule(
+    context: dg.ScheduleEvaluationContext,
+) -> list[dg.RunRequest] | dg.SkipReason:
+    """Request the rebuild of today's partition, and the previous session's alert outcomes
+    (their next-day horizon is known now); skip exchange holidays."""
     day = context.scheduled_execution_time.astimezone(NY).date()
     if not is_session(day):
         return dg.SkipReason(f"{day} is not an XNYS session")
-    return dg.RunRequest(run_key=f"eod-{day.isoformat()}", partition_key=day.isoformat())
+    before = previous_session(day).isoformat()
+    return [
+        dg.RunRequest(run_key=f"eod-{day.isoformat()}", partition_key=day.isoformat()),
+        dg.RunRequest(
+            run_key=f"eod-next-day-outcomes-{before}",
+            partition_key=before,
+            asset_selection=[dg.AssetKey("alert_outcomes")],
+        ),
+    ]

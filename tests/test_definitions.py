@@ -133,9 +133,13 @@ def test_eod_schedule_skips_holidays(moment: dt.datetime, expect_run: bool) -> N
 
     context = dg.build_schedule_context(scheduled_execution_time=moment.replace(tzinfo=NY))
     result = eod_schedule(context)
-    assert isinstance(result, dg.RunRequest) is expect_run
+    assert isinstance(result, list) is expect_run
     if expect_run:
-        assert result.partition_key == "2026-11-24"
+        today, before = result
+        assert today.partition_key == "2026-11-24" and today.asset_selection is None
+        # The previous session's outcomes get their next-day horizon once today is built.
+        assert before.partition_key == "2026-11-23"
+        assert before.asset_selection == [dg.AssetKey("alert_outcomes")]
 
 
 def test_dagster_definitions_validate_cli(tmp_path: Path) -> None:

@@ -98,6 +98,34 @@ def test_packet_figures_hand_computed() -> None:
     assert row["end_ts"] - row["start_ts"] == 300 * MS
 
 
+@pytest.mark.parametrize(("floor_at_40ms", "burst"), [(True, 5), (False, 6)])
+def test_max_burst_counts_non_floor_prints_within_the_burst_window(
+    floor_at_40ms: bool, burst: int
+) -> None:
+    # One packet (all within 500 ms of the first print) at 0, 20, 40, 60, 80, 100, 101 and
+    # 300 ms. Within 100 ms ending at 100 ms: 0, 20, 40, 60, 80, 100 (six prints); ending at
+    # 101 ms the print at 0 is out. A floor print at 40 ms does not count: five.
+    times = [0, 20, 40, 60, 80, 100, 101, 300]
+    trades = [
+        {"ts": t * MS, "price": 1.2, "conditions": ["e"] if (t == 40 and floor_at_40ms) else []}
+        for t in times
+    ]
+    row = packets_of(trades).row(0, named=True)
+    assert (row["n_prints"], row["kind"], row["max_burst"]) == (8, "split", burst)
+    assert row["has_floor"] is floor_at_40ms
+
+
+def test_max_burst_never_reaches_into_the_previous_packet() -> None:
+    # Packet 1: 0..500 ms (six prints 100 ms apart); packet 2 opens at 501 ms with two prints.
+    # 400, 500, 501 and 520 ms lie within 120 ms, but the burst is counted per packet.
+    times = [0, 100, 200, 300, 400, 500, 501, 520]
+    out = packets_of(
+        [{"ts": t * MS, "price": 1.2} for t in times], params={**PACKETS, "burst_window_ms": 120}
+    )
+    assert out["n_prints"].to_list() == [6, 2]
+    assert out["max_burst"].to_list() == [2, 2]
+
+
 def test_cancelled_print_inside_sweep_leaves_it() -> None:
     trades = [
         {"ts": k * 10 * MS, "price": 1.2, "exchange": ex, "conditions": ["S"], "event_id": f"s{k}"}

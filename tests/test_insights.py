@@ -32,6 +32,9 @@ def prints(rows: list[tuple]) -> pl.LazyFrame:
     )  # fmt: skip
 
 
+DAY_NS = 24 * 3600 * 10**9
+
+
 def test_tide_by_hand() -> None:
     tide = build_tide(
         prints(
@@ -103,15 +106,24 @@ def test_built_day_has_tide_and_accuracy(built_lake) -> None:  # noqa: ANN001 - 
     market = tide.filter(pl.col("underlying") == MARKET).select("date", "ts", "net_premium")
     assert_frame_equal(per.sort("ts"), market.sort("ts"), check_column_order=False)
     scores = {r["signal"]: r for r in read(lake, "signal_accuracy").iter_rows(named=True)}
-    assert set(scores) == {"sweep", "spike", "zero_dte", "roll", "absorbed_block",
-                           "stealth_accumulation", "distribution"}  # fmt: skip
-    # On this day every planted stealth / distribution pattern is inferred and nothing
-    # else is, and every sweep hit is a planted sweep (recall of sweeps is lower: the
+    assert set(scores) == {"sweep", "spike", "zero_dte", "roll", "repeat_hitter",
+                           "absorbed_block", "stealth_accumulation", "distribution"}  # fmt: skip
+    # On this day every planted stealth / distribution / repeat-hitter pattern is found and
+    # nothing else is, and every sweep hit is a planted sweep (recall of sweeps is lower: the
     # accuracy table is there to show such gaps, see the Calibration page).
-    for kind in ("stealth_accumulation", "distribution"):
+    for kind in ("stealth_accumulation", "distribution", "repeat_hitter"):
         assert scores[kind]["labels"] > 0
         assert (scores[kind]["precision"], scores[kind]["recall"]) == (1.0, 1.0)
     assert scores["sweep"]["hits"] > 0 and scores["sweep"]["precision"] == 1.0
+
+
+def test_planted_drift_shows_in_the_built_days_outcomes(built_lake) -> None:  # noqa: ANN001
+    # The synthetic market moves the underlying 0.5% over 5 minutes in the direction of each
+    # planted pattern: the alerts' signed 5-minute moves show it.
+    outcomes = read(Lake(str(built_lake)), "alert_outcomes")
+    moves = outcomes["signed_5m"].drop_nulls()
+    assert moves.len() >= 5
+    assert moves.mean() > 0.002 and (moves > 0).mean() >= 0.8
 
 
 def test_alert_outcomes_by_hand() -> None:
@@ -133,8 +145,19 @@ def test_alert_outcomes_by_hand() -> None:
             "direction": ["bullish", "bearish", "structure", "bullish"], "config_version": ["v1"] * 4,
         }
     )  # fmt: skip
-    out = {r["alert_id"]: r for r in score_outcomes(alerts, candles).iter_rows(named=True)}
+    # The next session: SPY's last 1-minute bar closes at 150 (an earlier one at 90).
+    tomorrow = pl.LazyFrame(
+        {"symbol": ["SPY", "SPY"], "interval": ["1m"] * 2, "ts": [T0 + DAY_NS, T0 + DAY_NS + 60 * 10**9],
+         "close": [90.0, 150.0]}
+    )  # fmt: skip
+    out = {
+        r["alert_id"]: r for r in score_outcomes(alerts, candles, tomorrow).iter_rows(named=True)
+    }
+    unknown = score_outcomes(alerts, candles)
+    assert unknown["ret_next"].null_count() == unknown.height == 4
     up = out["up"]
+    assert up["ret_next"] == pytest.approx(150 / 104 - 1)
+    assert out["down"]["signed_next"] == pytest.approx(-(150 / 104 - 1))
     # Entry: the 10:04 bar (ended 10:05, before the alert), not the 10:05 bar still open.
     assert up["entry_price"] == 104.0
     assert up["ret_5m"] == pytest.approx(109 / 104 - 1)  # the bar ended by 10:10:30
@@ -155,8 +178,9 @@ def test_outcome_stats_by_hand() -> None:
         {
             "classifiers": [["sweep"]] * 3, "severity": ["high"] * 3,
             "signed_5m": moves, "signed_30m": [None, None, None], "signed_close": [None, None, None],
+            "signed_next": [None, None, None],
         },
-        schema_overrides={"signed_30m": pl.Float64, "signed_close": pl.Float64},
+        schema_overrides={"signed_30m": pl.Float64, "signed_close": pl.Float64, "signed_next": pl.Float64},
     )  # fmt: skip
     (row,) = outcome_stats(outcomes).iter_rows(named=True)
     assert (row["classifier"], row["severity"], row["horizon"], row["n"]) == (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import numpy as np
 import polars as pl
@@ -43,7 +44,7 @@ def packet(i: int, **over: object) -> dict:
         kind="single", complex=False, side="buy", n_prints=1, n_exchanges=1, size=10, max_print_size=10,
         premium=1000.0, vwap=1.0, n_aa=0, n_a=1, n_mid=0, n_b=0, n_bb=0, n_none=0, nbbo_coverage=1.0,
         buy_ratio=1.0, iso_count=0, has_late=False, has_auction_or_cross=False, has_floor=False,
-        spread=0.1, nbbo_bid=0.95, nbbo_ask=1.05, event_ids=[f"e{i}"],
+        max_burst=1, spread=0.1, nbbo_bid=0.95, nbbo_ask=1.05, event_ids=[f"e{i}"],
     )  # fmt: skip
     row["end_ts"] = row["start_ts"]
     row.update(over)
@@ -228,6 +229,32 @@ def test_spike_needs_z_once_baseline_is_full() -> None:
     assert set(hits["packet_id"]) == {"p20", "p21"} or set(hits["packet_id"]) == {"p20"}
     explanation = hits.filter(pl.col("packet_id") == "p20")["explanation"].item()
     assert "premium z" in explanation and "(n=15)" in explanation
+
+
+def test_repeat_hitter_needs_six_prints_within_the_burst_window_and_premium() -> None:
+    split = {"kind": "split", "n_prints": 8, "n_exchanges": 1, "size": 400}
+    rows = [
+        packet(0, max_burst=6, premium=12_000.0, **split),
+        packet(1, max_burst=5, premium=12_000.0, **split),  # five: not "more than 5"
+        packet(2, max_burst=8, premium=9_000.0, **split),  # under $10000
+        packet(3, max_burst=8, premium=12_000.0, buy_ratio=0.5, **split),  # gates: mixed
+        packet(4, max_burst=8, premium=12_000.0, complex=True, **split),  # multi-leg
+    ]
+    hits = hits_of(rows).filter(pl.col("classifier") == "repeat_hitter")
+    assert hits["packet_id"].to_list() == ["p0"]
+    hit = hits.row(0, named=True)
+    assert hit["direction"] == "bullish"
+    # No z condition, so a thin baseline does not scale it down. Scores: burst 6 at its
+    # floor 0; premium 1 - exp(-2000/10000); gates (buy ratio 1, coverage 1) 1.
+    premium_score = 1 - math.exp(-(12_000 - 10_000) / 10_000)
+    assert hit["confidence"] == pytest.approx(0.5 + 0.5 * (0 + premium_score + 1) / 3)
+    for part in (
+        "repeat hitter: 6 non-floor prints within 100 ms >= 6",
+        "8 prints over 1 exchanges in the packet",
+        "premium $12000 >= $10000",
+        "coverage 1.0 >= 0.5",
+    ):
+        assert part in hit["explanation"], hit["explanation"]
 
 
 def test_zero_dte_uses_the_new_york_date() -> None:

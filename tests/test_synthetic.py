@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import polars as pl
 
 from adapters.schema import validate
 from adapters.synthetic import SyntheticDay, SyntheticSpec, generate_day
+from adapters.synthetic.market import NS, _drifted
 from adapters.synthetic.universe import select_underlyings, universe
 from tests.conftest import DAY
 
@@ -88,6 +90,27 @@ def test_quotes_never_crossed_and_trades_mostly_inside(synthetic_day: SyntheticD
     assert share.filter(pl.col("placement") == "NONE")["proportion"].sum() < 0.02
 
 
+def test_full_session_prints_are_priced_off_the_quote_in_force() -> None:
+    # A whole session (6.5 h): the generator once keyed quotes by contract and 73 minutes of
+    # time, so late prints were priced off stale quotes and planted buys at the ask came out
+    # as MID. Every print of the planted repeat hitter is bought at the ask in force.
+    from assets.option_prints import enrich_option_prints
+    from orchestration.thresholds import load_thresholds
+
+    th = load_thresholds()
+    day = generate_day(SyntheticSpec(date=DAY, underlyings=("SPY", "AAPL")))
+    prints = enrich_option_prints(
+        day.tables["option_trades"].lazy(),
+        day.tables["option_quotes"].lazy(),
+        {**th.section("nbbo"), **th.section("placement")},
+    ).collect()
+    planted = day.labels.filter(pl.col("kind") == "repeat_hitter")["event_ids"].explode()
+    assert planted.len() == 16
+    placed = prints.filter(pl.col("event_id").is_in(planted.implode()))
+    assert placed["placement"].to_list() == ["A"] * 16
+    assert (placed["price"] == placed["nbbo_ask"]).all()
+
+
 def test_volume_is_u_shaped_over_the_day() -> None:
     day = generate_day(SyntheticSpec(date=DAY, underlyings=("SPY",)))
     t = day.tables["equity_trades"].with_columns(
@@ -166,3 +189,15 @@ def test_live_speed_paces_batches() -> None:
 
     elapsed = asyncio.run(first_two())
     assert 0.9 <= elapsed < 3.0
+
+
+def test_planted_patterns_drift_the_underlying_by_hand() -> None:
+    # A flat path at 100; a bullish pattern 10 s in and a bearish one 100 s in, 0.5% each
+    # over 300 s: at 160 s the first is half way (+0.25%), the second a fifth (-0.1%).
+    path = np.full(1000, 100.0)
+    start = 5 * NS
+    moved = _drifted(path, start, [(start + 10 * NS, 1.0), (start + 100 * NS, -1.0)], 0.005, 300)
+    assert moved[10] == 100.0
+    assert moved[160] == round(100 * np.exp(0.0025 - 0.001), 4)
+    assert moved[999] == 100.0  # both complete: they cancel
+    assert _drifted(path, start, [(start, 1.0)], 0.0, 300).tolist() == path.tolist()

@@ -30,6 +30,8 @@ SOURCE = "synthetic"
 NS = 1_000_000_000
 #: Real OPRA participant codes (NYSE American, BOX, Cboe, EDGX, GEMX, ISE, MRX, MIAX,
 #: NYSE Arca, Pearl, Nasdaq Options, BX Options, Emerald, C2, PHLX, BZX).
+#: Sign of the underlying's drift after a planted pattern of each direction.
+DRIFT_SIGN = {"bullish": 1.0, "bearish": -1.0}
 OPRA_EXCHANGES = np.array(list("ABCEHIJMNPQTUWXZ"))
 #: Lit equity venues (NYSE, Arca, Nasdaq, Cboe BZX/BYX/EDGA/EDGX, IEX, MEMX, ...).
 LIT_VENUES = np.array(["N", "P", "Q", "Z", "Y", "J", "K", "V", "U", "A", "X"])
@@ -75,6 +77,10 @@ class SyntheticSpec:
     #: Equity print rate multiplier when it should differ from ``scale`` (benchmarks size
     #: option and equity workloads apart); None: ``scale``.
     equity_scale: float | None = None
+    #: Log-price move of the underlying after each planted directional option pattern, in
+    #: the pattern's direction (0.005: half a percent), reached over ``drift_ramp_s``.
+    drift: float = 0.005
+    drift_ramp_s: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -185,6 +191,21 @@ class _Prints:
         }
 
 
+def _drifted(
+    path: np.ndarray, start: int, drifts: list[tuple[int, float]], drift: float, ramp_s: float
+) -> np.ndarray:
+    """Return the per-second path moved by each pattern's drift, rounded to 1/10000.
+
+    After a pattern starting at ``t0`` with sign ``s`` the log price moves by ``s * drift``,
+    linearly over ``ramp_s`` seconds, and stays moved for the rest of the day.
+    """
+    elapsed = np.arange(len(path), dtype=np.float64)
+    shift = np.zeros(len(path))
+    for t0, sign in drifts:  # a handful of patterns per underlying, not rows
+        shift += sign * drift * np.clip((elapsed - (t0 - start) / NS) / ramp_s, 0.0, 1.0)
+    return np.round(path * np.exp(shift), 4)
+
+
 def _intraday_shape(frac: np.ndarray) -> np.ndarray:
     """Return the U-shaped intraday activity profile (busy open and close), mean about 1."""
     return (0.55 + 1.8 * (frac - 0.5) ** 2) / 0.7
@@ -214,23 +235,12 @@ def _underlying_day(
     daily_vol = 0.012 if is_etf else 0.02 + 0.015 * (symbol_key(symbol) % 7) / 7
     sig = daily_vol / np.sqrt(frac_full) * np.sqrt(shape)
     path = base_price(symbol) * np.exp(np.cumsum(rng.normal(0.0, sig) - 0.5 * sig * sig))
-    path = np.round(path, 4)
 
-    # --- equity quotes: one NBBO update per second at a random point inside it.
-    spread = np.maximum(0.01, np.round(path * 0.0003, 2))
-    eq_bid = np.floor((path - spread / 2) * 100) / 100
-    eq_ask = np.round(eq_bid + spread, 2)
+    # --- equity quotes: one NBBO update per second at a random point inside it (priced
+    # from the path once the planted patterns' drift is known, below).
     eq_q_ts = start + secs * NS + rng.integers(0, NS // 2, n_sec)
-    equity_quotes = pl.DataFrame(
-        {
-            "ts_event": eq_q_ts,
-            "symbol": symbol,
-            "bid": eq_bid,
-            "ask": eq_ask,
-            "bid_size": rng.integers(1, 30, n_sec) * 100,
-            "ask_size": rng.integers(1, 30, n_sec) * 100,
-        }
-    )
+    eq_bid_size = rng.integers(1, 30, n_sec) * 100
+    eq_ask_size = rng.integers(1, 30, n_sec) * 100
 
     # --- equity trades: Poisson per second, U-shaped; a third off-exchange (venue D).
     eq_rate = (
@@ -315,26 +325,43 @@ def _underlying_day(
     eq_ts, venue, eq_size, eq_place, eq_cond, eq_labels = (
         a[order] for a in (eq_ts, venue, eq_size, eq_place, eq_cond, eq_labels)
     )
-    qi = np.searchsorted(eq_q_ts, eq_ts, side="right") - 1
-    has_q = qi >= 0
-    qi_safe = np.maximum(qi, 0)
-    bid_at, ask_at = eq_bid[qi_safe], eq_ask[qi_safe]
-    mid_at = np.round((bid_at + ask_at) / 2, 4)
-    eq_price = np.select(
-        [eq_place == 1, eq_place == 2, eq_place == 3], [bid_at, mid_at, ask_at], ask_at
-    )
-    eq_price = np.where(has_q, eq_price, path[np.minimum((eq_ts - start) // NS, n_sec - 1)])
-    equity_trades = pl.DataFrame(
-        {
-            "ts_event": eq_ts,
-            "symbol": symbol,
-            "price": eq_price,
-            "size": eq_size,
-            "exchange": venue,
-            "conditions": [[c] for c in eq_cond],
-            "_label": eq_labels,
-        }
-    )
+
+    def equity_frames(path: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Return the equity quotes and trades priced off the (drifted) path."""
+        spread = np.maximum(0.01, np.round(path * 0.0003, 2))
+        eq_bid = np.floor((path - spread / 2) * 100) / 100
+        eq_ask = np.round(eq_bid + spread, 2)
+        quotes = pl.DataFrame(
+            {
+                "ts_event": eq_q_ts,
+                "symbol": symbol,
+                "bid": eq_bid,
+                "ask": eq_ask,
+                "bid_size": eq_bid_size,
+                "ask_size": eq_ask_size,
+            }
+        )
+        qi = np.searchsorted(eq_q_ts, eq_ts, side="right") - 1
+        has_q = qi >= 0
+        qi_safe = np.maximum(qi, 0)
+        bid_at, ask_at = eq_bid[qi_safe], eq_ask[qi_safe]
+        mid_at = np.round((bid_at + ask_at) / 2, 4)
+        eq_price = np.select(
+            [eq_place == 1, eq_place == 2, eq_place == 3], [bid_at, mid_at, ask_at], ask_at
+        )
+        eq_price = np.where(has_q, eq_price, path[np.minimum((eq_ts - start) // NS, n_sec - 1)])
+        trades = pl.DataFrame(
+            {
+                "ts_event": eq_ts,
+                "symbol": symbol,
+                "price": eq_price,
+                "size": eq_size,
+                "exchange": venue,
+                "conditions": [[c] for c in eq_cond],
+                "_label": eq_labels,
+            }
+        )
+        return quotes, trades
 
     # --- option chain around spot.
     spot0 = float(path[0])
@@ -383,6 +410,7 @@ def _underlying_day(
         )
 
     atm = np.argsort(moneyness + dte * 0.01, kind="stable")
+    drifts: list[tuple[int, float]] = []  # (start, sign) of each directional option pattern
 
     def plant(
         kind: str,
@@ -394,6 +422,8 @@ def _underlying_day(
         """Add one labelled pattern: legs of (contract, size, placement, n_prints, conditions)."""
         lid = f"{symbol}-{kind}-{len(labels)}"
         t0 = start + int((end - start) * rng.uniform(0.05, 0.95))
+        if direction in DRIFT_SIGN:
+            drifts.append((t0, DRIFT_SIGN[direction]))
         for contract, size, placement, n_prints, cond in legs:
             ex = (
                 exchanges[:n_prints]
@@ -530,6 +560,7 @@ def _underlying_day(
             ("I",),
         )
         lid = f"{symbol}-spike-{len(labels)}"
+        drifts.append((quiet_t0 + 15 * 60 * NS, DRIFT_SIGN["bearish"]))
         prints.add(
             spike_c, [quiet_t0 + 15 * 60 * NS], int(rng.integers(500, 900)), "C", 3, ("I",), lid
         )
@@ -545,6 +576,20 @@ def _underlying_day(
         )
         # Hard negative: a print with no recent quote (far from the money, no re-quote).
         plant("stale_quote", [(int(atm[-1]), 20, 3, 1, ("I",))], "neutral")
+        # Repeat hitter: one buyer lifting the same call's offer on one exchange, eight
+        # times about 10 ms apart (a split packet, never a sweep).
+        plant(
+            "repeat_hitter",
+            [(near_atm(True, 3), int(rng.integers(150, 300)), 3, 8, ("I",))],
+            "bullish",
+            np.array(["X"] * 8),
+            gap_ns=10_000_000,
+        )
+
+    # The planted directional patterns move the underlying: a known drift, so that alert
+    # outcomes on a synthetic day have an edge to find (and the report a truth to show).
+    path = _drifted(path, start, drifts, spec.drift, spec.drift_ramp_s)
+    equity_quotes, equity_trades = equity_frames(path)
 
     arr = (
         prints.arrays()
@@ -681,9 +726,14 @@ def _price_option_prints(
 ) -> pl.DataFrame:
     """Price each intended print against the quote in force at its time (backward as-of)."""
     contract, ts = arr["contract"], arr["ts"]
-    key_q = q_contract.astype(np.int64) * (1 << 42) + (q_ts - q_ts.min() if len(q_ts) else q_ts)
-    base = q_ts.min() if len(q_ts) else 0
-    key_t = contract * (1 << 42) + (ts - base)
+    # One sorted int64 key per (contract, time). The time part must span the whole day: a
+    # fixed 2**42 ns (73 minutes) once let a full session's late quotes run into the next
+    # contract's keys, and prints were priced off stale quotes.
+    both = np.concatenate([q_ts, ts])
+    base = int(both.min()) if len(both) else 0
+    width = int(both.max()) - base + 1 if len(both) else 1
+    key_q = q_contract.astype(np.int64) * width + (q_ts - base)
+    key_t = contract.astype(np.int64) * width + (ts - base)
     qi = _as_of(key_q, key_t, q_contract, contract)
     has = qi >= 0
     qs = np.maximum(qi, 0)

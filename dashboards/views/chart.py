@@ -111,6 +111,18 @@ if inferences is not None and inferences.height:
                        text=marks["explanation"]),
             row=1, col=1,
         )  # fmt: skip
+gamma = load_day("gamma_exposure", view.day)
+gamma = (
+    in_view(gamma.filter(pl.col("underlying") == symbol), replace(view, ticker=""), "underlying", "ts_ny")
+    if gamma is not None
+    else pl.DataFrame()
+)  # fmt: skip
+if gamma.height:
+    fig.add_trace(
+        go.Scatter(x=gamma["ts_ny"], y=gamma["gamma_flip"], mode="lines+markers", line_shape="hv", name="gamma flip",
+                   line={"dash": "dot", "color": "#2ca02c"}),
+        row=1, col=1,
+    )  # fmt: skip
 fig.add_trace(
     go.Bar(x=bars["ts_ny"], y=bars["lit_volume"], name="lit volume", marker_color="#1f77b4"),
     row=2,
@@ -134,6 +146,24 @@ fig.update_layout(
     legend={"orientation": "h"},
 )
 st.plotly_chart(fig, width="stretch", key="chart_figure")
+
+if gamma.height:
+    latest = gamma.sort("ts").row(-1, named=True)
+    flip = latest["gamma_flip"]
+    st.caption(
+        f"Dealer gamma at {latest['ts_ny']:%H:%M} (dealers long calls, short puts; $ per 1% move): "
+        f"net {latest['net_gex'] / 1e6:,.1f}M, spot {latest['spot']:.2f}, "
+        + (f"gamma flip {flip:.2f}" if flip is not None else "no flip within the searched range")
+    )
+    by_strike = go.Figure(
+        go.Bar(x=latest["strikes"], y=latest["net_gex_by_strike"], name="net GEX by strike",
+               marker_color=["#2ca02c" if v >= 0 else "#d62728" for v in latest["net_gex_by_strike"]])
+    )  # fmt: skip
+    by_strike.add_vline(x=latest["spot"], line_dash="dash", annotation_text="spot")
+    if flip is not None:
+        by_strike.add_vline(x=flip, line_dash="dot", line_color="#2ca02c", annotation_text="flip")
+    by_strike.update_layout(height=280, margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    st.plotly_chart(by_strike, width="stretch", key="chart_gamma")
 
 if flow.height:
     st.caption("Sweeps and blocks on this underlying (the evidence: each packet lists its prints)")

@@ -27,6 +27,7 @@ DERIVED = (
     "packet_positioning",
     "alert_outcomes",
     "signal_accuracy",
+    "gamma_exposure",
 )
 
 

@@ -35,7 +35,7 @@ st.subheader("Per alert")
 st.dataframe(
     in_view(outcomes, view, "underlying", "ts_ny").select(
         pl.col("ts_ny").dt.strftime("%H:%M:%S").alias("time"), "underlying", "classifiers", "severity",
-        "direction", "entry_price", *[pl.col(c).round(5) for c in ("ret_5m", "ret_30m", "ret_close")], "alert_id",
+        "direction", "entry_price", *[pl.col(c).round(5) for c in ("ret_5m", "ret_30m", "ret_close", "ret_next")], "alert_id",
     ),
     hide_index=True, width="stretch", key="outcome_alerts",
 )  # fmt: skip
