@@ -140,8 +140,8 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
     starts = chain_starts(rows, "ts_event", window_ns(params) + 1)
     pkt = np.cumsum(starts) - 1
     rows = rows.with_columns(pl.Series("_pkt", pkt))
-    first_ts = rows.get_column("ts_event").to_numpy()[np.flatnonzero(starts)]
     ts = rows.get_column("ts_event").to_numpy()
+    first_ts = ts[np.flatnonzero(starts)]
     rows = rows.with_columns(
         pl.Series(
             "_burst",

@@ -28,6 +28,7 @@ import polars as pl
 from dagster import AssetExecutionContext
 
 from adapters.calendar import NY, session_bounds, to_ns
+from adapters.osi import parse_osi_columns
 from adapters.synthetic.pricing import YEAR_SECONDS, black_scholes
 from assets.checks import holds, specs, unique
 from assets.nbbo import valid_quotes
@@ -95,10 +96,7 @@ def chain_at(
     parsed = open_interest.filter(pl.col("open_interest") > 0).select(
         "contract",
         "open_interest",
-        pl.col("contract").str.slice(0, 6).str.strip_chars_end().alias("underlying"),
-        pl.col("contract").str.slice(6, 6).str.to_date("%y%m%d").alias("expiry"),
-        pl.col("contract").str.slice(12, 1).alias("right"),
-        (pl.col("contract").str.slice(13, 8).cast(pl.Int64) / 1000).alias("strike"),
+        **parse_osi_columns(pl.col("contract")),
     )
     probes = parsed.join(pl.LazyFrame({"ts": times}, schema={"ts": pl.Int64}), how="cross")
     mids = (
