@@ -7,7 +7,10 @@ strictly before the packet's first print): closing trades cannot exceed the posi
 that exist, so the excess must open new ones. Unknown open interest never tags a packet.
 A *golden sweep* is a sweep of at least ``golden_min_premium`` that is likely opening.
 ``volume_to_oi`` is the contract's volume up to and including the packet over its open
-interest.
+interest; ``relative_volume`` is that volume over the contract's average daily volume of
+its previous sessions (``avg_volume`` from ``contract_volume``; null while the history is
+shorter than ``[volume] min_history_days``): above 1 the contract has already traded more
+than a usual full day.
 """
 
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation.
@@ -24,7 +27,8 @@ from orchestration.resources import LakeResource, ThresholdsResource
 
 POSITIONING_COLUMNS = [
     "packet_id", "date", "start_ts", "underlying", "contract", "kind", "size", "premium",
-    "prior_volume", "open_interest", "volume_to_oi", "likely_opening", "golden_sweep",
+    "prior_volume", "open_interest", "volume_to_oi", "avg_volume", "relative_volume",
+    "likely_opening", "golden_sweep",
 ]  # fmt: skip
 
 
@@ -32,6 +36,7 @@ def position_packets(
     packets: pl.LazyFrame,
     prints: pl.LazyFrame,
     open_interest: pl.LazyFrame,
+    history: pl.LazyFrame,
     params: dict[str, Any],
 ) -> pl.LazyFrame:
     """Return each packet with its prior volume, open interest and opening tags.
@@ -44,6 +49,8 @@ def position_packets(
         ``option_prints`` of the day (contract, ts_event, seq, size, in_flow).
     open_interest
         ``option_open_interest`` of the day (contract, open_interest).
+    history
+        ``contract_volume`` of the day (contract, avg_volume).
     params
         ``golden_min_premium``.
 
@@ -74,11 +81,15 @@ def position_packets(
             allow_exact_matches=False, check_sortedness=False,
         )
         .join(oi, on="contract", how="left")
+        .join(history.select("contract", "avg_volume"), on="contract", how="left")
         .with_columns(pl.col("_cum").fill_null(0).alias("prior_volume"))
         .with_columns(
             pl.when(pl.col("open_interest") > 0)
             .then((pl.col("prior_volume") + pl.col("size")) / pl.col("open_interest"))
             .alias("volume_to_oi"),
+            pl.when(pl.col("avg_volume") > 0)
+            .then((pl.col("prior_volume") + pl.col("size")) / pl.col("avg_volume"))
+            .alias("relative_volume"),
             (pl.col("size") > pl.col("open_interest") - pl.col("prior_volume"))
             .fill_null(False)
             .alias("likely_opening"),
@@ -99,8 +110,8 @@ def position_packets(
     group_name="signals",
     partitions_def=trading_days,
     check_specs=specs("packet_positioning", ["packet_id_unique", "packets_exist"]),
-    deps=["flow_packets", "option_prints", "option_open_interest"],
-    description="Per packet: prior volume, open interest, volume/OI, likely opening, golden sweep.",
+    deps=["flow_packets", "option_prints", "option_open_interest", "contract_volume"],
+    description="Per packet: prior volume, open interest, volume/OI, relative volume, likely opening, golden sweep.",
 )
 def packet_positioning(
     context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
@@ -115,6 +126,7 @@ def packet_positioning(
             "contract", "ts_event", "seq", "size", "in_flow"
         ),
         lake.scan_day("option_open_interest", day),
+        lake.require_day("contract_volume", day),
         thresholds.load().section("positioning"),
     ).collect()
     known = packets.select("packet_id").collect().get_column("packet_id")

@@ -22,7 +22,7 @@ DERIVED_KEYS: dict[str, list[str]] = {
     "contract_baselines": ["contract"], "classifier_hits": ["hit_id"], "alerts": ["alert_id"],
     "equity_prints": ["event_id"], "equity_candles": ["symbol", "interval", "ts"],
     "dark_inferences": ["inference_id"], "market_tide": ["underlying", "ts"],
-    "packet_positioning": ["packet_id"], "alert_outcomes": ["alert_id"],
+    "packet_positioning": ["packet_id"], "alert_outcomes": ["alert_id"], "contract_volume": ["contract"],
     "signal_accuracy": ["config_version", "signal"], "gamma_exposure": ["ts", "underlying"],
 }  # fmt: skip
 

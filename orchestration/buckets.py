@@ -41,7 +41,8 @@ OWNERS: dict[str, tuple[str, pl.Expr]] = {
     **{
         t: ("underlying", pl.col("underlying"))
         for t in ("option_trades", "option_prints", "flow_packets", "structures",
-                  "classifier_hits", "alerts", "alert_outcomes", "packet_positioning", "gamma_exposure")
+                  "classifier_hits", "alerts", "alert_outcomes", "packet_positioning", "gamma_exposure",
+                  "contract_volume")
     },
     **{
         t: ("symbol", pl.col("symbol"))

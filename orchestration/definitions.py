@@ -8,6 +8,7 @@ from assets.alert_outcomes import alert_outcomes
 from assets.alerts import alerts
 from assets.classifier_hits import classifier_hits
 from assets.contract_baselines import contract_baselines
+from assets.contract_volume import contract_volume
 from assets.dark_inferences import dark_inferences
 from assets.equity_candles import equity_candles
 from assets.equity_prints import equity_prints
@@ -41,6 +42,7 @@ DERIVED = [
     market_tide,
     signal_accuracy,
     alert_outcomes,
+    contract_volume,
     packet_positioning,
     gamma_exposure,
 ]

@@ -46,7 +46,8 @@ def eod_schedule(
     context: dg.ScheduleEvaluationContext,
 ) -> list[dg.RunRequest] | dg.SkipReason:
     """Request the rebuild of today's partition, and the previous session's alert outcomes
-    (their next-day horizon is known now); skip exchange holidays."""
+    and contract volume (their next-day horizon and open-interest change are known now);
+    skip exchange holidays."""
     day = context.scheduled_execution_time.astimezone(NY).date()
     if not is_session(day):
         return dg.SkipReason(f"{day} is not an XNYS session")
@@ -54,8 +55,8 @@ def eod_schedule(
     return [
         dg.RunRequest(run_key=f"eod-{day.isoformat()}", partition_key=day.isoformat()),
         dg.RunRequest(
-            run_key=f"eod-next-day-outcomes-{before}",
+            run_key=f"eod-next-day-{before}",
             partition_key=before,
-            asset_selection=[dg.AssetKey("alert_outcomes")],
+            asset_selection=[dg.AssetKey("alert_outcomes"), dg.AssetKey("contract_volume")],
         ),
     ]

@@ -162,3 +162,45 @@ def test_market_tide_and_accuracy_on_their_pages(
     assert not at.exception
     accuracy = next(d.value for d in at.dataframe if "recall" in d.value.columns)
     assert set(accuracy["signal"]) >= {"sweep", "spike", "zero_dte", "roll"}
+
+
+def test_flow_page_lists_unusual_volume(
+    monkeypatch: pytest.MonkeyPatch, built_lake: Path, tmp_path: Path
+) -> None:
+    """A contract at six times its average shows with its history figures and OI change."""
+    import shutil
+
+    import polars as pl
+
+    from assets.contract_volume import VOLUME_SCHEMA
+    from lake import Lake
+    from lake.read import read
+    from lake.write import overwrite_partition
+
+    root = tmp_path / "lake"
+    shutil.copytree(built_lake, root)
+    lake = Lake(str(root))
+    rows = read(lake, "contract_volume")
+    day = rows["date"][0]
+    spy = rows.filter(pl.col("underlying") == "SPY").sort("contract").head(1)
+    planted = spy.with_columns(
+        pl.lit(600, pl.Int64).alias("volume"),
+        pl.lit([100] * 5, pl.List(pl.Int64)).alias("history"),
+        pl.lit(5, pl.Int64).alias("n_history"),
+        pl.lit(100.0).alias("avg_volume"),
+        pl.lit(6.0).alias("relative_volume"),
+        pl.lit(True).alias("unusual"),
+        pl.lit(250, pl.Int64).alias("oi_change"),
+    ).select(list(VOLUME_SCHEMA))
+    overwrite_partition(lake, "contract_volume", planted, day)
+    at = app(monkeypatch, root)
+    at.run()
+    assert not at.exception, at.exception
+    assert "Unusual volume" in [h.value for h in at.subheader]
+    table = next(
+        d.value
+        for d in at.dataframe
+        if "rel vol" in d.value.columns and "oi_change" in d.value.columns
+    )
+    assert table["contract"].tolist() == spy["contract"].to_list()
+    assert (table["rel vol"].tolist(), table["oi_change"].tolist()) == ([6.0], [250])

@@ -137,9 +137,14 @@ def test_eod_schedule_skips_holidays(moment: dt.datetime, expect_run: bool) -> N
     if expect_run:
         today, before = result
         assert today.partition_key == "2026-11-24" and today.asset_selection is None
-        # The previous session's outcomes get their next-day horizon once today is built.
+        # The previous session's outcomes get their next-day horizon once today is built, and
+        # its contract volume the next-day open-interest change once today's OI has landed.
         assert before.partition_key == "2026-11-23"
-        assert before.asset_selection == [dg.AssetKey("alert_outcomes")]
+        assert before.asset_selection == [
+            dg.AssetKey("alert_outcomes"),
+            dg.AssetKey("contract_volume"),
+        ]
+        assert before.run_key == "eod-next-day-2026-11-23"
 
 
 def test_dagster_definitions_validate_cli(tmp_path: Path) -> None:

@@ -221,9 +221,11 @@ def test_opening_tags_and_golden_sweeps_by_hand() -> None:
         }
     )  # fmt: skip
     oi = pl.LazyFrame({"contract": [c], "open_interest": [100]})
+    # c trades 60 contracts on an average day; u has too short a history for an average.
+    history = pl.LazyFrame({"contract": [c, u], "avg_volume": [60.0, None]})
     out = {
         r["packet_id"]: r
-        for r in position_packets(packets, prints, oi, {"golden_min_premium": 1e6})
+        for r in position_packets(packets, prints, oi, history, {"golden_min_premium": 1e6})
         .collect()
         .iter_rows(named=True)
     }
@@ -237,9 +239,12 @@ def test_opening_tags_and_golden_sweeps_by_hand() -> None:
         True,
     )
     assert third["volume_to_oi"] == pytest.approx(1.2)
+    # 80 traded before plus its own 40: twice the contract's average day.
+    assert third["relative_volume"] == pytest.approx(120 / 60)
+    assert out["unknown_oi"]["relative_volume"] is None
     # Unknown open interest never tags a packet.
     assert (
         out["unknown_oi"]["likely_opening"] is False and out["unknown_oi"]["volume_to_oi"] is None
     )
-    low = position_packets(packets, prints, oi, {"golden_min_premium": 1.3e6}).collect()
+    low = position_packets(packets, prints, oi, history, {"golden_min_premium": 1.3e6}).collect()
     assert not low.filter(pl.col("packet_id") == "third")["golden_sweep"].item()

@@ -39,13 +39,14 @@ def tape() -> None:
         return
     positioning = load_day(
         "packet_positioning", view.day,
-        columns=("packet_id", "volume_to_oi", "likely_opening", "golden_sweep"),
+        columns=("packet_id", "volume_to_oi", "relative_volume", "likely_opening", "golden_sweep"),
     )  # fmt: skip
     if positioning is not None:
         packets = packets.join(positioning.drop("date", strict=False), on="packet_id", how="left")
     else:
         packets = packets.with_columns(
             pl.lit(None, pl.Float64).alias("volume_to_oi"),
+            pl.lit(None, pl.Float64).alias("relative_volume"),
             pl.lit(None, pl.Boolean).alias("likely_opening"),
             pl.lit(None, pl.Boolean).alias("golden_sweep"),
         )
@@ -88,6 +89,7 @@ def tape() -> None:
         "underlying", "contract", "kind", "side", "n_prints", "n_exchanges", "size",
         pl.col("premium").round(0), pl.col("vwap").round(2), pl.col("nbbo_coverage").round(2).alias("coverage"),
         pl.col("buy_ratio").round(2), "iso_count", pl.col("volume_to_oi").round(2).alias("vol/OI"),
+        pl.col("relative_volume").round(2).alias("rel vol"),
         pl.col("likely_opening").alias("opening"), pl.col("golden_sweep").alias("golden"), "packet_id",
     )  # fmt: skip
     st.dataframe(table, hide_index=True, width="stretch", height=420, key="flow_packets_table")
@@ -146,6 +148,39 @@ def tide() -> None:
 
 
 tide()
+
+
+@st.fragment(run_every=view.refresh_seconds)
+def unusual_volume() -> None:
+    """Contracts trading far above their own daily average (``contract_volume``)."""
+    frame = load_day("contract_volume", view.day)
+    if frame is None or frame.is_empty():
+        return
+    if view.ticker:
+        frame = frame.filter(pl.col("underlying") == view.ticker)
+    unusual = frame.filter(pl.col("unusual")).sort("relative_volume", descending=True)
+    st.subheader("Unusual volume")
+    st.caption(
+        "Today's volume against the contract's own previous sessions (a whole day: not "
+        "limited to the time in view); OI change is the next session's open interest minus "
+        "today's, once it has landed."
+    )
+    if unusual.is_empty():
+        with_history = frame.filter(pl.col("avg_volume").is_not_null()).height
+        st.info(f"No unusual volume ({with_history:,} contracts have enough history to compare).")
+        return
+    st.dataframe(
+        unusual.select(
+            "underlying", "contract", "volume", pl.col("avg_volume").round(1).alias("avg volume"),
+            pl.col("relative_volume").round(2).alias("rel vol"), pl.col("volume_z").round(2).alias("z"),
+            "n_history", "open_interest", pl.col("volume_to_oi").round(2).alias("vol/OI"), "oi_change",
+            pl.col("premium").round(0),
+        ),
+        hide_index=True, width="stretch", key="unusual_volume_table",
+    )  # fmt: skip
+
+
+unusual_volume()
 
 TAPE_COLUMNS = ("ts_event", "seq", "underlying", "contract", "exchange", "price", "size", "nbbo_bid", "nbbo_ask", "placement",
                 "side", "premium", "conditions", "in_flow", "event_id")  # fmt: skip

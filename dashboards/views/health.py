@@ -28,6 +28,7 @@ DERIVED = (
     "alert_outcomes",
     "signal_accuracy",
     "gamma_exposure",
+    "contract_volume",
 )
 
 
