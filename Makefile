@@ -11,10 +11,12 @@ export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 
 .PHONY: install run test lint bench browser clean
 
+# Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set (as on this machine),
+# every process would otherwise compile Dagster, sqlalchemy, ... from source at each start.
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -r requirements.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
 

@@ -19,10 +19,17 @@ def cancel_targets(cancels: pl.LazyFrame, prints: pl.LazyFrame, instrument: str)
         on="event_id",
         how="semi",
     ).select("event_id", "ts_event")
-    originals = prints.filter(~pl.col("cancel")).sort("ts_event", "seq")
+    keys = [instrument, "exchange", "price", "size"]
+    unreferenced = cancels.filter(pl.col("ref_event_id").is_null())
+    # Cancels are few: only prints identical to one of them can be its original, so only
+    # those are sorted and joined, not the whole day.
+    originals = (
+        prints.filter(~pl.col("cancel"))
+        .join(unreferenced.select(keys).unique(), on=keys, how="semi")
+        .sort("ts_event", "seq")
+    )
     matched = (
-        cancels.filter(pl.col("ref_event_id").is_null())
-        .select(instrument, "exchange", "price", "size", "ts_event", "seq")
+        unreferenced.select(*keys, "ts_event", "seq")
         .sort("ts_event", "seq")
         .join_asof(
             originals.select(

@@ -79,11 +79,8 @@ def with_underlying_price(packets: pl.LazyFrame, equity_quotes: pl.LazyFrame) ->
     Only the 0DTE rule reads the price, so only underlyings with a same-day expiry packet
     have their quotes sorted and joined (a handful of index ETFs out of hundreds of names).
     """
-    needed = (
-        packets.filter(pl.col("expiry") == trading_date_expr(pl.col("start_ts")))
-        .select("underlying")
-        .unique()
-    )
+    same_day = pl.col("expiry") == trading_date_expr(pl.col("start_ts"))
+    needed = packets.filter(same_day).select("underlying").unique()
     mids = (
         equity_quotes.join(needed, left_on="symbol", right_on="underlying", how="semi")
         .filter((pl.col("bid") > 0) & (pl.col("ask") >= pl.col("bid")))
@@ -95,8 +92,11 @@ def with_underlying_price(packets: pl.LazyFrame, equity_quotes: pl.LazyFrame) ->
         )
         .sort("_qts", "_qseq")
     )
-    return (
-        packets.sort("start_ts", "packet_id")
+    # Only those packets are sorted and joined too; the others carry no price. The rows
+    # come out in no particular order (the hits are sorted at the end).
+    priced = (
+        packets.filter(same_day)
+        .sort("start_ts", "packet_id")
         .join_asof(
             mids,
             left_on="start_ts",
@@ -108,6 +108,10 @@ def with_underlying_price(packets: pl.LazyFrame, equity_quotes: pl.LazyFrame) ->
         )
         .drop("_qts", "_qseq")
     )
+    unpriced = packets.filter(~same_day | same_day.is_null()).with_columns(
+        pl.lit(None, pl.Float64).alias("underlying_price")
+    )
+    return pl.concat([priced, unpriced])
 
 
 def _gates(g: dict[str, Any]) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
@@ -416,6 +420,20 @@ def thresholds_dict(thresholds: Any) -> dict[str, Any]:
     return {name: thresholds.section(name) for name in names}
 
 
+#: The classifiers of single packets; each requires ``premium >= min_premium``.
+PACKET_CLASSIFIERS = (
+    "classifiers.sweep",
+    "classifiers.spike",
+    "classifiers.zero_dte",
+    "classifiers.repeat_hitter",
+)
+
+
+def _lowest_premium_floor(th: dict[str, Any]) -> float:
+    """Return the premium below which no packet classifier can fire."""
+    return min(float(th[name]["min_premium"]) for name in PACKET_CLASSIFIERS)
+
+
 def build_hits(
     packets: pl.LazyFrame,
     structures: pl.LazyFrame,
@@ -435,17 +453,25 @@ def build_hits(
     pl.DataFrame
         Rows in :data:`HIT_SCHEMA`; ``packet_ids`` links each hit to its evidence.
     """
+    # Baselines need every packet (small ones are priors too); the classifiers only those
+    # that clear the lowest premium floor of any of them, so only those are priced and
+    # joined (a few percent of a day's packets).
     scores = score_packets(packets, prior_state, th["baselines"], earlier).lazy()
+    candidates = packets.filter(pl.col("premium") >= _lowest_premium_floor(th))
     legs = (
         structures.select(pl.col("packet_ids").explode().alias("packet_id"))
         .unique()
         .with_columns(pl.lit(True).alias("in_structure"))
     )
     scored = (
-        with_underlying_price(packets, equity_quotes)
+        with_underlying_price(candidates, equity_quotes)
         .join(scores.drop("contract", "start_ts"), on="packet_id", how="left")
         .join(legs, on="packet_id", how="left")
         .with_columns(pl.col("in_structure").fill_null(False), pl.col("n_prior").fill_null(0))
+        # Collected once: each classifier filters it again.
+        .collect()
+        .rechunk()
+        .lazy()
     )
     hits = pl.concat(
         [

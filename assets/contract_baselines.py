@@ -25,6 +25,7 @@ from dagster import AssetExecutionContext
 from adapters.calendar import session_bounds, sessions_between, to_ns
 from assets.checks import specs, unique
 from assets.flow_packets import window_ns
+from assets.ordering import by_instrument_time, first_at_or_after
 from assets.tail import plan_for
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
@@ -54,38 +55,28 @@ def _window_stats(frame: pl.DataFrame, window: int, ttl_ns: int) -> pl.DataFrame
                 for s in ("mean", "sd")
             ],
         )
-    rows = frame.with_row_index("_i").with_columns(pl.col("_i").cast(pl.Int64))
+    # Rows of one contract are contiguous: number them by the changes of contract.
+    starts = frame.select(
+        (pl.col("contract") != pl.col("contract").shift(1)).fill_null(True)
+    ).to_series().to_numpy()
+    group = np.cumsum(starts) - 1
     # First row of the contract no older than the TTL relative to this row.
-    oldest = (
-        rows.select("contract", "_i", (pl.col("ts") - ttl_ns).alias("_probe"))
-        .sort("_probe", "_i")
-        .join_asof(
-            rows.select("contract", pl.col("ts").alias("_t"), pl.col("_i").alias("_lo")).sort(
-                "_t", "_lo"
-            ),
-            left_on="_probe",
-            right_on="_t",
-            by="contract",
-            strategy="forward",
-            check_sortedness=False,  # sorted explicitly; polars cannot check with `by`
-        )
-        .sort("_i")
-        .get_column("_lo")
-        .to_numpy()
-    )
+    oldest = first_at_or_after(group, frame.get_column("ts").to_numpy(), -ttl_ns)
+    first_row = np.flatnonzero(starts)[group]
     index = np.arange(n)
     n_prior = np.minimum(window, index - oldest)
     lo = index - n_prior
     out = {"n_prior": n_prior}
-    first = rows.select(pl.col(f).first().over("contract") for f in BASELINE_FIELDS)
     for field in BASELINE_FIELDS:
-        x = (rows.get_column(field) - first.get_column(field)).cast(pl.Float64).to_numpy()
+        values = frame.get_column(field).cast(pl.Float64).to_numpy()
+        first = values[first_row]
+        x = values - first
         c1 = np.concatenate([[0.0], np.cumsum(x)])
         c2 = np.concatenate([[0.0], np.cumsum(x * x)])
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = (c1[index] - c1[lo]) / n_prior
             var = np.maximum((c2[index] - c2[lo]) / n_prior - mean * mean, 0.0)
-        out[f"{field}_mean"] = mean + first.get_column(field).to_numpy()
+        out[f"{field}_mean"] = mean + first
         out[f"{field}_sd"] = np.sqrt(var)
     return frame.with_columns(pl.Series(k, v) for k, v in out.items())
 
@@ -159,16 +150,26 @@ def score_packets(
     prior, current = _baseline_rows(packets, prior_state)
     if earlier is not None:
         prior = pl.concat([prior, earlier])
-    both = (
-        pl.concat(
-            [
-                prior.with_columns(pl.lit(True).alias("_prior")),
-                current.with_columns(pl.lit(False).alias("_prior")),
-            ]
+    both = pl.concat(
+        [
+            prior.with_columns(pl.lit(True).alias("_prior")),
+            current.with_columns(pl.lit(False).alias("_prior")),
+        ]
+    ).collect()
+    if both.height:
+        # By contract id in name order and time in one int64 key (DESIGN.md §8): the
+        # order of (contract, ts, packet_id) without comparing contract strings.
+        names = both.get_column("contract").unique().sort()
+        times = both.get_column("ts")
+        both = (
+            both.with_columns(pl.col("contract").cast(pl.Enum(names)).to_physical().alias("_cid"))
+            .sort(
+                by_instrument_time(
+                    "_cid", "ts", "packet_id", len(names), int(times.min()), int(times.max())  # type: ignore[arg-type]
+                )
+            )
+            .drop("_cid")
         )
-        .sort("contract", "ts", "packet_id")
-        .collect()
-    )
     stats = _window_stats(both, window, ttl_ns)
     z = {
         f"{f}_z": pl.when((pl.col("n_prior") >= min_n) & (pl.col(f"{f}_sd") > 0))

@@ -54,11 +54,10 @@ def _apply_cooldown(candidates: pl.DataFrame, cooldown_ns: int) -> pl.DataFrame:
     if candidates.is_empty():
         return candidates
     rows = candidates.sort("symbol", "kind", "ts", "event_id").with_columns(
-        pl.struct("symbol", "kind").rank("dense").cast(pl.Int64).alias("_grp"),
-        pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"),
+        pl.struct("symbol", "kind").rank("dense").cast(pl.Int64).alias("_grp")
     )
     keep = chain_starts(rows, "ts", cooldown_ns)
-    return rows.filter(pl.Series(keep)).drop("_grp", "_row")
+    return rows.filter(pl.Series(keep)).drop("_grp")
 
 
 def cooldown_ns(p: dict[str, Any]) -> int:

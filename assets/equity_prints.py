@@ -37,7 +37,11 @@ def enrich_equity_prints(
         flags (cancels and cancelled prints never count toward volume, OHLC or inference),
         ordered by symbol, ``ts_event``, ``seq``.
     """
-    flagged = mark_cancelled(apply_policy(trades, equity_policy()), instrument="symbol")
+    # Collected once: the NBBO join reads the symbols, then the rows.
+    flagged = mark_cancelled(
+        apply_policy(trades, equity_policy()), instrument="symbol"
+    ).collect().lazy()
+    # Rows keep the NBBO join's (symbol, ts_event, seq) order.
     return (
         join_nbbo(flagged, quotes, "symbol", params)
         .with_columns(
@@ -52,7 +56,6 @@ def enrich_equity_prints(
                 "dark_eligible"
             ),
         )
-        .sort("symbol", "ts_event", "seq")
     )
 
 

@@ -20,12 +20,19 @@ from dagster import AssetExecutionContext
 
 from assets.checks import all_exist, in_unit_interval, specs, unique
 from assets.nbbo import PLACEMENTS
+from assets.ordering import by_instrument_time, first_at_or_after
 from assets.tail import drop_held, held_until, plan_for
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
 
 #: Packets of complex (multi-leg / stock-option) prints: never sweeps, never directional.
 COMPLEX_KIND = "complex"
+#: The ``option_prints`` columns a packet is made of (the rest is never read).
+PRINT_COLUMNS = [
+    "date", "contract", "underlying", "expiry", "strike", "right", "multiplier", "complex",
+    "ts_event", "seq", "exchange", "size", "premium", "price", "placement", "iso", "late",
+    "auction_or_cross", "floor", "nbbo_bid", "nbbo_ask", "side", "event_id",
+]  # fmt: skip
 
 
 def packet_starts(group: np.ndarray, next_index: np.ndarray) -> np.ndarray:
@@ -52,30 +59,17 @@ def packet_starts(group: np.ndarray, next_index: np.ndarray) -> np.ndarray:
 
 
 def chain_starts(rows: pl.DataFrame, ts: str, reach_ns: int) -> np.ndarray:
-    """Return the mask of chain starts in ``rows`` (sorted by ``_grp``, ``ts``; ``_row`` numbered).
+    """Return the mask of chain starts in ``rows`` (sorted by ``_grp``, ``ts``).
 
     A start reaches ``reach_ns``; the next start is the first row of its group at or after
-    ``start + reach_ns``. The "next start" of every row comes from one forward as-of join,
-    then :func:`packet_starts` follows the links. Used for packets (reach = window + 1 ns)
-    and for dark-pool cooldowns (reach = cooldown).
+    ``start + reach_ns``. The "next start" of every row comes from one ``searchsorted``
+    (:func:`assets.ordering.first_at_or_after`), then :func:`packet_starts` follows the
+    links. Used for packets (reach = window + 1 ns) and for dark-pool cooldowns
+    (reach = cooldown).
     """
-    by_ts = rows.select("_grp", ts, "_row").sort(ts, "_row")
-    nxt = (
-        by_ts.with_columns((pl.col(ts) + reach_ns).alias("_probe"))
-        .join_asof(
-            by_ts.select("_grp", pl.col(ts).alias("_t"), pl.col("_row").alias("_next")),
-            left_on="_probe",
-            right_on="_t",
-            by="_grp",
-            strategy="forward",
-            check_sortedness=False,  # sorted explicitly above; polars cannot check with `by`
-        )
-        .sort("_row")
-        .get_column("_next")
-        .fill_null(rows.height)
-        .to_numpy()
-    )
-    return packet_starts(rows.get_column("_grp").to_numpy(), nxt)
+    group = rows.get_column("_grp").to_numpy()
+    nxt = first_at_or_after(group, rows.get_column(ts).to_numpy(), reach_ns)
+    return packet_starts(group, nxt)
 
 
 def window_ns(params: dict[str, Any]) -> int:
@@ -127,19 +121,29 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
     pl.LazyFrame
         One row per packet in the ``flow_packets`` schema, ordered by contract, start_ts.
     """
-    rows = (
-        prints.filter(pl.col("in_flow"))
-        .sort("contract", "complex", "ts_event", "seq")
-        .with_columns(
-            pl.struct("contract", "complex").rank("dense").cast(pl.Int64).alias("_grp"),
-            pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"),
-        )
-        .collect()
+    rows = prints.filter(pl.col("in_flow")).select(PRINT_COLUMNS).collect()
+    # One integer group per (contract, complex): the contract's position in sorted order,
+    # so sorting by (group, ts, seq) is sorting by (contract, complex, ts, seq) without
+    # comparing strings (DESIGN.md §8).
+    names = rows.get_column("contract").unique().sort()
+    rows = rows.with_columns(
+        (
+            pl.col("contract").cast(pl.Enum(names)).to_physical().cast(pl.Int64) * 2
+            + pl.col("complex").cast(pl.Int64)
+        ).alias("_grp")
     )
+    if rows.height:
+        times = rows.get_column("ts_event")
+        order = by_instrument_time(
+            "_grp", "ts_event", "seq", 2 * len(names), int(times.min()), int(times.max())  # type: ignore[arg-type]
+        )
+        rows = rows.sort(order)
     # A print opens a packet when it is strictly beyond the open packet's window: w + 1 ns.
     starts = chain_starts(rows, "ts_event", window_ns(params) + 1)
     pkt = np.cumsum(starts) - 1
-    rows = rows.with_columns(pl.Series("_pkt", pkt))
+    # Packet numbers only grow down the rows: flagged sorted, the group-by below takes
+    # each packet as a slice instead of hashing (16x faster on a 10M-print day).
+    rows = rows.with_columns(pl.Series("_pkt", pkt).set_sorted())
     ts = rows.get_column("ts_event").to_numpy()
     first_ts = ts[np.flatnonzero(starts)]
     rows = rows.with_columns(

@@ -45,11 +45,13 @@ def enrich_option_prints(
         ``cancelled`` and ``in_flow`` (counts toward flow, not a cancel, not cancelled),
         ordered by contract, ``ts_event``, ``seq``.
     """
-    flagged = mark_cancelled(apply_policy(trades, opra_policy()))
+    # Collected once: the NBBO join reads the contracts, then the rows.
+    flagged = mark_cancelled(apply_policy(trades, opra_policy())).collect().lazy()
     placed = join_nbbo(flagged, quotes, "contract", params).with_columns(
         (pl.col("price") * pl.col("size") * pl.col("multiplier")).alias("premium"),
         (pl.col("counts_flow") & ~pl.col("cancel") & ~pl.col("cancelled")).alias("in_flow"),
     )
+    # Rows keep the NBBO join's (contract, ts_event, seq) order.
     return placed.with_columns(
         pl.when(~pl.col("aggressor_eligible") | pl.col("complex"))
         .then(pl.lit("none"))
@@ -59,7 +61,7 @@ def enrich_option_prints(
         .then(pl.lit("sell"))
         .otherwise(pl.lit("none"))
         .alias("side")
-    ).sort("contract", "ts_event", "seq")
+    )
 
 
 @dg.asset(

@@ -146,6 +146,8 @@ def find_structures(
         .then(-pl.col("premium"))
         .otherwise(0.0)
     )
+    # Most groups are one packet alone: only groups of 2 to MAX_LEGS packets are aggregated.
+    legs = legs.filter(pl.len().over("underlying", "_g").is_between(2, MAX_LEGS))
     groups = legs.group_by("underlying", "_g").agg(
         pl.col("date").first(),
         pl.col("start_ts").min(),

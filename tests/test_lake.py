@@ -126,3 +126,35 @@ def test_lake_root_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     assert resolve_lake_root() == str(tmp_path / "env")
     assert resolve_lake_root(str(tmp_path / "flag")) == str(tmp_path / "flag")
     assert resolve_lake_root("s3://bucket/lake/") == "s3://bucket/lake"
+
+
+def test_writes_skip_dictionaries_of_unique_columns_and_keep_file_statistics(lake: Lake) -> None:
+    """ids and times are written plainly, repeated values with a dictionary; every column
+    still has Delta file statistics, so window reads skip files."""
+    import pyarrow.parquet as pq
+    from deltalake import DeltaTable
+
+    from lake.write import writer_properties
+
+    frame = trades(3000)
+    plain = set((writer_properties(frame).column_properties or {}).keys())
+    assert {"event_id", "ts_event", "ts_recv", "seq"} <= plain
+    assert not {"contract", "exchange", "date"} & plain
+    overwrite_partition(lake, "option_trades", frame, DAY)
+    table = DeltaTable(lake.uri("option_trades"))
+    actions = pl.DataFrame(table.get_add_actions(flatten=True)).to_dict(as_series=False)
+    assert actions["min.ts_event"] == [int(frame["ts_event"].min())]
+    assert actions["max.ts_event"] == [int(frame["ts_event"].max())]
+    (path,) = [Path(lake.uri("option_trades")) / p for p in actions["path"]]
+    columns = pq.ParquetFile(path).metadata.row_group(0)
+    encodings = {
+        columns.column(i).path_in_schema: columns.column(i).encodings
+        for i in range(columns.num_columns)
+    }
+    assert not any("DICTIONARY" in e or "RLE_DICTIONARY" in e for e in encodings["event_id"])
+    assert any("DICTIONARY" in e for e in encodings["contract"])
+    assert_frame_equal(
+        read(lake, "option_trades").sort("event_id"),
+        frame.sort("event_id"),
+        check_column_order=False,
+    )

@@ -197,3 +197,28 @@ def test_result_independent_of_input_row_order() -> None:
     from polars.testing import assert_frame_equal
 
     assert_frame_equal(a, b)
+
+
+def test_several_contracts_each_take_their_own_quotes_in_contract_order() -> None:
+    """Interleaved prints of three contracts (one quoted only by an untraded neighbour's
+    quotes and its own late quote): each matches its own book; rows come out by contract,
+    then time, then seq."""
+    c1, c2, c3 = "AAPL  261127C00200000", "SPY   261127C00600000", "SPY   261127P00590000"
+    untraded = "QQQ   261127C00500000"
+    trades = [
+        {"ts": 3 * MS, "price": 2.10, "contract": c2, "event_id": "b2"},
+        {"ts": 1 * MS, "price": 1.20, "contract": c1, "event_id": "a1"},
+        {"ts": 2 * MS, "price": 2.00, "contract": c2, "event_id": "b1"},
+        {"ts": 2 * MS, "price": 5.00, "contract": c3, "event_id": "c1"},
+        {"ts": 4 * MS, "price": 1.00, "contract": c1, "event_id": "a2"},
+    ]
+    quotes = [
+        {"ts": 0, "bid": 1.00, "ask": 1.20, "contract": c1},
+        {"ts": 0, "bid": 2.00, "ask": 2.10, "contract": c2},
+        {"ts": 1 * MS, "bid": 4.00, "ask": 5.00, "contract": untraded},
+        {"ts": 3 * MS, "bid": 4.00, "ask": 5.00, "contract": c3},  # after c3's print
+    ]
+    out = enrich(trades, quotes)
+    assert out["event_id"].to_list() == ["a1", "a2", "b1", "b2", "c1"]
+    assert out["placement"].to_list() == ["A", "B", "B", "A", "NONE"]
+    assert out["nbbo_bid"].to_list() == [1.00, 1.00, 2.00, 2.00, None]

@@ -1,0 +1,85 @@
+"""Rows in (instrument, time) order, sorted by one int64 key where the day allows it.
+
+Sorting dominates the option path (DESIGN.md §8): by two columns (instrument, ts) it takes
+several times longer than by one int64 key ``instrument id x width + ns into the span``,
+which orders the rows the same way. The key fits in an int64 when instruments x width
+does; a real full OPRA day can have more contracts than that over a long span, and then
+the same order comes from the columns themselves. Ids must follow the instruments'
+sorted order (an ``Enum`` of the sorted names does) for the order to be the names' order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+#: Keys stay below this (int64, with room for a probe past the last row).
+KEY_LIMIT = 2**62
+
+
+def time_key_width(ts_min: int, ts_max: int, reach: int = 0) -> int:
+    """Return the key width of one instrument: its span of times plus ``reach`` and 1."""
+    return ts_max - ts_min + reach + 1
+
+
+def by_instrument_time(
+    group: str, ts: str, tie: str, n_groups: int, ts_min: int, ts_max: int
+) -> list[pl.Expr]:
+    """Return the sort keys that order rows by (``group``, ``ts``, ``tie``).
+
+    ``group`` holds ids in ``[0, n_groups)``; every ``ts`` lies in ``[ts_min, ts_max]``.
+
+    Returns
+    -------
+    list[pl.Expr]
+        ``[key, tie]`` with one int64 key when ``n_groups`` x width fits, else the three
+        columns; either list sorts the rows into the same order.
+    """
+    width = time_key_width(ts_min, ts_max)
+    if n_groups * width < KEY_LIMIT:  # Python ints: the check itself cannot overflow
+        key = pl.col(group).cast(pl.Int64) * width + (pl.col(ts) - ts_min)
+        return [key, pl.col(tie)]
+    return [pl.col(group), pl.col(ts), pl.col(tie)]
+
+
+def first_at_or_after(group: np.ndarray, ts: np.ndarray, reach: int) -> np.ndarray:
+    """Return, per row, the first row of its group at or after ``ts + reach``.
+
+    ``reach`` may be negative (the oldest row of the group within ``-reach`` before).
+
+    Parameters
+    ----------
+    group
+        Group per row, rows sorted by (group, ts): equal groups are contiguous.
+    ts
+        Int64 times.
+    reach
+        How far ahead (> 0) or back (< 0) to look.
+
+    Returns
+    -------
+    numpy.ndarray
+        Row indexes, ``len(ts)`` where the group has no such row. One ``searchsorted``
+        over a combined key per chunk of groups small enough for the key to fit an
+        int64 (one chunk for any day of up to ~200k contracts).
+    """
+    n = len(ts)
+    out = np.full(n, n, dtype=np.int64)
+    if n == 0:
+        return out
+    boundary = np.r_[True, group[1:] != group[:-1]]
+    ordinal = np.cumsum(boundary) - 1
+    firsts = np.flatnonzero(boundary)
+    ends = np.r_[firsts[1:], n][ordinal]  # one past each row's group
+    base = int(ts.min())
+    # Wide enough that no probe, forward or back, reaches another group's keys.
+    width = time_key_width(base, int(ts.max()), abs(reach))
+    per_chunk = max(1, KEY_LIMIT // width)
+    for c in range(0, len(firsts), per_chunk):
+        lo = firsts[c]
+        hi = firsts[c + per_chunk] if c + per_chunk < len(firsts) else n
+        key = (ordinal[lo:hi] - c) * width + (ts[lo:hi] - base)
+        out[lo:hi] = lo + np.searchsorted(key, key + reach, side="left")
+    # A probe beyond its group's last row lands on the next group's first: none.
+    out[out >= ends] = n
+    return out
