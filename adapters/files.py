@@ -15,7 +15,8 @@ def read_canonical(path: str | Path) -> pl.DataFrame:
     """Return the rows of one canonical Parquet or CSV file.
 
     CSV columns arrive as text where types are ambiguous; the validator casts them and
-    quarantines what does not cast, so a malformed cell costs one row, not the file.
+    quarantines what does not cast, so a malformed cell costs one row, not the file (a
+    byte sequence that is not UTF-8 too: it is read as U+FFFD and fails the symbol rules).
 
     Raises
     ------
@@ -30,7 +31,9 @@ def read_canonical(path: str | Path) -> pl.DataFrame:
             case ".parquet":
                 return pl.read_parquet(source)
             case ".csv":
-                return pl.read_csv(source, infer_schema=False)
+                # Bytes that are not UTF-8 become U+FFFD instead of failing the whole file:
+                # the row they are in then breaks a symbol rule and goes to quarantine.
+                return pl.read_csv(source, infer_schema=False, encoding="utf8-lossy")
             case other:
                 raise ValueError(
                     f"{source}: unsupported file type {other!r} (use .parquet or .csv)"
