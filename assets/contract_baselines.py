@@ -56,9 +56,11 @@ def _window_stats(frame: pl.DataFrame, window: int, ttl_ns: int) -> pl.DataFrame
             ],
         )
     # Rows of one contract are contiguous: number them by the changes of contract.
-    starts = frame.select(
-        (pl.col("contract") != pl.col("contract").shift(1)).fill_null(True)
-    ).to_series().to_numpy()
+    starts = (
+        frame.select((pl.col("contract") != pl.col("contract").shift(1)).fill_null(True))
+        .to_series()
+        .to_numpy()
+    )
     group = np.cumsum(starts) - 1
     # First row of the contract no older than the TTL relative to this row.
     oldest = first_at_or_after(group, frame.get_column("ts").to_numpy(), -ttl_ns)
@@ -165,7 +167,12 @@ def score_packets(
             both.with_columns(pl.col("contract").cast(pl.Enum(names)).to_physical().alias("_cid"))
             .sort(
                 by_instrument_time(
-                    "_cid", "ts", "packet_id", len(names), int(times.min()), int(times.max())  # type: ignore[arg-type]
+                    "_cid",
+                    "ts",
+                    "packet_id",
+                    len(names),
+                    int(times.min()),
+                    int(times.max()),  # type: ignore[arg-type]
                 )
             )
             .drop("_cid")

@@ -38,24 +38,17 @@ def enrich_equity_prints(
         ordered by symbol, ``ts_event``, ``seq``.
     """
     # Collected once: the NBBO join reads the symbols, then the rows.
-    flagged = mark_cancelled(
-        apply_policy(trades, equity_policy()), instrument="symbol"
-    ).collect().lazy()
+    flagged = (
+        mark_cancelled(apply_policy(trades, equity_policy()), instrument="symbol").collect().lazy()
+    )
     # Rows keep the NBBO join's (symbol, ts_event, seq) order.
-    return (
-        join_nbbo(flagged, quotes, "symbol", params)
-        .with_columns(
-            pl.col("exchange").is_in(OFF_EXCHANGE_VENUES).alias("off_exchange"),
-            (pl.col("price") * pl.col("size")).alias("notional"),
-            # A cancel and the print it cancels count toward nothing.
-            (pl.col("counts_volume") & ~pl.col("cancel") & ~pl.col("cancelled")).alias(
-                "counts_volume"
-            ),
-            (pl.col("sets_ohlc") & ~pl.col("cancel") & ~pl.col("cancelled")).alias("sets_ohlc"),
-            (pl.col("dark_eligible") & ~pl.col("cancel") & ~pl.col("cancelled")).alias(
-                "dark_eligible"
-            ),
-        )
+    return join_nbbo(flagged, quotes, "symbol", params).with_columns(
+        pl.col("exchange").is_in(OFF_EXCHANGE_VENUES).alias("off_exchange"),
+        (pl.col("price") * pl.col("size")).alias("notional"),
+        # A cancel and the print it cancels count toward nothing.
+        (pl.col("counts_volume") & ~pl.col("cancel") & ~pl.col("cancelled")).alias("counts_volume"),
+        (pl.col("sets_ohlc") & ~pl.col("cancel") & ~pl.col("cancelled")).alias("sets_ohlc"),
+        (pl.col("dark_eligible") & ~pl.col("cancel") & ~pl.col("cancelled")).alias("dark_eligible"),
     )
 
 

@@ -135,7 +135,12 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
     if rows.height:
         times = rows.get_column("ts_event")
         order = by_instrument_time(
-            "_grp", "ts_event", "seq", 2 * len(names), int(times.min()), int(times.max())  # type: ignore[arg-type]
+            "_grp",
+            "ts_event",
+            "seq",
+            2 * len(names),
+            int(times.min()),
+            int(times.max()),  # type: ignore[arg-type]
         )
         rows = rows.sort(order)
     # A print opens a packet when it is strictly beyond the open packet's window: w + 1 ns.

@@ -100,7 +100,9 @@ def join_nbbo(
         ``placement``.
     """
     names = prints.select(pl.col(by).unique().sort()).collect().get_column(by).drop_nulls()
-    bounds = prints.select(pl.col("ts_event").min().alias("lo"), pl.col("ts_event").max().alias("hi"))
+    bounds = prints.select(
+        pl.col("ts_event").min().alias("lo"), pl.col("ts_event").max().alias("hi")
+    )
     lo, hi = bounds.collect().row(0)
     if lo is None:  # no prints: nothing to place (the empty frame keeps the schema)
         lo = hi = 0

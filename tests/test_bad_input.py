@@ -84,6 +84,7 @@ def test_a_huge_batch_lands_and_reconciles(lake: Lake) -> None:
     )
     broken = ids % 100 == 7
     kind = ids % 400
+
     def broken_where(k: int) -> pl.Series:
         return pl.Series(broken & (kind == k))
 
