@@ -240,8 +240,17 @@ def gamma_exposure(
     quotes = lake.scan_day("option_quotes", day)
     last = quotes.select(pl.col("ts_event").max()).collect().item()
     times = snapshot_times(day, int(params["snapshot_minutes"]), last)
-    if plan.since_ns is not None:
-        times = [t for t in times if t >= plan.since_ns]
+    since = plan.since_ns
+    if since is not None:
+        # A snapshot falls due once a quote at or after its time has landed, even when the
+        # batch's own rows all come after it (a batch starting at 10:00:00.2 makes the
+        # 10:00 snapshot due): recompute from the first snapshot not stored yet too.
+        stored = lake.require_day("gamma_exposure", day).select(pl.col("ts").max()).collect()
+        latest = stored.item()
+        due = [t for t in times if latest is None or t > latest]
+        if due:
+            since = min(since, due[0])
+        times = [t for t in times if t >= since]
     chain = chain_at(
         quotes,
         lake.scan_day("equity_quotes", day),
@@ -259,4 +268,4 @@ def gamma_exposure(
             (pl.col("gamma_flip") / pl.col("spot") - 1).abs() > params["grid_pct"] / 100 + 1e-9,
         ),
     ]
-    return lake.overwrite("gamma_exposure", out, day, checks, clock="ts", since_ns=plan.since_ns)
+    return lake.overwrite("gamma_exposure", out, day, checks, clock="ts", since_ns=since)

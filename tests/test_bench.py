@@ -38,3 +38,12 @@ def test_micro_batch_cost_smoke(tmp_path: Path) -> None:
         assert point["identical"] is True and point["tail_update_s"] > 0
         assert point["option_prints_so_far"] > point["batch_option_prints"] > 0
         assert set(point["tail_steps_s"]) >= {"option_prints", "flow_packets", "alerts"}
+
+
+def test_micro_batch_at_a_snapshot_time_equals_the_whole_rebuild(tmp_path: Path) -> None:
+    """A batch starting at 10:00 makes the 10:00 GEX snapshot due although none of its rows
+    is at or before 10:00: the tail must compute it (found by the full micro-batch bench)."""
+    figures = micro_batch_cost(
+        tmp_path, DAY, "SPY", points=(dt.time(10, 0),), batch_s=5.0, minutes=35
+    )
+    assert figures["points"][0]["identical"] is True
