@@ -22,6 +22,8 @@ import polars as pl
 from dagster import AssetExecutionContext
 
 from assets.checks import all_exist, specs, unique
+from assets.flow_packets import window_ns
+from assets.tail import plan_for
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
 
@@ -116,19 +118,51 @@ def position_packets(
 def packet_positioning(
     context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
 ) -> dg.MaterializeResult:
-    """Tag one day's packets (a live run retags the day: a few columns of packets and prints)."""
+    """Tag one day's packets (a live run: the packets its flow_packets tail rebuilt)."""
     lake = lake.scoped_to(context)
     day = partition_date(context.partition_key)
+    th = thresholds.load()
+    plan = plan_for(context, lake.has("packet_positioning"), ("option",))
     packets = lake.require_day("flow_packets", day)
+    prints = lake.require_day("option_prints", day).select(
+        "contract", "ts_event", "seq", "size", "in_flow"
+    )
+    since: int | None = None
+    if plan.since_ns is not None:
+        # Packets change from one packet window before the tail (see flow_packets); prints
+        # before that are as they were, so they are carried as one volume per contract.
+        since = plan.since_ns - window_ns(th.section("packets"))
+        packets = packets.filter(pl.col("start_ts") >= since)
+        prints = carried_volume(prints, since)
     out = position_packets(
         packets,
-        lake.require_day("option_prints", day).select(
-            "contract", "ts_event", "seq", "size", "in_flow"
-        ),
+        prints,
         lake.scan_day("option_open_interest", day),
         lake.require_day("contract_volume", day),
-        thresholds.load().section("positioning"),
+        th.section("positioning"),
     ).collect()
     known = packets.select("packet_id").collect().get_column("packet_id")
     checks = [unique(out, "packet_id"), all_exist("packets_exist", out["packet_id"], known)]
-    return lake.overwrite("packet_positioning", out, day, checks, clock="start_ts")
+    return lake.overwrite("packet_positioning", out, day, checks, clock="start_ts", since_ns=since)
+
+
+def carried_volume(prints: pl.LazyFrame, since_ns: int) -> pl.LazyFrame:
+    """Return the prints from ``since_ns`` on, preceded by one in-flow row per contract at
+    ``since_ns - 1`` holding its volume before then (the carried state of a live tail):
+    every packet from ``since_ns`` on gets the same prior volume as from the whole day."""
+    before = (
+        prints.filter(pl.col("in_flow") & (pl.col("ts_event") < since_ns))
+        .group_by("contract")
+        .agg(pl.col("size").sum())
+        .select(
+            "contract",
+            pl.lit(since_ns - 1, pl.Int64).alias("ts_event"),
+            pl.lit(-1, pl.Int64).alias("seq"),
+            pl.col("size").cast(pl.Int64),
+            pl.lit(True).alias("in_flow"),
+        )
+    )
+    later = prints.filter(pl.col("ts_event") >= since_ns).with_columns(
+        pl.col("seq").cast(pl.Int64), pl.col("size").cast(pl.Int64)
+    )
+    return pl.concat([before, later])

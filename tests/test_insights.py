@@ -248,3 +248,41 @@ def test_opening_tags_and_golden_sweeps_by_hand() -> None:
     )
     low = position_packets(packets, prints, oi, history, {"golden_min_premium": 1.3e6}).collect()
     assert not low.filter(pl.col("packet_id") == "third")["golden_sweep"].item()
+
+
+def test_carried_volume_gives_a_tail_the_whole_days_prior_volume() -> None:
+    """A live tail sees the prints before it as one volume per contract: the packets from
+    the tail on get exactly the positioning of a whole-day run."""
+    from assets.packet_positioning import carried_volume
+
+    c, u = "SPY   261124C00600000", "SPY   261124P00590000"
+    at = [T0 + s * 10**9 for s in range(8)]
+    prints = pl.LazyFrame(
+        {
+            "contract": [c, c, u, c, c, u, c], "ts_event": [at[0], at[1], at[1], at[3], at[3], at[5], at[6]],
+            "seq": [1, 2, 3, 4, 5, 6, 7], "size": [30, 50, 5, 25, 15, 10, 40],
+            "in_flow": [True, False, True, True, True, True, True],  # a cancelled print counts for nothing
+        }
+    )  # fmt: skip
+    packets = pl.LazyFrame(
+        {
+            "packet_id": ["p1", "p3", "p5", "p6"], "date": [DAY] * 4,
+            "start_ts": [at[0], at[3], at[5], at[6]], "underlying": ["SPY"] * 4, "contract": [c, c, u, c],
+            "kind": ["sweep"] * 4, "size": [30, 40, 10, 40], "premium": [1e6] * 4,
+        }
+    )  # fmt: skip
+    oi = pl.LazyFrame({"contract": [c, u], "open_interest": [100, 12]})
+    history = pl.LazyFrame({"contract": [c], "avg_volume": [50.0]})
+    params = {"golden_min_premium": 1e6}
+    whole = position_packets(packets, prints, oi, history, params).collect()
+    since = at[3]
+    tail = position_packets(
+        packets.filter(pl.col("start_ts") >= since),
+        carried_volume(prints, since),
+        oi,
+        history,
+        params,
+    ).collect()
+    assert_frame_equal(tail, whole.filter(pl.col("start_ts") >= since))
+    # By hand: at 3 s, c has 30 (the cancelled 50 excluded) before it; at 6 s, 30 + 25 + 15.
+    assert tail["prior_volume"].to_list() == [30, 5, 70]
