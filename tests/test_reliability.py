@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -25,7 +26,20 @@ DATA = Path(__file__).parent / "data" / "databento" / "OPRA.PILLAR"
 
 
 def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([FLOWLAKE, *args], env=env, capture_output=True, text=True, timeout=300)
+    """Run ``flowlake``; its output goes through files, not pipes.
+
+    A pipe is read to its end, and a grandchild that outlives the command (Dagster's
+    compute-log ``tail -F``, left behind when its watcher loses the race with a fast exit)
+    keeps it open: ``subprocess.run`` then waits forever, even past its timeout. This hung
+    a CI run in ``test_killed_recorder_resumes_without_loss_or_duplicates``.
+    """
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.run(
+            [FLOWLAKE, *args], env=env, stdout=out, stderr=err, text=True, timeout=300
+        )
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err.read())
 
 
 @pytest.fixture
