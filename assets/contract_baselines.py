@@ -25,7 +25,7 @@ from dagster import AssetExecutionContext
 from adapters.calendar import session_bounds, sessions_between, to_ns
 from assets.checks import specs, unique
 from assets.flow_packets import window_ns
-from assets.ordering import by_instrument_time, first_at_or_after
+from assets.ordering import first_at_or_after, instrument_ids, sort_by_instrument_time
 from assets.tail import plan_for
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
@@ -158,25 +158,13 @@ def score_packets(
             current.with_columns(pl.lit(False).alias("_prior")),
         ]
     ).collect()
-    if both.height:
-        # By contract id in name order and time in one int64 key (DESIGN.md §8): the
-        # order of (contract, ts, packet_id) without comparing contract strings.
-        names = both.get_column("contract").unique().sort()
-        times = both.get_column("ts")
-        both = (
-            both.with_columns(pl.col("contract").cast(pl.Enum(names)).to_physical().alias("_cid"))
-            .sort(
-                by_instrument_time(
-                    "_cid",
-                    "ts",
-                    "packet_id",
-                    len(names),
-                    int(times.min()),
-                    int(times.max()),  # type: ignore[arg-type]
-                )
-            )
-            .drop("_cid")
-        )
+    # By contract id in name order and time in one int64 key (DESIGN.md §8): the order
+    # of (contract, ts, packet_id) without comparing contract strings.
+    names = both.get_column("contract").unique().sort()
+    both = sort_by_instrument_time(
+        both.with_columns(instrument_ids("contract", names).alias("_cid")),
+        "_cid", "ts", "packet_id", len(names),
+    ).drop("_cid")  # fmt: skip
     stats = _window_stats(both, window, ttl_ns)
     z = {
         f"{f}_z": pl.when((pl.col("n_prior") >= min_n) & (pl.col(f"{f}_sd") > 0))

@@ -32,6 +32,7 @@ from dagster import AssetExecutionContext
 
 from adapters.calendar import next_session, previous_session
 from assets.checks import holds, specs, unique
+from assets.contract_baselines import PREVIOUS_DAY
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
 
@@ -167,10 +168,7 @@ def roll_volume(
         "option_prints",
         "option_open_interest",
         # Yesterday's rows carry the history; the partition mapping makes the order explicit.
-        dg.AssetDep(
-            "contract_volume",
-            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1),
-        ),
+        dg.AssetDep("contract_volume", partition_mapping=PREVIOUS_DAY),
     ],
     description="Per contract: the day's volume against its own history (unusual volume), volume/OI, next-day OI change.",
 )

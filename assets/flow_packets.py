@@ -20,7 +20,7 @@ from dagster import AssetExecutionContext
 
 from assets.checks import all_exist, in_unit_interval, specs, unique
 from assets.nbbo import PLACEMENTS
-from assets.ordering import by_instrument_time, first_at_or_after
+from assets.ordering import first_at_or_after, instrument_ids, sort_by_instrument_time
 from assets.tail import drop_held, held_until, plan_for
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
@@ -126,23 +126,15 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
     # so sorting by (group, ts, seq) is sorting by (contract, complex, ts, seq) without
     # comparing strings (DESIGN.md §8).
     names = rows.get_column("contract").unique().sort()
-    rows = rows.with_columns(
-        (
-            pl.col("contract").cast(pl.Enum(names)).to_physical().cast(pl.Int64) * 2
-            + pl.col("complex").cast(pl.Int64)
-        ).alias("_grp")
-    )
-    if rows.height:
-        times = rows.get_column("ts_event")
-        order = by_instrument_time(
-            "_grp",
-            "ts_event",
-            "seq",
-            2 * len(names),
-            int(times.min()),
-            int(times.max()),  # type: ignore[arg-type]
-        )
-        rows = rows.sort(order)
+    rows = sort_by_instrument_time(
+        rows.with_columns(
+            (
+                instrument_ids("contract", names).cast(pl.Int64) * 2
+                + pl.col("complex").cast(pl.Int64)
+            ).alias("_grp")
+        ),
+        "_grp", "ts_event", "seq", 2 * len(names),
+    )  # fmt: skip
     # A print opens a packet when it is strictly beyond the open packet's window: w + 1 ns.
     starts = chain_starts(rows, "ts_event", window_ns(params) + 1)
     pkt = np.cumsum(starts) - 1

@@ -256,8 +256,7 @@ def gamma_exposure(
         # A snapshot falls due once a quote at or after its time has landed, even when the
         # batch's own rows all come after it (a batch starting at 10:00:00.2 makes the
         # 10:00 snapshot due): recompute from the first snapshot not stored yet too.
-        stored = lake.require_day("gamma_exposure", day).select(pl.col("ts").max()).collect()
-        latest = stored.item()
+        latest = lake.require_day("gamma_exposure", day).select(pl.col("ts").max()).collect().item()
         due = [t for t in times if latest is None or t > latest]
         if due:
             since = min(since, due[0])

@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from assets.ordering import by_instrument_time
+from assets.ordering import by_instrument_time, instrument_ids
 
 PLACEMENTS = ("AA", "A", "MID", "B", "BB", "NONE")
 
@@ -87,7 +87,7 @@ def join_nbbo(
     ----------
     prints, quotes
         Rows of one day keyed by ``by`` (``contract`` or ``symbol``) with ``ts_event``
-        and ``seq``. ``prints`` is evaluated twice (its instruments, then its rows):
+        and ``seq``. ``prints`` is evaluated twice (its instruments and times, then its rows):
         pass a collected frame's ``lazy()`` when it is an expensive plan.
     params
         ``max_age_ms``, ``eps_min``, ``eps_spread_fraction``.
@@ -99,16 +99,19 @@ def join_nbbo(
         ``nbbo_ask``, ``nbbo_ts``, ``nbbo_age_ms`` (null without a quote) and
         ``placement``.
     """
-    names = prints.select(pl.col(by).unique().sort()).collect().get_column(by).drop_nulls()
-    bounds = prints.select(
-        pl.col("ts_event").min().alias("lo"), pl.col("ts_event").max().alias("hi")
-    )
-    lo, hi = bounds.collect().row(0)
+    # The prints' instruments and time range, in one pass over them.
+    facts = prints.select(
+        pl.col(by).drop_nulls().unique().sort().implode().alias("names"),
+        pl.col("ts_event").min().alias("lo"),
+        pl.col("ts_event").max().alias("hi"),
+    ).collect()
+    names = facts.get_column("names").explode().drop_nulls()
+    lo, hi = facts.get_column("lo").item(), facts.get_column("hi").item()
     if lo is None:  # no prints: nothing to place (the empty frame keeps the schema)
         lo = hi = 0
     # Quotes older than the first print's age limit, or after the last print, place nothing.
     first_quote = lo - max_age_ns(params)
-    instrument = pl.col(by).cast(pl.Enum(names), strict=False).to_physical()
+    instrument = instrument_ids(by, names)
     order = by_instrument_time("_iid", "ts_event", "seq", len(names), first_quote, hi)
     book = (
         valid_quotes(quotes)

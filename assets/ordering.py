@@ -42,6 +42,23 @@ def by_instrument_time(
     return [pl.col(group), pl.col(ts), pl.col(tie)]
 
 
+def instrument_ids(column: str, names: pl.Series) -> pl.Expr:
+    """Return ``column`` as ids in ``[0, len(names))``: positions in the sorted ``names``
+    (null for a name not among them), so id order is name order."""
+    return pl.col(column).cast(pl.Enum(names), strict=False).to_physical()
+
+
+def sort_by_instrument_time(
+    frame: pl.DataFrame, group: str, ts: str, tie: str, n_groups: int
+) -> pl.DataFrame:
+    """Return ``frame`` sorted by (``group``, ``ts``, ``tie``), by one key where it fits."""
+    if frame.is_empty():
+        return frame
+    times = frame.get_column(ts)
+    lo, hi = int(times.min()), int(times.max())  # type: ignore[arg-type]
+    return frame.sort(by_instrument_time(group, ts, tie, n_groups, lo, hi))
+
+
 def first_at_or_after(group: np.ndarray, ts: np.ndarray, reach: int) -> np.ndarray:
     """Return, per row, the first row of its group at or after ``ts + reach``.
 
