@@ -98,8 +98,12 @@ async def paced(
 ) -> AsyncIterator[Batch]:
     """Yield time slices as a live feed would: each when its window has passed at ``speed``
     (1 real time, 60 a minute per second, 0 as fast as possible)."""
-    origin = time.monotonic()
+    origin: float | None = None
     for window_end, batch in slices:
+        # The clock starts when the first slice is ready: preparing the feed (generating a
+        # synthetic day, reading files) is not market time, and counting it would hand the
+        # first batches over late, all at once.
+        origin = time.monotonic() if origin is None else origin
         if speed > 0:
             due = origin + (window_end - start_ns) / 1e9 / speed
             await asyncio.sleep(max(0.0, due - time.monotonic()))

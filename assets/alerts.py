@@ -17,6 +17,7 @@ from dagster import AssetExecutionContext
 
 from assets.checks import all_exist, specs, unique
 from assets.classifier_hits import signals_plan, thresholds_dict
+from assets.tail import ALERT_PATH
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
 
@@ -100,6 +101,7 @@ def score_alerts(hits: pl.LazyFrame, th: dict[str, Any]) -> pl.LazyFrame:
 @dg.asset(
     group_name="signals",
     partitions_def=trading_days,
+    op_tags=ALERT_PATH,
     check_specs=specs("alerts", ["alert_id_unique", "hits_exist"]),
     deps=["classifier_hits"],
     description="Scored alerts (low/medium/high) linking to their hits, packets and prints.",

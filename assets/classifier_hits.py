@@ -35,7 +35,7 @@ from assets.contract_baselines import (
     score_packets,
 )
 from assets.structures import structures_since
-from assets.tail import Plan, plan_for, tail_of
+from assets.tail import ALERT_PATH, Plan, plan_for, tail_of
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
 
@@ -485,6 +485,7 @@ def build_hits(
 @dg.asset(
     group_name="signals",
     partitions_def=trading_days,
+    op_tags=ALERT_PATH,
     check_specs=specs(
         "classifier_hits",
         ["hit_id_unique", "subjects_exist", "ratios_in_unit_interval"],

@@ -26,7 +26,7 @@ from adapters.calendar import session_bounds, sessions_between, to_ns
 from assets.checks import specs, unique
 from assets.flow_packets import window_ns
 from assets.ordering import first_at_or_after, instrument_ids, sort_by_instrument_time
-from assets.tail import plan_for
+from assets.tail import ALERT_PATH, plan_for
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
 
@@ -285,6 +285,7 @@ PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 @dg.asset(
     group_name="signals",
     partitions_def=trading_days,
+    op_tags=ALERT_PATH,
     check_specs=specs("contract_baselines", ["contract_unique"]),
     deps=["flow_packets", dg.AssetDep("contract_baselines", partition_mapping=PREVIOUS_DAY)],
     description="Per-contract rolling baseline state at the end of the day (seeds the next day).",

@@ -21,7 +21,7 @@ from dagster import AssetExecutionContext
 from assets.checks import all_exist, in_unit_interval, specs, unique
 from assets.nbbo import PLACEMENTS
 from assets.ordering import first_at_or_after, instrument_ids, sort_by_instrument_time
-from assets.tail import drop_held, held_until, plan_for
+from assets.tail import ALERT_PATH, drop_held, held_until, plan_for
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
 
@@ -250,6 +250,7 @@ PACKET_COLUMNS = [
 @dg.asset(
     group_name="options",
     partitions_def=trading_days,
+    op_tags=ALERT_PATH,
     check_specs=specs(
         "flow_packets",
         ["packet_id_unique", "prints_exist", "ratios_in_unit_interval"],

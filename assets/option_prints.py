@@ -20,7 +20,7 @@ from assets.cancels import mark_cancelled
 from assets.checks import holds, specs, unique
 from assets.conditions import apply_policy, opra_policy
 from assets.nbbo import join_nbbo, max_age_ns
-from assets.tail import plan_for, tail_inputs
+from assets.tail import ALERT_PATH, plan_for, tail_inputs
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
 
@@ -67,6 +67,7 @@ def enrich_option_prints(
 @dg.asset(
     group_name="options",
     partitions_def=trading_days,
+    op_tags=ALERT_PATH,
     check_specs=specs(
         "option_prints",
         ["event_id_unique", "nbbo_never_after_trade", "premium_positive"],

@@ -30,7 +30,7 @@ from dagster import AssetExecutionContext
 from adapters.calendar import to_ns
 from assets.checks import all_exist, specs, unique
 from assets.flow_packets import window_ns
-from assets.tail import plan_for
+from assets.tail import ALERT_PATH, plan_for
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
 
@@ -209,6 +209,7 @@ def find_structures(
 @dg.asset(
     group_name="options",
     partitions_def=trading_days,
+    op_tags=ALERT_PATH,
     check_specs=specs("structures", ["structure_id_unique", "packets_exist"]),
     deps=["flow_packets", "option_open_interest"],
     description="Multi-leg structures (vertical, straddle, strangle, ladder, roll, calendar).",

@@ -27,6 +27,12 @@ from assets.conditions import apply_policy, equity_policy, opra_policy
 from lake import Lake
 from lake.read import scan
 
+#: Op tags of the assets on the print-to-alert path (option_prints, flow_packets, structures,
+#: contract_baselines, classifier_hits, alerts). Dagster starts the ready step of highest
+#: priority first, so a live tail commits its alerts before the tables no alert waits for
+#: (candles, GEX, tide, positioning, accuracy, outcomes): 6 steps instead of 13 of 15.
+ALERT_PATH = {"dagster/priority": "1"}
+
 #: Run tags carrying the earliest event time (ns) a run's new batches can change.
 OPTION_TAG = "flowlake/option_since_ns"
 EQUITY_TAG = "flowlake/equity_since_ns"

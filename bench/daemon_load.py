@@ -1,10 +1,12 @@
-"""Live load through the Dagster daemon: the recorder spools a day at full speed while
-``dagster-daemon`` runs the spool sensor, which lands the batches and launches the tail runs.
+"""Live load through the Dagster daemon: the recorder spools a day while ``dagster-daemon``
+runs the spool sensor, which lands the batches and builds their tails (in its tick, or
+through tail runs with ``FLOWLAKE_LIVE_BUILD=run``).
 
 Reports batches/s sustained, the lag from a batch being spooled to it being landed (the
-sensor's landing events) and to the derived tables that contain it being readable (the
-end of the first successful live run that covers it), that the landed rows reconcile with
-the source, and that the derived tables equal a whole-day replay of the same day.
+landing events' ``landed_ns``) and to the alerts that contain it being readable (the first
+``alerts`` materialization covering its spool sequence: its ``committed_ns`` when built in
+the tick, the run's event time for a tail run), that the landed rows reconcile with the
+source, and that the derived tables equal a whole-day replay of the same day.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from lake.compare import day_rows
 from lake.read import read
 from orchestration.definitions import defs
 from orchestration.instance import DAGSTER_YAML
+from orchestration.live import LIVE_BUILD_ENV
 from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
 from orchestration.spool import Spool
 
@@ -35,13 +38,28 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
-def _live_runs(instance: dg.DagsterInstance) -> list[dg.RunRecord]:
-    return list(instance.get_run_records(filters=dg.RunsFilter(tags={"flowlake/live": "true"})))
+def _alerts_built(instance: dg.DagsterInstance, day: dt.date) -> list[tuple[int, float]]:
+    """Return (last spool sequence covered, when readable) per live ``alerts`` materialization."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("alerts"), asset_partitions=[day.isoformat()]),
+        limit=10_000,
+    ).records
+    built = []
+    for record in records:
+        meta = record.asset_materialization.metadata  # type: ignore[union-attr]
+        if "spool_seq_through" in meta:  # built in the sensor's tick
+            built.append((int(meta["spool_seq_through"].value), meta["committed_ns"].value / 1e9))
+            continue
+        run = instance.get_run_by_id(record.run_id) if record.run_id else None
+        key = run.tags.get("dagster/run_key", "") if run is not None else ""
+        if key.startswith("live-"):  # a tail run: live-<day>-<seq>-<attempt>
+            built.append((int(key.split("-")[-2]), record.timestamp))
+    return sorted(built)
 
 
-def _settled(instance: dg.DagsterInstance) -> bool:
-    runs = _live_runs(instance)
-    return bool(runs) and all(r.dagster_run.is_finished for r in runs)
+def _settled(instance: dg.DagsterInstance, day: dt.date, last_seq: int) -> bool:
+    built = _alerts_built(instance, day)
+    return bool(built) and built[-1][0] >= last_seq
 
 
 def daemon_load(
@@ -80,23 +98,16 @@ def daemon_load(
         )  # fmt: skip
         recorded = time.time()
         lake = Lake(str(lake_root))
+        last_seq = Spool(spool_root).batches(day)[-1].seq
         with dg.DagsterInstance.from_config(str(home)) as instance:
             deadline = time.time() + timeout_s
-            while True:
+            while not _settled(instance, day, last_seq):
                 if time.time() > deadline:
                     raise TimeoutError(f"the daemon did not catch up in {timeout_s} s")
-                landed = read(lake, "option_trades", dates=[day])
-                caught_up = landed is not None and landed.height == source["option_trades"].height
-                if caught_up and _settled(instance):
-                    count = len(_live_runs(instance))
-                    time.sleep(12)  # two daemon loops: no tail may still be pending
-                    if _settled(instance) and len(_live_runs(instance)) == count:
-                        break
                 time.sleep(1)
-            # Caught up when the last live run ended (not after the settling wait).
-            finished = max((r.end_time or 0.0) for r in _live_runs(instance))
-            figures = _latencies(instance, Spool(spool_root), day)
-            runs = _live_runs(instance)
+            built = _alerts_built(instance, day)
+            finished = max(t for _, t in built)
+            figures = _latencies(instance, Spool(spool_root), day, built)
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)
         try:
@@ -114,28 +125,24 @@ def daemon_load(
         "recorder_output": recorder.stdout.strip(),
         "recorded_batches_per_s": round(batches / max(recorded - started, 1e-9), 1),
         "sustained_batches_per_s": round(batches / (finished - started), 2),
-        "runs": len(runs),
-        "runs_succeeded": sum(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in runs),
+        "tail_builds": len(built), "build_mode": os.environ.get(LIVE_BUILD_ENV, "sensor"),
         **figures,
         "reconciled": reconciled,
         "equals_replay": _equals_replay(work, day, names, minutes, lake),
     }  # fmt: skip
 
 
-def _latencies(instance: dg.DagsterInstance, spool: Spool, day: dt.date) -> dict[str, float]:
-    """Return lag percentiles from the sensor's landing events and the live runs' ends."""
+def _latencies(
+    instance: dg.DagsterInstance, spool: Spool, day: dt.date, built: list[tuple[int, float]]
+) -> dict[str, float]:
+    """Return lag percentiles from the landing events and the alerts materializations."""
     events = instance.fetch_materializations(dg.AssetKey("option_trades"), limit=10_000).records
     landed_at: dict[int, float] = {}
     for record in events:
         meta = record.asset_materialization.metadata  # type: ignore[union-attr]
         first, last = (int(x) for x in meta["spool_seq"].value.split(".."))
         for seq in range(first, last + 1):
-            landed_at.setdefault(seq, record.timestamp)
-    built = sorted(
-        (int(r.dagster_run.tags["dagster/run_key"].split("-")[-2]), r.end_time or 0.0)
-        for r in _live_runs(instance)
-        if r.dagster_run.status == dg.DagsterRunStatus.SUCCESS
-    )
+            landed_at.setdefault(seq, meta["landed_ns"].value / 1e9)
     landed_lag, readable_lag = [], []
     for batch in spool.batches(day):
         spooled = batch.manifest["created_ns"] / 1e9
@@ -146,7 +153,7 @@ def _latencies(instance: dg.DagsterInstance, spool: Spool, day: dt.date) -> dict
             readable_lag.append(min(ends) - spooled)
     return {
         "landed_lag_s_p50": percentile(landed_lag, 0.5), "landed_lag_s_p95": percentile(landed_lag, 0.95),
-        "readable_lag_s_p50": percentile(readable_lag, 0.5), "readable_lag_s_p95": percentile(readable_lag, 0.95),
+        "alerts_readable_lag_s_p50": percentile(readable_lag, 0.5), "alerts_readable_lag_s_p95": percentile(readable_lag, 0.95),
     }  # fmt: skip
 
 

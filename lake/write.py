@@ -54,19 +54,32 @@ def _open(lake: Lake, table: str) -> DeltaTable | None:
         return None
 
 
+#: Table properties of every table the lake creates. A checkpoint every 10 commits, not
+#: Delta's default 100: opening a table replays the JSON commits since the last checkpoint,
+#: and a live day commits to each table every micro-batch. Measured on a live lake: an open
+#: took 22-26 ms 40 commits after a checkpoint, 6 ms right after one (a live tail opens
+#: ~65 tables); a checkpoint of a 36-file table costs ~30 ms, i.e. 3 ms a commit.
+TABLE_PROPERTIES = {"delta.checkpointInterval": "10"}
+
+
 def _ensure_table(
     lake: Lake, table: str, frame: pl.DataFrame, partition_by: list[str]
 ) -> DeltaTable:
     existing = _open(lake, table)
-    if existing is not None:
-        return existing
-    return DeltaTable.create(
-        lake.uri(table),
-        frame.head(0).to_arrow().schema,
-        mode="ignore",  # another writer may have created it a moment ago
-        partition_by=partition_by,
-        storage_options=lake.storage_options or None,
-    )
+    if existing is None:
+        return DeltaTable.create(
+            lake.uri(table),
+            frame.head(0).to_arrow().schema,
+            mode="ignore",  # another writer may have created it a moment ago
+            partition_by=partition_by,
+            configuration=TABLE_PROPERTIES,
+            storage_options=lake.storage_options or None,
+        )
+    configuration = existing.metadata().configuration
+    if any(configuration.get(k) != v for k, v in TABLE_PROPERTIES.items()):
+        # A table of an older lake: one commit brings it to today's properties.
+        existing.alter.set_table_properties(TABLE_PROPERTIES)
+    return existing
 
 
 #: Rows looked at to tell a column's cardinality.
@@ -229,10 +242,6 @@ def overwrite_partition(
         raise ValueError(
             f"{table}: frame holds rows outside partition {date} {where or ''}".rstrip()
         )
-    # Arrow string views, as polars holds them: no copy of every string column (on a 10M
-    # packet day the copy was several GiB); the table's type stays Delta's ``string``.
-    data = frame.to_arrow(compat_level=pl.CompatLevel.newest())
-    properties = writer_properties(frame)
     predicate = " AND ".join(
         [
             f"date = '{date.isoformat()}'",
@@ -241,31 +250,56 @@ def overwrite_partition(
             *([] if scope is None else [scope.predicate()]),
         ]
     )
+    # Rows come in time order: bounded files each cover a span of the day, so a live tail's
+    # overwrite rewrites the last files only, not the whole day.
+    return _replace(lake, table, frame, predicate, DERIVED_FILE_BYTES)
+
+
+def _replace(
+    lake: Lake, table: str, frame: pl.DataFrame, predicate: str, file_bytes: int | None = None
+) -> WriteResult:
+    """Replace the rows matching ``predicate`` with ``frame`` in one commit (retried when
+    another writer commits first); return what was written."""
+    # Arrow string views, as polars holds them: no copy of every string column (on a 10M
+    # packet day the copy was several GiB); the table's type stays Delta's ``string``.
+    data = frame.to_arrow(compat_level=pl.CompatLevel.newest())
+    properties = writer_properties(frame)
 
     def attempt() -> WriteResult:
+        # Writing through the opened table updates it to the new version: one open per
+        # write instead of two; a live tail pays it per asset.
+        target = _ensure_table(lake, table, frame, ["date"])
         write_deltalake(
-            lake.uri(table),
+            target,
             data,
             mode="overwrite",
             partition_by=["date"],
             predicate=predicate,
-            storage_options=lake.storage_options or None,
-            # Rows come in time order: bounded files each cover a span of the day, so a
-            # live tail's overwrite rewrites the last files only, not the whole day.
-            target_file_size=DERIVED_FILE_BYTES,
+            target_file_size=file_bytes,
             writer_properties=properties,
         )
-        version = DeltaTable(
-            lake.uri(table), storage_options=lake.storage_options or None
-        ).version()
-        return WriteResult(table, frame.height, 0, version)
+        return WriteResult(table, frame.height, 0, target.version())
 
     return _committed(table, attempt)
 
 
 def upsert(lake: Lake, table: str, frame: pl.DataFrame, key: str) -> WriteResult:
-    """Insert rows, replacing those with the same ``(date, key)`` (latest wins), in one commit."""
+    """Insert rows, replacing those with the same ``(date, key)`` (latest wins), in one commit.
+
+    The replaced rows are deleted by a predicate naming each date's keys and the new rows
+    appended, in the same commit: a third of the cost of a merge (about 25 ms instead of
+    75 ms on a small table), which a live tail pays once per asset for its check outcomes.
+    """
     if frame.height == 0:
         return _nothing(lake, table)
-    _, version = _merge_by_key(lake, table, frame, key, "last", update=True)
-    return WriteResult(table, frame.height, 0, version)
+    rows = frame.unique(subset=["date", key], keep="last", maintain_order=True)
+    per_date = (
+        rows.group_by("date", maintain_order=True)
+        .agg(pl.col(key).unique(maintain_order=True))
+        .sort("date")
+    )
+    predicate = " OR ".join(
+        f"(date = '{day.isoformat()}' AND {key} IN ({', '.join(_sql_literal(str(k)) for k in keys)}))"
+        for day, keys in per_date.iter_rows()
+    )
+    return _replace(lake, table, rows, predicate)

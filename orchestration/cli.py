@@ -193,6 +193,7 @@ def _materialize(
     selection: str, day: dt.date, resources: dict[str, object], tags: dict[str, str] | None = None
 ) -> dg.ExecuteInProcessResult:
     from orchestration.definitions import defs
+    from orchestration.failures import run_failure
     from orchestration.instance import get_instance
 
     assets = list(defs.assets or [])
@@ -222,8 +223,7 @@ def _materialize(
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
         )
     if not result.success:
-        failures = [e for e in result.all_events if e.is_step_failure]
-        reason = _root_cause(failures[0].step_failure_data.error) if failures else "run failed"
+        reason = run_failure(result)
         if native_log.stat().st_size:
             reason += f" (details: {native_log})"
         raise CliError(f"{selection} run for {day} failed: {reason}")
@@ -257,18 +257,6 @@ def _check_writable(root: str) -> None:
         probe.unlink()
     except OSError as exc:
         raise CliError(f"lake {root} is not writable: {exc.strerror or exc}") from None
-
-
-def _root_cause(error: object) -> str:
-    """Return the first line of the outermost non-Dagster error of a failed step (ours, with
-    its context, rather than Dagster's wrapper or the library error underneath)."""
-    while (
-        str(getattr(error, "cls_name", "")).startswith("Dagster")
-        and getattr(error, "cause", None) is not None
-    ):
-        error = error.cause  # type: ignore[attr-defined]
-    message = str(getattr(error, "message", error)).strip()
-    return message.splitlines()[0] if message else "run failed"
 
 
 def _summary(result: dg.ExecuteInProcessResult) -> str:
@@ -411,8 +399,8 @@ def _live(args: argparse.Namespace, lake: object) -> int:
 
     from adapters.source import MarketSource
     from orchestration.instance import get_instance
-    from orchestration.live import follow, record
-    from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
+    from orchestration.live import TailBuild, TailBuildError, build_tail, follow, record
+    from orchestration.resources import LakeResource
     from orchestration.spool import Spool
 
     assert isinstance(lake, LakeResource)
@@ -421,14 +409,11 @@ def _live(args: argparse.Namespace, lake: object) -> int:
     assert isinstance(source, MarketSource)
     spool = Spool.from_env(args.spool)
     instance = get_instance()
-    # Building reads landing only; the source resource is there because the job's graph has it.
-    resources = {"lake": lake, "thresholds": ThresholdsResource(), "source": SyntheticSource()}
-
     builds: list[dt.date] = []
 
-    def build(day: dt.date, tags: dict[str, str]) -> None:
-        _materialize("derived", day, resources, tags)
+    def build(lake: LakeResource, day: dt.date, tags: dict[str, str]) -> TailBuild:
         builds.append(day)
+        return build_tail(lake, day, tags)
 
     async def main() -> int:
         if args.record_only:
@@ -443,7 +428,7 @@ def _live(args: argparse.Namespace, lake: object) -> int:
     try:
         with instance:
             batches = asyncio.run(main())
-    except ValueError as exc:
+    except (ValueError, TailBuildError) as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:  # a gateway that is not there, a full or read-only spool
         raise CliError(str(exc).splitlines()[0]) from None

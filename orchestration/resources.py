@@ -44,6 +44,14 @@ class LakeResource(dg.ConfigurableResource):
     members: list[str] = Field(
         default_factory=list, description="The underlyings of ``bucket`` (set with it)"
     )
+    checks_per_asset: bool = Field(
+        default=True,
+        description=(
+            "Write each asset's check outcomes to asset_checks as it finishes; False when the "
+            "caller records the whole run's outcomes in one commit (live tails, see "
+            "orchestration/live.py::build_tail)"
+        ),
+    )
 
     def lake(self) -> Lake:
         """Return the configured :class:`lake.Lake`."""
@@ -58,7 +66,9 @@ class LakeResource(dg.ConfigurableResource):
         day = dt.date.fromisoformat(key.keys_by_dimension["date"])
         bucket = int(key.keys_by_dimension["bucket"])
         members = bucket_members(self.lake(), day, bucket)
-        return LakeResource(root=self.root, bucket=bucket, members=members)
+        return LakeResource(
+            root=self.root, bucket=bucket, members=members, checks_per_asset=self.checks_per_asset
+        )
 
     def _owned(self, table: str, frame: pl.LazyFrame) -> pl.LazyFrame:
         if self.bucket < 0:
@@ -141,9 +151,21 @@ class LakeResource(dg.ConfigurableResource):
 
     def record_checks(self, table: str, day: dt.date, checks: list[dg.AssetCheckResult]) -> None:
         """Keep each check's latest outcome in the lake table ``asset_checks`` (the dashboards'
-        Pipeline health page reads it; they never open the Dagster instance)."""
-        if not checks:
+        Pipeline health page reads it; they never open the Dagster instance), unless the
+        run's caller records them (``checks_per_asset`` False)."""
+        if self.checks_per_asset:
+            self.record_outcomes(day, [(table, c) for c in checks])
+
+    def record_outcomes(
+        self,
+        day: dt.date,
+        outcomes: list[tuple[str, dg.AssetCheckResult | dg.AssetCheckEvaluation]],
+    ) -> None:
+        """Write ``(table, check outcome)`` pairs of ``day`` to ``asset_checks`` in one commit
+        (latest wins per check)."""
+        if not outcomes:
             return
+        checked_ns = time.time_ns()
         rows = [
             {
                 "check_key": f"{table}:{c.check_name}"
@@ -155,9 +177,9 @@ class LakeResource(dg.ConfigurableResource):
                 "metadata": json.dumps(
                     {k: getattr(v, "value", v) for k, v in (c.metadata or {}).items()}, default=str
                 ),
-                "checked_ns": time.time_ns(),
+                "checked_ns": checked_ns,
             }
-            for c in checks
+            for table, c in outcomes
         ]
         upsert(self.lake(), "asset_checks", pl.DataFrame(rows), key="check_key")
 

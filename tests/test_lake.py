@@ -8,13 +8,15 @@ import threading
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pytest
+from deltalake import DeltaTable
 from polars.testing import assert_frame_equal
 
 from lake import Lake
 from lake.location import resolve_lake_root
 from lake.read import read, scan, sql, table_version
-from lake.write import land, overwrite_partition
+from lake.write import TABLE_PROPERTIES, land, overwrite_partition, upsert
 from tests.conftest import DAY, option_trades
 
 OTHER_DAY = dt.date(2026, 11, 25)
@@ -158,3 +160,32 @@ def test_writes_skip_dictionaries_of_unique_columns_and_keep_file_statistics(lak
         frame.sort("event_id"),
         check_column_order=False,
     )
+
+
+def test_upsert_replaces_rows_of_the_same_date_and_key_only(lake: Lake) -> None:
+    first = pl.DataFrame(
+        {"check_key": ["a", "b", "a"], "date": [DAY, DAY, OTHER_DAY], "v": [1, 2, 3]}
+    )
+    upsert(lake, "checks", first, key="check_key")
+    # "a" of DAY replaced (the last of two wins), "c" added; "b" and "a" of OTHER_DAY stay.
+    second = pl.DataFrame({"check_key": ["a", "c", "a"], "date": [DAY] * 3, "v": [10, 11, 12]})
+    result = upsert(lake, "checks", second, key="check_key")
+    assert result.rows_written == 2
+    expected = pl.DataFrame(
+        {"check_key": ["a", "b", "c", "a"], "date": [DAY, DAY, DAY, OTHER_DAY], "v": [12, 2, 11, 3]}
+    )
+    assert_frame_equal(read(lake, "checks").sort("date", "check_key"), expected)
+
+
+def test_tables_checkpoint_every_ten_commits_old_tables_included(lake: Lake) -> None:
+    """Opening a table replays the commits since its last checkpoint: the lake's tables
+    checkpoint every 10 commits; a table created without the property gets it on its
+    first write."""
+    for n in range(12):
+        land(lake, "option_trades", trades(1, prefix=f"b{n}-"))
+    log = Path(lake.uri("option_trades")) / "_delta_log"
+    assert (log / "_last_checkpoint").exists()
+    schema = pa.schema([("date", pa.date32()), ("k", pa.string())])
+    DeltaTable.create(lake.uri("old"), schema, partition_by=["date"])
+    upsert(lake, "old", pl.DataFrame({"date": [DAY], "k": ["x"]}), key="k")
+    assert DeltaTable(lake.uri("old")).metadata().configuration == TABLE_PROPERTIES

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import itertools
 import json
 import random
@@ -14,16 +15,18 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
+from deltalake import DeltaTable
 from polars.testing import assert_frame_equal
 
 from adapters.source import Batch, MarketSource
 from adapters.synthetic import SyntheticSpec
 from adapters.synthetic.source import SyntheticMarket
+from assets.tail import Tail
 from lake import Lake
 from lake.compare import DERIVED_KEYS
 from lake.read import read
 from orchestration.definitions import defs
-from orchestration.live import land_spooled, record
+from orchestration.live import TailBuild, build_tail, land_spooled, record
 from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
 from orchestration.sensors import spool_sensor, spool_tick
 from orchestration.spool import Spool
@@ -149,8 +152,10 @@ def test_sensor_lands_and_requests_one_run_per_tick(
 def test_sensor_builds_the_tail_in_the_tick(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The default: the tick lands the batches and runs the tail build itself, as a run of
-    the instance under the request's run key; the next tick sees it succeeded."""
+    """The default: the tick lands the batches and builds the tail itself; every derived
+    asset's materialization of the day and its check evaluations come back in the result
+    (the daemon stores them in the instance), the outcomes are in ``asset_checks`` (one
+    commit), and the next tick has nothing left to build."""
     spool = Spool(tmp_path / "spool")
     asyncio.run(record(SyntheticMarket(SPEC), spool, DAY, speed=0, interval_s=300))
     lake = LakeResource(root=str(tmp_path / "lake"))
@@ -163,16 +168,47 @@ def test_sensor_builds_the_tail_in_the_tick(
         result = spool_sensor(context)
         assert result.run_requests == []
         state = json.loads(result.cursor)[DAY.isoformat()]
-        (run,) = instance.get_runs(dg.RunsFilter(tags={"dagster/run_key": state["run_key"]}))
-        assert run.status == dg.DagsterRunStatus.SUCCESS
+        assert state["pending"] is None and "run_key" not in state
         assert read(lake.lake(), "alerts").height > 0
+        built = {
+            e.asset_key.to_user_string()
+            for e in result.asset_events
+            if isinstance(e, dg.AssetMaterialization) and e.partition == DAY.isoformat()
+        }
+        assert built >= set(DERIVED_KEYS)
+        evaluations = [e for e in result.asset_events if isinstance(e, dg.AssetCheckEvaluation)]
+        assert evaluations and all(e.passed for e in evaluations)
+        stored = read(lake.lake(), "asset_checks")
+        assert stored.height == len(evaluations) and stored["passed"].all()
+        # One commit for all of them after the table's creation (version 0), not one per asset.
+        assert DeltaTable(str(tmp_path / "lake" / "asset_checks")).version() == 1
         context = dg.build_sensor_context(
             instance=instance, resources={"lake": lake}, definitions=defs, cursor=result.cursor
         )
         again = spool_sensor(context)
-        assert (
-            again.run_requests == [] and "run_key" not in json.loads(again.cursor)[DAY.isoformat()]
-        )
+        assert again.run_requests == [] and again.asset_events == []
+
+
+def test_a_failed_tail_build_is_built_again_by_the_next_tick(tmp_path: Path) -> None:
+    """A tick whose build fails keeps the tail (with what lands meanwhile) for the next."""
+    spool = Spool(tmp_path / "spool")
+    asyncio.run(record(SyntheticMarket(SPEC), spool, DAY, speed=0, interval_s=300))
+    lake = LakeResource(root=str(tmp_path / "lake"))
+    asked: list[dict[str, str]] = []
+
+    def failing(day: dt.date, tags: dict[str, str]) -> TailBuild:
+        asked.append(tags)
+        return TailBuild(False, [], "boom")
+
+    first = spool_tick(lake, spool, None, [DAY], build=failing)
+    state = json.loads(first.cursor)[DAY.isoformat()]
+    assert state["pending"] is not None and first.run_requests == []
+    retried = spool_tick(
+        lake, spool, first.cursor, [DAY], build=functools.partial(build_tail, lake)
+    )
+    assert asked[0] == {"flowlake/live": "true", **Tail.restored(state["pending"]).tags()}
+    assert json.loads(retried.cursor)[DAY.isoformat()]["pending"] is None
+    assert read(lake.lake(), "alerts").height > 0
 
 
 def test_one_run_in_flight_per_day_and_failed_tails_come_back(tmp_path: Path) -> None:
