@@ -24,7 +24,7 @@ import dagster as dg
 
 from adapters.synthetic.market import SyntheticSpec, generate_day
 from adapters.synthetic.universe import select_underlyings
-from bench.load import percentile
+from bench.load import percentile, print_latency
 from lake import Lake
 from lake.compare import day_rows
 from lake.read import read
@@ -108,6 +108,13 @@ def daemon_load(
             built = _alerts_built(instance, day)
             finished = max(t for _, t in built)
             figures = _latencies(instance, Spool(spool_root), day, built)
+            spec = SyntheticSpec(date=day, underlyings=tuple(names), minutes=minutes or None)
+            readable = {
+                b.seq: int(min(end for seq, end in built if seq >= b.seq) * 1e9)
+                for b in Spool(spool_root).batches(day)
+                if any(seq >= b.seq for seq, _ in built)
+            }
+            figures |= print_latency(Spool(spool_root), day, readable, spec, interval_s, speed)
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)
         try:

@@ -15,6 +15,7 @@ import asyncio
 import datetime as dt
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from adapters.synthetic.universe import select_underlyings
 from lake.read import read, scan
 from orchestration.live import TailBuild, Tick, build_tail, follow
 from orchestration.resources import LakeResource
-from orchestration.spool import Spool
+from orchestration.spool import Spool, SpooledBatch
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -60,9 +61,7 @@ def live_load(
         return built
 
     first_seen: list[pl.DataFrame] = []  # alert, its first and newest evidence print, seen at
-    prints_seen: list[
-        pl.DataFrame
-    ] = []  # option print times, when the alerts holding them were readable
+    alerts_at: dict[int, int] = {}  # spool sequence -> when the alerts holding it were readable
 
     def on_tick(tick: Tick) -> None:
         landed_lag.extend((tick.landed_ns - b.manifest["created_ns"]) / 1e9 for b in tick.landed)
@@ -71,16 +70,9 @@ def live_load(
         readable_lag.extend((tick.built_ns - b.manifest["created_ns"]) / 1e9 for b in tick.landed)
         alerts_ns = tick.committed_ns.get("alerts", tick.built_ns)
         alerts_lag.extend((alerts_ns - b.manifest["created_ns"]) / 1e9 for b in tick.landed)
+        alerts_at.update((b.seq, alerts_ns) for b in tick.landed)
         if speed > 0:
             first_seen.append(_alert_evidence(lake, day).with_columns(seen_ns=alerts_ns))
-            prints_seen.extend(
-                spool.read(b)
-                .streams["option_trades"]
-                .select("ts_event")
-                .with_columns(seen_ns=alerts_ns)
-                for b in tick.landed
-                if "option_trades" in b.manifest["rows"]
-            )
 
     started, started_ns = time.perf_counter(), time.time_ns()
     market = SyntheticMarket(spec)
@@ -101,7 +93,10 @@ def live_load(
         for name in ("option_trades", "equity_trades", "option_quotes", "equity_quotes")
     }
     reconciled = all(landed[n] is not None and landed[n].height == source[n].height for n in landed)
-    latency = _alert_latency(first_seen, prints_seen, spool.batches(day), spec, interval_s, speed)
+    latency = {
+        **print_latency(spool, day, alerts_at, spec, interval_s, speed),
+        **_alert_latency(first_seen, spool.batches(day), spec, interval_s, speed),
+    }
     return {
         "underlyings": underlyings, "minutes": minutes, "interval_s": interval_s, "speed": speed, "batches": batches,
         "recorded_batches_per_s": round(batches / recorded_s, 1) if recorded_s else None,
@@ -131,43 +126,74 @@ def _alert_evidence(lake: LakeResource, day: dt.date) -> pl.DataFrame:
     )  # fmt: skip
 
 
-def _alert_latency(
-    seen: list[pl.DataFrame],
-    prints: list[pl.DataFrame],
-    batches: list,
-    spec: SyntheticSpec,
-    interval_s: float,
-    speed: float,
-) -> dict[str, Any]:
-    """Return p50/p95 of print-to-alert latency: from each alert's first sighting, and from
-    every option print to the alerts table holding its effects being readable.
+def _feed_clock(
+    batches: list[SpooledBatch], spec: SyntheticSpec, interval_s: float, speed: float
+) -> Callable[[str], pl.Expr]:
+    """Return ``due(column)``: when a print of that market time was due from the paced feed.
 
-    A print of market time ``ts`` is due from the feed at ``origin + (ts - open) / speed``;
-    batch ``k`` covers up to ``open + (k + 1) * interval``, so the feed's origin is the
-    earliest ``created_ns - (k + 1) * interval / speed`` over the spooled batches (the batch
-    spooled with the least delay; the others came later than due, which counts as latency).
+    A print of market time ``ts`` is due at ``origin + (ts - open) / speed``; batch ``k``
+    covers up to ``open + (k + 1) * interval``, so the feed's origin is the earliest
+    ``created_ns - (k + 1) * interval / speed`` over the spooled batches (the batch spooled
+    with the least delay; the others came later than due, which counts as latency).
     """
-    if speed <= 0 or not seen or not prints or not batches:
-        return {}
     open_ns, _ = session_window(spec)
     origin = min(
         b.manifest["created_ns"] - (k + 1) * interval_s * 1e9 / speed for k, b in enumerate(batches)
     )
+
+    def due(column: str) -> pl.Expr:
+        return origin + (pl.col(column) - open_ns) / speed
+
+    return due
+
+
+def print_latency(
+    spool: Spool,
+    day: dt.date,
+    readable_ns: dict[int, int],
+    spec: SyntheticSpec,
+    interval_s: float,
+    speed: float,
+) -> dict[str, Any]:
+    """Return p50/p95 print-to-alert latency over every spooled option print: from when it
+    was due from the feed to when the alerts covering its batch (``readable_ns`` by spool
+    sequence) were readable."""
+    batches = spool.batches(day)
+    if speed <= 0 or not batches or not readable_ns:
+        return {}
+    due = _feed_clock(batches, spec, interval_s, speed)
+    frames = [
+        spool.read(b).streams["option_trades"].select("ts_event").with_columns(seen_ns=readable_ns[b.seq])
+        for b in batches
+        if b.seq in readable_ns and "option_trades" in b.manifest["rows"]
+    ]  # fmt: skip
+    lags = (
+        pl.concat(frames).select((pl.col("seen_ns") - due("ts_event")) / 1e9).to_series().to_list()
+    )
+    return {
+        "prints_timed": len(lags),
+        "print_to_alerts_s_p50": percentile(lags, 0.5), "print_to_alerts_s_p95": percentile(lags, 0.95),
+    }  # fmt: skip
+
+
+def _alert_latency(
+    seen: list[pl.DataFrame],
+    batches: list[SpooledBatch],
+    spec: SyntheticSpec,
+    interval_s: float,
+    speed: float,
+) -> dict[str, Any]:
+    """Return p50/p95 latency of each alert at its first sighting: from its newest evidence
+    print (the one that completed it then) and from its first."""
+    if speed <= 0 or not seen or not batches:
+        return {}
+    due = _feed_clock(batches, spec, interval_s, speed)
     first = pl.concat(seen).sort("seen_ns").unique("alert_id", keep="first")
-
-    def due(ts: str) -> pl.Expr:
-        return origin + (pl.col(ts) - open_ns) / speed
-
     lags = first.select(
         latency=(pl.col("seen_ns") - due("last_ts")) / 1e9, age=(pl.col("seen_ns") - due("first_ts")) / 1e9
     )  # fmt: skip
     latency, age = lags.get_column("latency").to_list(), lags.get_column("age").to_list()
-    every = (
-        pl.concat(prints).select((pl.col("seen_ns") - due("ts_event")) / 1e9).to_series().to_list()
-    )
     return {
-        "prints_timed": len(every),
-        "print_to_alerts_s_p50": percentile(every, 0.5), "print_to_alerts_s_p95": percentile(every, 0.95),
         "alerts_timed": first.height,
         "alert_latency_s_p50": percentile(latency, 0.5), "alert_latency_s_p95": percentile(latency, 0.95),
         "alert_age_s_p50": percentile(age, 0.5), "alert_age_s_p95": percentile(age, 0.95),

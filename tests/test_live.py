@@ -8,6 +8,8 @@ import functools
 import itertools
 import json
 import random
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +30,7 @@ from lake.read import read
 from orchestration.definitions import defs
 from orchestration.live import TailBuild, build_tail, land_spooled, record
 from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
-from orchestration.sensors import spool_sensor, spool_tick
+from orchestration.sensors import FOLLOW_ENV, spool_sensor, spool_tick
 from orchestration.spool import Spool
 
 DAY = dt.date(2026, 11, 24)
@@ -161,6 +163,7 @@ def test_sensor_builds_the_tail_in_the_tick(
     lake = LakeResource(root=str(tmp_path / "lake"))
     monkeypatch.setenv("FLOWLAKE_SPOOL", str(spool.root))
     monkeypatch.delenv("FLOWLAKE_LIVE_BUILD", raising=False)
+    monkeypatch.setenv(FOLLOW_ENV, "0")
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(
             instance=instance, resources={"lake": lake}, definitions=defs
@@ -187,6 +190,50 @@ def test_sensor_builds_the_tail_in_the_tick(
         )
         again = spool_sensor(context)
         assert again.run_requests == [] and again.asset_events == []
+
+
+def test_a_tick_follows_the_spool_and_builds_batches_as_they_arrive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches spooled while a tick is following the spool are landed and built by that
+    tick (the daemon would start the next tick up to 5 s later); the tick returns one
+    cursor covering them and the events of every build."""
+    source = Spool(tmp_path / "source")
+    asyncio.run(record(SyntheticMarket(SPEC), source, DAY, speed=0, interval_s=300))
+    spool = Spool(tmp_path / "spool")
+    first, *later = source.batches(DAY)
+    spool.append(DAY, source.read(first), source="test", cursor=0)
+    lake = LakeResource(root=str(tmp_path / "lake"))
+    monkeypatch.setenv("FLOWLAKE_SPOOL", str(spool.root))
+    monkeypatch.delenv("FLOWLAKE_LIVE_BUILD", raising=False)
+    monkeypatch.setenv(FOLLOW_ENV, "12")
+
+    def arrive() -> None:  # the recorder, a little after the tick has started
+        for n, batch in enumerate(later, start=1):
+            time.sleep(1.0)
+            spool.append(DAY, source.read(batch), source="test", cursor=n)
+
+    feeder = threading.Thread(target=arrive)
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(
+            instance=instance, resources={"lake": lake}, definitions=defs
+        )
+        feeder.start()
+        result = spool_sensor(context)
+        feeder.join()
+    state = json.loads(result.cursor)[DAY.isoformat()]
+    assert state["seq"] == len(later) and state["pending"] is None
+    covered = sorted(
+        {
+            e.metadata["spool_seq_through"].value
+            for e in result.asset_events
+            if isinstance(e, dg.AssetMaterialization) and e.asset_key == dg.AssetKey("alerts")
+        }
+    )
+    assert len(covered) >= 2 and covered[-1] == len(later)  # built more than once in the tick
+    assert read(lake.lake(), "option_trades").height == sum(
+        source.read(b).streams["option_trades"].height for b in source.batches(DAY)
+    )
 
 
 def test_a_failed_tail_build_is_built_again_by_the_next_tick(tmp_path: Path) -> None:
