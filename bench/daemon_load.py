@@ -32,7 +32,7 @@ from orchestration.definitions import defs
 from orchestration.instance import DAGSTER_YAML
 from orchestration.live import LIVE_BUILD_ENV
 from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
-from orchestration.spool import Spool
+from orchestration.spool import Spool, SpooledBatch
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -107,14 +107,12 @@ def daemon_load(
                 time.sleep(1)
             built = _alerts_built(instance, day)
             finished = max(t for _, t in built)
-            figures = _latencies(instance, Spool(spool_root), day, built)
+            spool = Spool(spool_root)
+            readable = _readable_at(built, spool.batches(day))
+            figures = _latencies(instance, spool, day, readable)
             spec = SyntheticSpec(date=day, underlyings=tuple(names), minutes=minutes or None)
-            readable = {
-                b.seq: int(min(end for seq, end in built if seq >= b.seq) * 1e9)
-                for b in Spool(spool_root).batches(day)
-                if any(seq >= b.seq for seq, _ in built)
-            }
-            figures |= print_latency(Spool(spool_root), day, readable, spec, interval_s, speed)
+            ns = {seq: int(t * 1e9) for seq, t in readable.items()}
+            figures |= print_latency(spool, day, ns, spec, interval_s, speed)
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)
         try:
@@ -139,10 +137,20 @@ def daemon_load(
     }  # fmt: skip
 
 
+def _readable_at(built: list[tuple[int, float]], batches: list[SpooledBatch]) -> dict[int, float]:
+    """Return, per spool sequence, when the first alerts build covering it was readable."""
+    readable = {}
+    for batch in batches:
+        ends = [end for seq, end in built if seq >= batch.seq]
+        if ends:
+            readable[batch.seq] = min(ends)
+    return readable
+
+
 def _latencies(
-    instance: dg.DagsterInstance, spool: Spool, day: dt.date, built: list[tuple[int, float]]
+    instance: dg.DagsterInstance, spool: Spool, day: dt.date, readable: dict[int, float]
 ) -> dict[str, float]:
-    """Return lag percentiles from the landing events and the alerts materializations."""
+    """Return lag percentiles from the landing events and the alerts' readable times."""
     events = instance.fetch_materializations(dg.AssetKey("option_trades"), limit=10_000).records
     landed_at: dict[int, float] = {}
     for record in events:
@@ -155,9 +163,8 @@ def _latencies(
         spooled = batch.manifest["created_ns"] / 1e9
         if batch.seq in landed_at:
             landed_lag.append(landed_at[batch.seq] - spooled)
-        ends = [end for seq, end in built if seq >= batch.seq]
-        if ends:
-            readable_lag.append(min(ends) - spooled)
+        if batch.seq in readable:
+            readable_lag.append(readable[batch.seq] - spooled)
     return {
         "landed_lag_s_p50": percentile(landed_lag, 0.5), "landed_lag_s_p95": percentile(landed_lag, 0.95),
         "alerts_readable_lag_s_p50": percentile(readable_lag, 0.5), "alerts_readable_lag_s_p95": percentile(readable_lag, 0.95),

@@ -14,7 +14,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import dagster as dg
 import polars as pl
@@ -215,7 +215,6 @@ def spool_tick(
     state: dict[str, dict] = json.loads(cursor or "{}")
     events: list[dg.AssetMaterialization | dg.AssetCheckEvaluation] = []
     requests: list[dg.RunRequest] = []
-    partitions = set(trading_days.get_partition_keys())
     for day in days if days is not None else spool.days():
         key = day.isoformat()
         entry = state.get(key, {"seq": -1})
@@ -233,7 +232,7 @@ def spool_tick(
             events += [
                 dg.AssetMaterialization(
                     asset_key=s,
-                    partition=key if key in partitions else None,
+                    partition=key if trading_days.has_partition_key(key) else None,
                     metadata={**meta, "rows_landed": counts.landed.get(s, 0)},
                 )
                 for s in STREAMS
@@ -245,7 +244,9 @@ def spool_tick(
         if not flight:
             entry.pop("run_key", None)
             entry.pop("run_tail", None)
-        if not flight and pending != Tail() and key in partitions:
+        # A following sensor tick polls every 0.2 s: a membership test, not the ~8 ms list of
+        # every partition key.
+        if not flight and pending != Tail() and trading_days.has_partition_key(key):
             tags = {"flowlake/live": "true", **pending.tags()}
             if build is not None:
                 built = build(day, tags)
@@ -316,29 +317,26 @@ async def follow(
     """
     recorder = asyncio.create_task(record(source, spool, day, speed=speed, interval_s=interval_s))
     cursor: str | None = None
-    marks: dict[str, int] = {}  # when this tick's build started (all landed) and ended
-    committed: dict[str, int] = {}  # when the tick's build committed each table
+    ticked: list[Tick] = []  # this tick's build: when it started (all landed) and ended
 
     def in_tick(day: dt.date, tags: dict[str, str]) -> TailBuild:
-        marks["landed"] = time.time_ns()
+        landed_ns = time.time_ns()
         built = build(lake, day, tags)
         if not built.success:
             raise TailBuildError(f"tail build for {day} failed: {built.error}")
-        marks["built"] = time.time_ns()
-        committed.update(built.committed_ns)
+        ticked.append(Tick([], landed_ns, time.time_ns(), built.committed_ns))
         return built
 
     while True:
         finished = recorder.done()
         before = landed_seq(cursor, day)
-        marks.clear()
-        committed.clear()
+        ticked.clear()
         result = await asyncio.to_thread(spool_tick, lake, spool, cursor, [day], build=in_tick)
         after = landed_seq(cursor := result.cursor, day)
         if on_tick is not None and after > before:
             landed = [b for b in spool.batches(day, after=before) if b.seq <= after]
-            landed_ns = marks.get("landed", time.time_ns())
-            on_tick(Tick(landed, landed_ns, marks.get("built"), dict(committed)))
+            tick = ticked[0] if ticked else Tick([], time.time_ns(), None)
+            on_tick(replace(tick, landed=landed))
         for event in result.asset_events or []:
             if report is not None:
                 report(event)
