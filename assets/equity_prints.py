@@ -35,13 +35,13 @@ def enrich_equity_prints(
         Trade columns plus ``nbbo_bid``, ``nbbo_ask``, ``nbbo_ts``, ``nbbo_age_ms``,
         ``placement``, ``off_exchange``, ``notional``, ``cancelled`` and the equity policy
         flags (cancels and cancelled prints never count toward volume, OHLC or inference),
-        ordered by symbol, ``ts_event``, ``seq``.
+        in time order (``ts_event``, symbol, ``seq``).
     """
     # Collected once: the NBBO join reads the symbols, then the rows.
     flagged = (
-        mark_cancelled(apply_policy(trades, equity_policy()), instrument="symbol").collect().lazy()
+        mark_cancelled(apply_policy(trades, equity_policy()).collect(), instrument="symbol").lazy()
     )
-    # Rows keep the NBBO join's (symbol, ts_event, seq) order.
+    # Rows keep the NBBO join's time order (ts_event, symbol, seq).
     return join_nbbo(flagged, quotes, "symbol", params).with_columns(
         pl.col("exchange").is_in(OFF_EXCHANGE_VENUES).alias("off_exchange"),
         (pl.col("price") * pl.col("size")).alias("notional"),

@@ -43,15 +43,15 @@ def enrich_option_prints(
         The trade columns plus ``nbbo_bid``, ``nbbo_ask``, ``nbbo_ts``, ``nbbo_age_ms``,
         ``placement``, ``side`` (buy / sell / none), ``premium``, the OPRA policy flags,
         ``cancelled`` and ``in_flow`` (counts toward flow, not a cancel, not cancelled),
-        ordered by contract, ``ts_event``, ``seq``.
+        in time order (``ts_event``, contract, ``seq``).
     """
     # Collected once: the NBBO join reads the contracts, then the rows.
-    flagged = mark_cancelled(apply_policy(trades, opra_policy())).collect().lazy()
+    flagged = mark_cancelled(apply_policy(trades, opra_policy()).collect()).lazy()
     placed = join_nbbo(flagged, quotes, "contract", params).with_columns(
         (pl.col("price") * pl.col("size") * pl.col("multiplier")).alias("premium"),
         (pl.col("counts_flow") & ~pl.col("cancel") & ~pl.col("cancelled")).alias("in_flow"),
     )
-    # Rows keep the NBBO join's (contract, ts_event, seq) order.
+    # Rows keep the NBBO join's time order (ts_event, contract, seq).
     return placed.with_columns(
         pl.when(~pl.col("aggressor_eligible") | pl.col("complex"))
         .then(pl.lit("none"))

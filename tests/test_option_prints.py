@@ -199,10 +199,10 @@ def test_result_independent_of_input_row_order() -> None:
     assert_frame_equal(a, b)
 
 
-def test_several_contracts_each_take_their_own_quotes_in_contract_order() -> None:
+def test_several_contracts_each_take_their_own_quotes_in_time_order() -> None:
     """Interleaved prints of three contracts (one quoted only by an untraded neighbour's
-    quotes and its own late quote): each matches its own book; rows come out by contract,
-    then time, then seq."""
+    quotes and its own late quote): each matches its own book; rows come out by time,
+    then contract, then seq."""
     c1, c2, c3 = "AAPL  261127C00200000", "SPY   261127C00600000", "SPY   261127P00590000"
     untraded = "QQQ   261127C00500000"
     trades = [
@@ -219,6 +219,58 @@ def test_several_contracts_each_take_their_own_quotes_in_contract_order() -> Non
         {"ts": 3 * MS, "bid": 4.00, "ask": 5.00, "contract": c3},  # after c3's print
     ]
     out = enrich(trades, quotes)
-    assert out["event_id"].to_list() == ["a1", "a2", "b1", "b2", "c1"]
-    assert out["placement"].to_list() == ["A", "B", "B", "A", "NONE"]
-    assert out["nbbo_bid"].to_list() == [1.00, 1.00, 2.00, 2.00, None]
+    assert out["event_id"].to_list() == ["a1", "b1", "c1", "b2", "a2"]
+    assert out["placement"].to_list() == ["A", "B", "NONE", "A", "B"]
+    assert out["nbbo_bid"].to_list() == [1.00, 2.00, None, 2.00, 1.00]
+
+
+def test_book_kept_near_prints_matches_every_print_as_the_whole_book_would() -> None:
+    """Only quotes within the age limit before a print of their contract reach the as-of
+    join; each print's match equals a brute-force search over every quote, with quotes
+    placed on the age limit, 1 ns beyond it, on bucket edges and sharing timestamps."""
+    import random
+
+    rng = random.Random(11)
+    age = int(PARAMS["max_age_ms"]) * MS
+    contracts = ["AAPL  261127C00200000", "SPY   261127C00600000", "SPY   261127P00590000"]
+    trades, quotes = [], []
+    for i in range(150):
+        c = rng.choice(contracts)
+        ts = rng.randrange(2 * age, 40 * age)
+        trades.append({"ts": ts, "price": 1.1, "contract": c, "event_id": f"e{i}"})
+        for offset in rng.sample([0, 1, age - 1, age, age + 1, 2 * age, ts % age], 3):
+            quotes.append({"ts": ts - offset, "bid": 1.0, "ask": 1.2, "contract": c})
+    for _ in range(600):  # background quotes, some crossed (never valid)
+        bid = rng.choice([1.0, 1.3])
+        quotes.append(
+            {
+                "ts": rng.randrange(0, 42 * age),
+                "bid": bid,
+                "ask": 1.2,
+                "contract": rng.choice(contracts),
+            }
+        )
+    quotes = [{**q, "seq": k, "ask": q["ask"] + k / 1e6} for k, q in enumerate(quotes)]
+    out = enrich(trades, quotes)
+
+    def latest(trade: dict) -> tuple[int, float] | None:
+        seen = [
+            (q["ts"], q["seq"], q["ask"])
+            for q in quotes
+            if q["contract"] == trade["contract"]
+            and q["ts"] <= trade["ts"]
+            and q["bid"] <= q["ask"]
+        ]
+        if not seen:
+            return None
+        ts, _, ask = max(seen)
+        return (ts, ask) if trade["ts"] - ts <= age else None
+
+    from tests.conftest import T0
+
+    got = {
+        r["event_id"]: None if r["nbbo_ts"] is None else (r["nbbo_ts"] - T0, r["nbbo_ask"])
+        for r in out.iter_rows(named=True)
+    }
+    assert got == {t["event_id"]: latest(t) for t in trades}
+    assert sum(v is not None for v in got.values()) > 100  # most prints do find a quote
