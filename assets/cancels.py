@@ -58,4 +58,6 @@ def mark_cancelled(prints: pl.DataFrame, instrument: str = "contract") -> pl.Dat
     """
     targets = cancel_targets(prints.lazy().filter(pl.col("cancel")), prints.lazy(), instrument)
     ids = targets.select("event_id").collect().get_column("event_id")
-    return prints.with_columns(pl.col("event_id").is_in(ids.implode()).fill_null(False).alias("cancelled"))
+    return prints.with_columns(
+        pl.col("event_id").is_in(ids.implode()).fill_null(False).alias("cancelled")
+    )

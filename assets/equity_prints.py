@@ -38,9 +38,9 @@ def enrich_equity_prints(
         in time order (``ts_event``, symbol, ``seq``).
     """
     # Collected once: the NBBO join reads the symbols, then the rows.
-    flagged = (
-        mark_cancelled(apply_policy(trades, equity_policy()).collect(), instrument="symbol").lazy()
-    )
+    flagged = mark_cancelled(
+        apply_policy(trades, equity_policy()).collect(), instrument="symbol"
+    ).lazy()
     # Rows keep the NBBO join's time order (ts_event, symbol, seq).
     return join_nbbo(flagged, quotes, "symbol", params).with_columns(
         pl.col("exchange").is_in(OFF_EXCHANGE_VENUES).alias("off_exchange"),
