@@ -89,7 +89,8 @@ def near_prints(
     book
         Quotes with ``_iid`` (instrument id) and ``nbbo_ts``, times in ``[ts_min, ts_max]``.
     prints
-        ``_iid`` and ``ts_event`` of the prints; ids lie in ``[0, n_ids)``.
+        The prints' ``_iid`` and ``ts_event`` (other columns are ignored); ids lie in
+        ``[0, n_ids)``.
     age
         The age limit (``max_age_ms``) in ns.
 
@@ -151,22 +152,20 @@ def join_nbbo(
     # Quotes older than the first print's age limit, or after the last print, place nothing.
     first_quote = int(lo) - max_age_ns(params)  # type: ignore[arg-type]
     instrument = instrument_ids(by, names)
-    book = (
-        valid_quotes(quotes)
-        .filter(pl.col("ts_event").is_between(first_quote, hi))
-        .select(
-            instrument.alias("_iid"),
-            pl.col("ts_event").alias("nbbo_ts"),
-            pl.col("seq").alias("_qseq"),
-            pl.col("bid").alias("nbbo_bid"),
-            pl.col("ask").alias("nbbo_ask"),
-        )
-        .drop_nulls("_iid")
-    )
+    keys = rows.select(instrument.alias("_iid"), "ts_event", "seq").with_row_index("_row")
     book = (
         near_prints(
-            book,
-            rows.select(instrument.alias("_iid"), "ts_event"),
+            valid_quotes(quotes)
+            .filter(pl.col("ts_event").is_between(first_quote, hi))
+            .select(
+                instrument.alias("_iid"),
+                pl.col("ts_event").alias("nbbo_ts"),
+                pl.col("seq").alias("_qseq"),
+                pl.col("bid").alias("nbbo_bid"),
+                pl.col("ask").alias("nbbo_ask"),
+            )
+            .drop_nulls("_iid"),
+            keys,
             len(names),
             max_age_ns(params),
             first_quote,
@@ -178,9 +177,7 @@ def join_nbbo(
         .collect()
     )
     matched = (
-        rows.lazy()
-        .select(instrument.alias("_iid"), "ts_event", "seq")
-        .with_row_index("_row")
+        keys.lazy()
         .sort(by_instrument_time("_iid", "ts_event", "seq", len(names), first_quote, hi))
         .join_asof(
             book.lazy(),

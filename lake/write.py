@@ -91,13 +91,14 @@ def _ensure_table(
 _SAMPLE_ROWS = 10_000
 
 
-def plain_columns(frame: pl.DataFrame) -> list[str]:
-    """Return the flat columns of ``frame`` whose first rows are mostly distinct.
+def writer_properties(frame: pl.DataFrame) -> WriterProperties:
+    """Return Parquet writer settings for ``frame``: no dictionary for nearly-unique columns.
 
-    A Parquet writer tries a dictionary for every column and falls back to plain encoding
-    once it outgrows its limit; for ids and nanosecond times that is wasted work (it more
-    than doubled the write time of ``option_prints``) and no smaller file. These columns
-    skip the dictionary; the others (contracts, exchanges, placements, strikes) keep it.
+    The writer tries a dictionary for every column and falls back to plain encoding once
+    it outgrows its limit; for ids and nanosecond times that is wasted work (it more than
+    doubled the write time of ``option_prints``) and no smaller file. A column whose first
+    rows are mostly distinct skips the dictionary; the others (contracts, exchanges,
+    placements, strikes) keep it. Delta's file statistics are kept for every column.
     """
     head = frame.head(_SAMPLE_ROWS)
     unique = {
@@ -105,13 +106,7 @@ def plain_columns(frame: pl.DataFrame) -> list[str]:
         for name, dtype in head.schema.items()
         if not isinstance(dtype, pl.List | pl.Struct)
     }
-    return [name for name, n in unique.items() if head.height and n > head.height // 2]
-
-
-def writer_properties(frame: pl.DataFrame) -> WriterProperties:
-    """Return Delta's Parquet writer settings for ``frame``: no dictionary for the
-    :func:`plain_columns`; file statistics for every column."""
-    plain = plain_columns(frame)
+    plain = [name for name, n in unique.items() if head.height and n > head.height // 2]
     # Statistics per row group, not per page: Delta's file statistics (data skipping) come
     # from the row groups; page indexes cost a third of the write time and nothing reads them.
     return WriterProperties(
@@ -252,14 +247,7 @@ def overwrite_partition(
         raise ValueError(
             f"{table}: frame holds rows outside partition {date} {where or ''}".rstrip()
         )
-    predicate = " AND ".join(
-        [
-            f"date = '{date.isoformat()}'",
-            *(f"{c} = {_sql_literal(v)}" for c, v in where.items()),
-            *([] if since is None else [f"{since[0]} >= {int(since[1])}"]),
-            *([] if scope is None else [scope.predicate()]),
-        ]
-    )
+    # A whole day of a local lake: polars writes the files, one transaction commits them.
     if (
         not where
         and since is None
@@ -268,6 +256,14 @@ def overwrite_partition(
         and _polars_writes_fast(frame)
     ):
         return _commit_partition(lake, table, frame, date)
+    predicate = " AND ".join(
+        [
+            f"date = '{date.isoformat()}'",
+            *(f"{c} = {_sql_literal(v)}" for c, v in where.items()),
+            *([] if since is None else [f"{since[0]} >= {int(since[1])}"]),
+            *([] if scope is None else [scope.predicate()]),
+        ]
+    )
     # Rows come in time order: bounded files each cover a span of the day, so a live tail's
     # overwrite rewrites the last files only, not the whole day.
     return _replace(lake, table, frame, predicate, DERIVED_FILE_BYTES)
@@ -340,7 +336,6 @@ def _commit_partition(lake: Lake, table: str, frame: pl.DataFrame, date: dt.date
     ``option_prints`` took 4.5 s instead of 12-24 s). A crash before the commit
     leaves unreferenced files only.
     """
-    data = frame.drop("date")  # a partition column lives in the path, not in the file
     # polars holds ~2x the bytes a compressed file does.
     per_file = max(1, int(frame.height * 2 * DERIVED_FILE_BYTES / max(1, frame.estimated_size())))
     folder = f"date={date.isoformat()}"
@@ -353,11 +348,13 @@ def _commit_partition(lake: Lake, table: str, frame: pl.DataFrame, date: dt.date
             raise ValueError(
                 f"{table}: frame schema {dict(frame.schema)} is not the table's {dict(stored)}"
             )
+        # A partition column lives in the path, not in the file.
+        data = frame.select(n for n in stored if n != "date")
         root = Path(lake.uri(table).removeprefix("file://"))
         (root / folder).mkdir(parents=True, exist_ok=True)
         actions = []
         for offset in range(0, max(frame.height, 1), per_file):
-            part = data.select(n for n in stored if n != "date").slice(offset, per_file)
+            part = data.slice(offset, per_file)
             if part.height == 0:
                 break
             # Numbered as Delta names its files: readers list them in name order, time order.
@@ -392,12 +389,12 @@ def _replace(
 ) -> WriteResult:
     """Replace the rows matching ``predicate`` with ``frame`` in one commit (retried when
     another writer commits first); return what was written."""
-    # Arrow string views, as polars holds them: no copy of every string column (on a 10M
-    # packet day the copy was several GiB); the table's type stays Delta's ``string``.
     # Delta's writer lists the files of a many-chunk frame out of order (measured: 8 chunks,
     # reads no longer in the rows' order), and readers then see the day shuffled.
     if max(frame.n_chunks("all"), default=1) > 1:
         frame = frame.rechunk()
+    # Arrow string views, as polars holds them: no copy of every string column (on a 10M
+    # packet day the copy was several GiB); the table's type stays Delta's ``string``.
     data = frame.to_arrow(compat_level=pl.CompatLevel.newest())
     properties = writer_properties(frame)
 
