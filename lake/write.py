@@ -191,12 +191,33 @@ def land(lake: Lake, table: str, frame: pl.DataFrame, key: str = "event_id") -> 
 
 @dataclass(frozen=True)
 class RowScope:
-    """Rows owned by a set of values: ``sql`` (a Delta predicate expression) and ``expr``
-    (the same in polars) must be one of ``values`` (date x bucket runs)."""
+    """Rows owned by a set of values (date x bucket runs): rows whose ``column`` is one of
+    ``values`` or, with ``width``, whose ``column`` starts with one of them padded with
+    spaces to ``width`` characters (an OCC option symbol's root).
 
-    sql: str
-    expr: pl.Expr
+    Raises
+    ------
+    ValueError
+        When a prefix value is longer than ``width`` or holds a ``LIKE`` wildcard.
+    """
+
+    column: str
     values: tuple[str, ...]
+    width: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.width is None:
+            return
+        bad = [v for v in self.values if len(v) > self.width or "%" in v or "_" in v]
+        if bad:
+            raise ValueError(f"{self.column}: not a prefix of width {self.width}: {bad}")
+
+    def rows(self) -> pl.Expr:
+        """Return the polars predicate selecting these rows."""
+        if self.width is None:
+            return pl.col(self.column).is_in(list(self.values))
+        padded = [v.ljust(self.width) for v in self.values]
+        return pl.col(self.column).str.slice(0, self.width).is_in(padded)
 
     def predicate(self) -> str:
         """Return the Delta predicate selecting these rows (none when there are no values:
@@ -204,7 +225,16 @@ class RowScope:
         its downstream assets read)."""
         if not self.values:
             return "FALSE"
-        return f"{self.sql} IN ({', '.join(_sql_literal(v) for v in self.values)})"
+        if self.width is None:
+            return f"{self.column} IN ({', '.join(_sql_literal(v) for v in self.values)})"
+        # No function call: Delta keeps the predicate as DataFusion prints it, and parses
+        # that text again when a concurrent commit makes it retry; integer arguments print
+        # as ``Int64(1)``, which it cannot parse (``substr(contract, 1, 6) IN (...)``
+        # failed so, measured on deltalake 1.6.6).
+        like = (
+            f"{self.column} LIKE {_sql_literal(v.ljust(self.width) + '%')}" for v in self.values
+        )
+        return f"({' OR '.join(like)})"
 
 
 #: Target size of a derived table's data files.
@@ -239,7 +269,7 @@ def overwrite_partition(
     where = where or {}
     bounds = [] if since is None else [pl.col(since[0]) < since[1]]
     if scope is not None:
-        bounds.append(~scope.expr.is_in(list(scope.values)))
+        bounds.append(~scope.rows())
     outside = frame.filter(
         (pl.col("date") != date).or_(*[pl.col(c) != v for c, v in where.items()], *bounds)
     )

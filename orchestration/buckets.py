@@ -34,22 +34,25 @@ PREFIX = "bucketed"
 bucket_partitions = dg.StaticPartitionsDefinition([str(b) for b in range(N_BUCKETS)])
 bucketed_days = dg.MultiPartitionsDefinition({"date": trading_days, "bucket": bucket_partitions})
 
-#: How each table names a row's underlying: (SQL for Delta predicates, polars expression).
-_ROOT_SQL = "trim(substr(contract, 1, 6))"  # an OCC OSI symbol starts with the padded root
-_ROOT = pl.col("contract").str.slice(0, 6).str.strip_chars()
-OWNERS: dict[str, tuple[str, pl.Expr]] = {
+#: How each table names a row's underlying: (column, width of the padded root that starts
+#: it, or None when the column is the underlying itself).
+_ROOT_WIDTH = 6  # an OCC OSI symbol starts with its root padded to 6 characters
+OWNERS: dict[str, tuple[str, int | None]] = {
     **{
-        t: ("underlying", pl.col("underlying"))
+        t: ("underlying", None)
         for t in ("option_trades", "option_prints", "flow_packets", "structures",
                   "classifier_hits", "alerts", "alert_outcomes", "packet_positioning", "gamma_exposure",
                   "contract_volume")
     },
     **{
-        t: ("symbol", pl.col("symbol"))
+        t: ("symbol", None)
         for t in ("equity_trades", "equity_quotes", "equity_prints", "equity_candles",
                   "dark_inferences")
     },
-    **{t: (_ROOT_SQL, _ROOT) for t in ("option_quotes", "option_open_interest", "contract_baselines")},
+    **{
+        t: ("contract", _ROOT_WIDTH)
+        for t in ("option_quotes", "option_open_interest", "contract_baselines")
+    },
 }  # fmt: skip
 
 
@@ -70,8 +73,8 @@ def bucket_members(lake: Lake, day: dt.date, bucket: int) -> list[str]:
 
 def row_scope(table: str, members: list[str]) -> RowScope:
     """Return the rows of ``table`` that belong to the ``members`` underlyings."""
-    sql, expr = OWNERS[table]
-    return RowScope(sql=sql, expr=expr, values=tuple(members))
+    column, width = OWNERS[table]
+    return RowScope(column=column, values=tuple(members), width=width)
 
 
 def _bucketed_key(key: dg.AssetKey) -> dg.AssetKey:

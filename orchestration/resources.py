@@ -73,7 +73,7 @@ class LakeResource(dg.ConfigurableResource):
     def _owned(self, table: str, frame: pl.LazyFrame) -> pl.LazyFrame:
         if self.bucket < 0:
             return frame
-        return frame.filter(row_scope(table, self.members).expr.is_in(self.members))
+        return frame.filter(row_scope(table, self.members).rows())
 
     def _scope(self, table: str) -> RowScope | None:
         return None if self.bucket < 0 else row_scope(table, self.members)

@@ -16,7 +16,7 @@ from polars.testing import assert_frame_equal
 from lake import Lake
 from lake.location import resolve_lake_root
 from lake.read import read, scan, sql, table_version
-from lake.write import TABLE_PROPERTIES, land, overwrite_partition, upsert
+from lake.write import TABLE_PROPERTIES, RowScope, land, overwrite_partition, upsert
 from tests.conftest import DAY, option_trades
 
 OTHER_DAY = dt.date(2026, 11, 25)
@@ -276,3 +276,63 @@ def test_delta_write_of_a_many_chunk_frame_reads_back_in_the_order_written(
     since = ("ts_event", int(frame["ts_event"].min()))
     overwrite_partition(lake, "option_prints", chunked, DAY, since=since)
     assert read(lake, "option_prints")["event_id"].to_list() == frame["event_id"].to_list()
+
+
+def test_row_scope_by_root_matches_the_padded_root_only() -> None:
+    scope = RowScope(column="contract", values=("SPY", "QQQ"), width=6)
+    frame = pl.DataFrame(
+        {"contract": ["SPY   261127C00600000", "SPYX  261127C00600000", "QQQ   261127P00500000"]}
+    )
+    assert frame.filter(scope.rows())["contract"].to_list() == [
+        "SPY   261127C00600000",
+        "QQQ   261127P00500000",
+    ]
+    assert scope.predicate() == "(contract LIKE 'SPY   %' OR contract LIKE 'QQQ   %')"
+    with pytest.raises(ValueError, match="not a prefix of width 6"):
+        RowScope(column="contract", values=("TOOLONG",), width=6)
+
+
+def test_scoped_write_that_loses_a_race_to_another_day_commits(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bucket run's scoped write whose table another run commits to (another day) between
+    its open and its commit: Delta parses the write's predicate again to retry it, so the
+    predicate it prints must parse (``substr(contract, 1, 6)`` printed as ``Int64(1)`` did not)."""
+    import lake.write as write
+
+    def baselines(day: dt.date, roots: list[str]) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "date": [day] * len(roots),
+                "contract": [f"{r:<6}261127C00600000" for r in roots],
+                "volume": list(range(len(roots))),
+            }
+        )
+
+    roots = ["SPY", "QQQ", "IWM"]
+    for day in (DAY, OTHER_DAY):
+        overwrite_partition(lake, "contract_baselines", baselines(day, roots), day)
+    scope = RowScope(column="contract", values=("SPY", "QQQ"), width=6)
+    opened = write._ensure_table
+    raced: list[int] = []
+
+    def open_then_lose_the_race(*args: object) -> DeltaTable:
+        table = opened(*args)  # type: ignore[arg-type]
+        if not raced:  # the other run commits after this one read the table
+            raced.append(1)
+            other = baselines(OTHER_DAY, ["SPY", "QQQ"]).with_columns(volume=pl.lit(7))
+            overwrite_partition(lake, "contract_baselines", other, OTHER_DAY, scope=scope)
+        return table
+
+    monkeypatch.setattr(write, "_ensure_table", open_then_lose_the_race)
+    mine = baselines(DAY, ["SPY", "QQQ"]).with_columns(volume=pl.lit(9))
+    overwrite_partition(lake, "contract_baselines", mine, DAY, scope=scope)
+    stored = read(lake, "contract_baselines").sort("date", "contract")
+    assert stored.select("date", "contract", "volume").rows() == [
+        (DAY, "IWM   261127C00600000", 2),
+        (DAY, "QQQ   261127C00600000", 9),
+        (DAY, "SPY   261127C00600000", 9),
+        (OTHER_DAY, "IWM   261127C00600000", 2),
+        (OTHER_DAY, "QQQ   261127C00600000", 7),
+        (OTHER_DAY, "SPY   261127C00600000", 7),
+    ]
