@@ -56,7 +56,7 @@ def _apply_cooldown(candidates: pl.DataFrame, cooldown_ns: int) -> pl.DataFrame:
     rows = candidates.sort("symbol", "kind", "ts", "event_id").with_columns(
         pl.struct("symbol", "kind").rank("dense").cast(pl.Int64).alias("_grp")
     )
-    keep = chain_starts(rows, "ts", cooldown_ns)
+    keep = chain_starts(rows["_grp"].to_numpy(), rows["ts"].to_numpy(), cooldown_ns)
     return rows.filter(pl.Series(keep)).drop("_grp")
 
 

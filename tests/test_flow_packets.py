@@ -228,3 +228,65 @@ def test_packet_properties(rows: list[tuple[str, int, int, str]], rnd: random.Ra
     shuffled = trades[:]
     rnd.shuffle(shuffled)
     assert_frame_equal(packets_of(shuffled), out)
+
+
+#: OPRA condition per (multi-leg, floor, ISO) draw: I electronic, S ISO, e single-leg floor,
+#: f multi-leg electronic, i multi-leg floor (ISO only where no other code applies).
+CODES = {
+    (False, False, False): "I", (False, False, True): "S", (False, True, False): "e",
+    (False, True, True): "e", (True, False, False): "f", (True, False, True): "f",
+    (True, True, False): "i", (True, True, True): "i",
+}  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["C", "P"]),
+            st.booleans(),  # complex (multi-leg) print
+            st.integers(0, 2500),  # ms
+            st.integers(1, 600),  # size
+            st.sampled_from("CXZI"),
+            st.sampled_from([1.0, 1.1, 1.2, 1.3]),  # price: B, MID, A, AA against 1.00/1.20
+            st.booleans(),  # floor
+            st.booleans(),  # ISO (single-leg, not floor)
+        ),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_every_figure_equals_the_row_by_row_builder(rows: list[tuple]) -> None:
+    """The packets' figures (counts, exchanges, sums, vwap, placements, bursts, kinds) are
+    those of the row-by-row builder, and packets come in (start_ts, contract, complex) order."""
+    from bench.reference import packets_row_by_row
+
+    contracts = {"C": "SPY   261127C00600000", "P": PUT}
+    trades = [
+        {
+            "ts": ms * MS,
+            "price": price,
+            "size": size,
+            "exchange": ex,
+            "contract": contracts[c],
+            "conditions": [CODES[multi, floor, iso]],
+            "event_id": f"e{i}",
+            "seq": i,
+        }
+        for i, (c, multi, ms, size, ex, price, floor, iso) in enumerate(rows)
+    ]
+    prints = enrich_option_prints(
+        option_trades(trades).lazy(),
+        option_quotes([QUOTE, {**QUOTE, "contract": PUT}]).lazy(),
+        ENRICH,
+    ).collect()
+    out = build_packets(prints.lazy(), PACKETS).collect()
+    ref = pl.DataFrame(packets_row_by_row(prints, PACKETS)).with_columns(
+        pl.col("event_ids").list.join(",")
+    )
+    ours = out.with_columns(pl.col("event_ids").list.join(",")).select(ref.columns)
+    assert_frame_equal(ours.sort("event_ids"), ref.sort("event_ids"), check_dtypes=False)
+    assert out.select("start_ts", "contract", "complex").rows() == sorted(
+        out.select("start_ts", "contract", "complex").rows()
+    )
+    assert out["start_ts"].flags["SORTED_ASC"]
