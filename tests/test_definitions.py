@@ -196,3 +196,20 @@ def test_every_derived_table_has_asset_checks_and_they_can_fail() -> None:
     assert not all_exist("refs_exist", frame["refs"], pl.Series(["x"])).passed
     assert not holds("r_small", frame, pl.col("r") > 1).passed
     assert unique(frame.head(1), "id").passed
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="numpy asks for huge pages on Linux only")
+@pytest.mark.parametrize(("setting", "expected"), [(None, "False"), ("1", "True")])
+def test_assets_stop_numpy_huge_page_requests_unless_told(
+    setting: str | None, expected: str
+) -> None:
+    """Importing the assets turns numpy's madvise(MADV_HUGEPAGE) off (measured: compaction
+    stalls doubled the classifier hits' time); ``NUMPY_MADVISE_HUGEPAGE`` still wins."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    if setting is not None:
+        env["NUMPY_MADVISE_HUGEPAGE"] = setting
+    probe = "import assets, numpy; print(numpy._core.multiarray._set_madvise_hugepage(True))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == expected
