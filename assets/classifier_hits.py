@@ -456,8 +456,9 @@ def build_hits(
     # Baselines need every packet (small ones are priors too); the classifiers only those
     # that clear the lowest premium floor of any of them, so only those are priced and
     # joined (a few percent of a day's packets).
-    scores = score_packets(packets, prior_state, th["baselines"], earlier).lazy()
-    candidates = packets.filter(pl.col("premium") >= _lowest_premium_floor(th))
+    wanted = pl.col("premium") >= _lowest_premium_floor(th)
+    scores = score_packets(packets, prior_state, th["baselines"], earlier, wanted).lazy()
+    candidates = packets.filter(wanted)
     legs = (
         structures.select(pl.col("packet_ids").explode().alias("packet_id"))
         .unique()

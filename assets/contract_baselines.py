@@ -123,6 +123,7 @@ def score_packets(
     prior_state: pl.LazyFrame,
     params: dict[str, Any],
     earlier: pl.LazyFrame | None = None,
+    wanted: pl.Expr | None = None,
 ) -> pl.DataFrame:
     """Return each single-leg packet with its baseline and z-scores.
 
@@ -137,6 +138,9 @@ def score_packets(
     earlier
         For a live tail: baseline rows of the day's packets before it
         (:func:`earlier_packets`).
+    wanted
+        When given, only the packets it holds for (over ``premium``, ``size``, ``spread``)
+        are returned; every packet still counts as a prior of the later ones.
 
     Returns
     -------
@@ -173,7 +177,7 @@ def score_packets(
         for f in BASELINE_FIELDS
     }
     return (
-        stats.filter(~pl.col("_prior"))
+        stats.filter(~pl.col("_prior") & (pl.lit(True) if wanted is None else wanted))
         .with_columns(**z)
         .with_columns(
             pl.when(pl.col("n_prior") > 0).then(pl.col(c)).alias(c)
