@@ -290,3 +290,11 @@ def test_every_figure_equals_the_row_by_row_builder(rows: list[tuple]) -> None:
         out.select("start_ts", "contract", "complex").rows()
     )
     assert out["start_ts"].flags["SORTED_ASC"]
+
+
+def test_a_day_without_flow_prints_has_no_packets_and_the_packets_schema() -> None:
+    # "u" (multilateral compression) does not count as flow: nothing to pack.
+    out = packets_of([{"ts": 0, "price": 1.2, "conditions": ["u"]}])
+    with_one = packets_of([{"ts": 0, "price": 1.2}])
+    assert out.height == 0
+    assert out.schema == with_one.schema
