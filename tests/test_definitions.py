@@ -203,8 +203,8 @@ def test_every_derived_table_has_asset_checks_and_they_can_fail() -> None:
 def test_assets_stop_numpy_huge_page_requests_unless_told(
     setting: str | None, expected: str
 ) -> None:
-    """Importing the assets turns numpy's madvise(MADV_HUGEPAGE) off (measured: compaction
-    stalls doubled the classifier hits' time); ``NUMPY_MADVISE_HUGEPAGE`` still wins."""
+    """Importing the assets turns numpy's madvise(MADV_HUGEPAGE) off (measured: kernel time
+    on large arrays doubled the classifier hits' time); ``NUMPY_MADVISE_HUGEPAGE`` still wins."""
     env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
     if setting is not None:
         env["NUMPY_MADVISE_HUGEPAGE"] = setting
