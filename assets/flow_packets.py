@@ -37,7 +37,7 @@ COMPLEX_KIND = "complex"
 PRINT_COLUMNS = [
     "date", "contract", "underlying", "expiry", "strike", "right", "multiplier", "complex",
     "ts_event", "seq", "exchange", "size", "premium", "price", "placement", "iso", "late",
-    "auction_or_cross", "floor", "nbbo_bid", "nbbo_ask", "side", "event_id",
+    "auction_or_cross", "floor", "nbbo_bid", "nbbo_ask", "event_id",
 ]  # fmt: skip
 
 
@@ -212,7 +212,7 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
     packet = np.repeat(np.arange(len(lengths)), lengths)
     burst = burst_counts(
         packet,
-        column["ts_event"] - column["ts_event"][np.repeat(heads, lengths)],
+        column["ts_event"] - column["ts_event"][heads][packet],
         ~column["floor"],
         int(params["burst_window_ms"]) * 1_000_000,
         reach_ns,
@@ -238,8 +238,7 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
             "has_auction_or_cross": np.logical_or.reduceat(column["auction_or_cross"], heads),
             "has_floor": np.logical_or.reduceat(column["floor"], heads),
             "max_burst": np.maximum.reduceat(burst, heads),
-        },
-        schema_overrides={"end_ts": pl.Int64, "n_prints": pl.Int64, "n_exchanges": pl.Int64},
+        }
     )
     # The ids' list is built from offsets, its values exported as one compact string
     # array: gathered string views would share the day's string buffers, and polars'
