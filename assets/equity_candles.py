@@ -15,6 +15,7 @@ import polars as pl
 from dagster import AssetExecutionContext
 
 from assets.checks import holds, specs, unique
+from assets.ordering import by_instrument_time, instrument_ids
 from assets.tail import plan_for
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource
@@ -25,21 +26,46 @@ INTERVALS: dict[str, int] = {"1s": 1_000_000_000, "1m": 60_000_000_000, "5m": 30
 def build_candles(prints: pl.LazyFrame, intervals: dict[str, int] = INTERVALS) -> pl.LazyFrame:
     """Return candles of ``equity_prints`` for each interval.
 
+    The counted prints' few needed columns are sorted once, by (symbol, ``ts_event``,
+    ``seq``) on one int64 key, and every interval's bars are runs of that one order: a bar
+    starts where the symbol or the bar's start time changes, so a bar is a contiguous
+    slice and its open and close are its first and last OHLC print. (Sorting the prints by
+    the symbol strings for each interval and grouping by hash took 3x as long at 10M.)
+
     Returns
     -------
     pl.LazyFrame
         date, symbol, interval, ts (bar start, ns), open, high, low, close, volume,
-        lit_volume, off_exchange_volume, n_prints, vwap; ordered by interval, symbol, ts.
+        lit_volume, off_exchange_volume, n_prints, vwap; the intervals in the order of
+        ``intervals``, each ordered by symbol, ts.
     """
-    counted = prints.filter(pl.col("counts_volume"))
+    counted = (
+        prints.filter(pl.col("counts_volume"))
+        .select("date", "symbol", "ts_event", "seq", "price", "size", "sets_ohlc", "off_exchange")
+        .collect()
+    )
+    names = counted.get_column("symbol").drop_nulls().unique().sort()
+    times = counted.get_column("ts_event")
+    lo, hi = (int(times.min()), int(times.max())) if counted.height else (0, 0)  # type: ignore[arg-type]
+    ordered = counted.with_columns(instrument_ids("symbol", names).alias("_sid")).sort(
+        by_instrument_time("_sid", "ts_event", "seq", len(names), lo, hi)
+    )
     ohlc_price = pl.col("price").filter(pl.col("sets_ohlc"))
     frames = []
     for name, width in intervals.items():
+        new_bar = (pl.col("_sid") != pl.col("_sid").shift()) | (
+            pl.col("ts") != pl.col("ts").shift()
+        )
         frames.append(
-            counted.with_columns((pl.col("ts_event") // width * width).alias("ts"))
-            .sort("symbol", "ts_event", "seq")
-            .group_by("date", "symbol", "ts", maintain_order=True)
+            ordered.lazy()
+            .with_columns((pl.col("ts_event") // width * width).alias("ts"))
+            .with_columns(new_bar.fill_null(True).cum_sum().alias("_bar"))
+            # Bar numbers never fall down the rows: flagged sorted, polars groups them as runs
+            # (a third of the time of hashing them).
+            .with_columns(pl.col("_bar").set_sorted())
+            .group_by("_bar", maintain_order=True)
             .agg(
+                pl.col("date", "symbol", "ts").first(),
                 ohlc_price.first().alias("open"),
                 ohlc_price.max().alias("high"),
                 ohlc_price.min().alias("low"),
@@ -54,7 +80,7 @@ def build_candles(prints: pl.LazyFrame, intervals: dict[str, int] = INTERVALS) -
         )
     columns = ["date", "symbol", "interval", "ts", "open", "high", "low", "close", "volume",
                "lit_volume", "off_exchange_volume", "n_prints", "vwap"]  # fmt: skip
-    return pl.concat(frames).select(columns)
+    return pl.concat(frames, parallel=False).select(columns)
 
 
 @dg.asset(

@@ -6,10 +6,13 @@ import datetime as dt
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 from adapters.calendar import ny_ns
 from adapters.schema import landed_schema
-from assets.equity_candles import build_candles
+from assets.equity_candles import INTERVALS, build_candles
 from assets.equity_prints import enrich_equity_prints
 from orchestration.thresholds import load_thresholds
 
@@ -114,3 +117,63 @@ def test_cancelled_equity_print_counts_for_nothing() -> None:
         build_candles(prints.lazy()).filter(pl.col("interval") == "1m").collect().row(0, named=True)
     )
     assert (bar["volume"], bar["high"], bar["off_exchange_volume"]) == (100, 100.0, 0)
+
+
+def candles_by_symbol_sort(prints: pl.DataFrame) -> pl.DataFrame:
+    """The candles the plain way: sort the counted prints by (symbol, ts_event, seq) and
+    group each interval's (symbol, bar) by hash, in that order."""
+    counted = prints.filter(pl.col("counts_volume")).sort("symbol", "ts_event", "seq")
+    price = pl.col("price").filter(pl.col("sets_ohlc"))
+    bars = [
+        counted.with_columns((pl.col("ts_event") // width * width).alias("ts"))
+        .group_by("date", "symbol", "ts", maintain_order=True)
+        .agg(
+            price.first().alias("open"), price.max().alias("high"), price.min().alias("low"),
+            price.last().alias("close"), pl.col("size").sum().alias("volume"),
+            pl.col("size").filter(~pl.col("off_exchange")).sum().alias("lit_volume"),
+            pl.col("size").filter(pl.col("off_exchange")).sum().alias("off_exchange_volume"),
+            pl.len().cast(pl.Int64).alias("n_prints"),
+            ((pl.col("price") * pl.col("size")).sum() / pl.col("size").sum()).alias("vwap"),
+        )
+        .with_columns(pl.lit(name).alias("interval"))
+        for name, width in INTERVALS.items()
+    ]  # fmt: skip
+    return pl.concat(bars).select(build_candles(prints.lazy()).collect_schema().names())
+
+
+candle_print = st.tuples(
+    st.sampled_from(["AAPL", "MSFT", "A", "ZZZZ"]),
+    # A few seconds around a minute boundary, often the same ns: ties fall to seq.
+    st.integers(-3, 3).map(lambda s: 60 * S + s * S // 2),
+    st.floats(99.0, 101.0, allow_nan=False).map(lambda p: round(p, 2)),
+    st.integers(1, 1_000),
+    st.booleans(),  # sets_ohlc
+    st.booleans(),  # off_exchange
+    st.booleans(),  # counts_volume
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(candle_print, max_size=80), st.randoms(use_true_random=False))
+def test_candles_equal_the_plain_symbol_sort(rows: list[tuple], rnd: object) -> None:
+    """Bars as runs of one (symbol id, ts, seq) order equal the plain string sort and hash
+    group-by, in the same order, whatever order the prints come in: exactly, but for the
+    VWAP's last bits (polars sums a run of rows and a hashed group in different ways)."""
+    day = dt.date(2026, 11, 24)
+    t0 = ny_ns(day, dt.time(10))
+    records = [
+        {"date": day, "symbol": sym, "ts_event": t0 + ts, "seq": i, "price": price, "size": size,
+         "sets_ohlc": ohlc, "off_exchange": dark, "counts_volume": counts}
+        for i, (sym, ts, price, size, ohlc, dark, counts) in enumerate(rows)
+    ]  # fmt: skip
+    rnd.shuffle(records)  # type: ignore[attr-defined]
+    schema = {"date": pl.Date, "symbol": pl.String, "ts_event": pl.Int64, "seq": pl.Int64,
+              "price": pl.Float64, "size": pl.Int64, "sets_ohlc": pl.Boolean,
+              "off_exchange": pl.Boolean, "counts_volume": pl.Boolean}  # fmt: skip
+    prints = pl.DataFrame(records, schema=schema)
+    lazy = build_candles(prints.lazy())
+    bars = lazy.collect()
+    assert lazy.collect_schema() == bars.schema
+    plain = candles_by_symbol_sort(prints)
+    assert_frame_equal(bars.drop("vwap"), plain.drop("vwap"), check_exact=True)
+    assert_frame_equal(bars.select("vwap"), plain.select("vwap"), rel_tol=1e-12)

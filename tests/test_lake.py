@@ -4,6 +4,9 @@ whole-version reads, parameterised SQL."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -335,3 +338,19 @@ def test_scoped_write_that_loses_a_race_to_another_day_commits(
         (OTHER_DAY, "QQQ   261127C00600000", 7),
         (OTHER_DAY, "SPY   261127C00600000", 7),
     ]
+
+
+@pytest.mark.parametrize(("setting", "expected"), [(None, "in-memory"), ("streaming", "streaming")])
+def test_importing_the_lake_pins_polars_in_memory_engine_unless_told(
+    setting: str | None, expected: str
+) -> None:
+    """polars 2 collects on its streaming engine by default, whose morsel order follows
+    thread scheduling (replay must be byte-identical); ``POLARS_ENGINE_AFFINITY`` wins."""
+    env = {k: v for k, v in os.environ.items() if k != "POLARS_ENGINE_AFFINITY"}
+    if setting is not None:
+        env["POLARS_ENGINE_AFFINITY"] = setting
+    probe = "import os, lake; print(os.environ['POLARS_ENGINE_AFFINITY'])"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == expected
