@@ -51,11 +51,9 @@ def build_candles(prints: pl.LazyFrame, intervals: dict[str, int] = INTERVALS) -
         by_instrument_time("_sid", "ts_event", "seq", len(names), lo, hi)
     )
     ohlc_price = pl.col("price").filter(pl.col("sets_ohlc"))
+    new_bar = (pl.col("_sid") != pl.col("_sid").shift()) | (pl.col("ts") != pl.col("ts").shift())
     frames = []
     for name, width in intervals.items():
-        new_bar = (pl.col("_sid") != pl.col("_sid").shift()) | (
-            pl.col("ts") != pl.col("ts").shift()
-        )
         frames.append(
             ordered.lazy()
             .with_columns((pl.col("ts_event") // width * width).alias("ts"))
@@ -80,7 +78,7 @@ def build_candles(prints: pl.LazyFrame, intervals: dict[str, int] = INTERVALS) -
         )
     columns = ["date", "symbol", "interval", "ts", "open", "high", "low", "close", "volume",
                "lit_volume", "off_exchange_volume", "n_prints", "vwap"]  # fmt: skip
-    return pl.concat(frames, parallel=False).select(columns)
+    return pl.concat(frames).select(columns)
 
 
 @dg.asset(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,6 +49,18 @@ def instance() -> Iterator[dg.DagsterInstance]:
 def lake(tmp_path: Path) -> Lake:
     """An empty lake in a temp dir."""
     return Lake(str(tmp_path / "lake"))
+
+
+def probe(code: str, variable: str, setting: str | None) -> str:
+    """Return what ``code`` prints in a fresh interpreter whose environment has
+    ``variable`` set to ``setting`` (unset for None): import-time settings need a new process."""
+    env = {k: v for k, v in os.environ.items() if k != variable}
+    if setting is not None:
+        env[variable] = setting
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
 
 
 def option_trades(rows: list[dict]) -> pl.DataFrame:

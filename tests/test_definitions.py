@@ -23,7 +23,7 @@ from orchestration.resources import (
     SyntheticSource,
     ThresholdsResource,
 )
-from tests.conftest import DAY
+from tests.conftest import DAY, probe
 
 ROOT = Path(__file__).resolve().parent.parent
 DERIVED = ["option_prints", "flow_packets", "structures", "contract_baselines", "classifier_hits", "alerts",
@@ -205,11 +205,5 @@ def test_assets_stop_numpy_huge_page_requests_unless_told(
 ) -> None:
     """Importing the assets turns numpy's madvise(MADV_HUGEPAGE) off (measured: kernel time
     on large arrays doubled the classifier hits' time); ``NUMPY_MADVISE_HUGEPAGE`` still wins."""
-    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
-    if setting is not None:
-        env["NUMPY_MADVISE_HUGEPAGE"] = setting
-    probe = "import assets, numpy; print(numpy._core.multiarray._set_madvise_hugepage(True))"
-    out = subprocess.run(
-        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip() == expected
+    code = "import assets, numpy; print(numpy._core.multiarray._set_madvise_hugepage(True))"
+    assert probe(code, "NUMPY_MADVISE_HUGEPAGE", setting) == expected

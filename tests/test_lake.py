@@ -4,9 +4,6 @@ whole-version reads, parameterised SQL."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -20,7 +17,7 @@ from lake import Lake
 from lake.location import resolve_lake_root
 from lake.read import read, scan, sql, table_version
 from lake.write import TABLE_PROPERTIES, RowScope, land, overwrite_partition, upsert
-from tests.conftest import DAY, option_trades
+from tests.conftest import DAY, option_trades, probe
 
 OTHER_DAY = dt.date(2026, 11, 25)
 
@@ -346,11 +343,5 @@ def test_importing_the_lake_pins_polars_in_memory_engine_unless_told(
 ) -> None:
     """polars 2 collects on its streaming engine by default, whose morsel order follows
     thread scheduling (replay must be byte-identical); ``POLARS_ENGINE_AFFINITY`` wins."""
-    env = {k: v for k, v in os.environ.items() if k != "POLARS_ENGINE_AFFINITY"}
-    if setting is not None:
-        env["POLARS_ENGINE_AFFINITY"] = setting
-    probe = "import os, lake; print(os.environ['POLARS_ENGINE_AFFINITY'])"
-    out = subprocess.run(
-        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip() == expected
+    code = "import os, lake; print(os.environ['POLARS_ENGINE_AFFINITY'])"
+    assert probe(code, "POLARS_ENGINE_AFFINITY", setting) == expected
