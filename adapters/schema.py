@@ -319,16 +319,19 @@ def validate(
         frame = frame.with_columns(trading_date_expr(pl.col("ts_event")).alias("date"))
         kind = "option" if stream.startswith("option") else "equity"
         windows = session_windows(frame["date"].drop_nulls().unique().to_list(), kind)
-        frame = frame.join(windows, on="date", how="left")
+        # A batch spans a day or two: a lookup in that small table, not a join (which also
+        # loses the rows' order).
+        lo, hi = (
+            pl.col("date").replace_strict(
+                windows["date"], windows[bound], default=None, return_dtype=pl.Int64
+            )
+            for bound in ("lo_ns", "hi_ns")
+        )
         session_rule = [
             (
                 "ts_event outside the trading session of its date",
                 pl.col("ts_event").is_not_null()
-                & (
-                    pl.col("lo_ns").is_null()
-                    | (pl.col("ts_event") < pl.col("lo_ns"))
-                    | (pl.col("ts_event") > pl.col("hi_ns"))
-                ),
+                & (lo.is_null() | (pl.col("ts_event") < lo) | (pl.col("ts_event") > hi)),
             )
         ]
     else:
@@ -353,29 +356,29 @@ def validate(
             [pl.col("_cast_reasons"), pl.concat_list(rule_exprs).list.drop_nulls()]
         ).alias("_reasons")
     )
+    clean = pl.col("_reasons").list.len() == 0
+    ok = frame.filter(clean)
     # Duplicates inside one batch: an exact copy collapses, a different row with the same
-    # event_id is a conflict and goes to quarantine (the first occurrence lands).
-    landing_cols = list(landed_schema(stream))
-    frame = frame.sort("_row")
-    ok = frame.filter(pl.col("_reasons").list.len() == 0).unique(
-        subset=landing_cols, keep="first", maintain_order=True
-    )
-    conflict = ~pl.col("event_id").is_first_distinct()
-    frame = pl.concat(
-        [
-            frame.filter(pl.col("_reasons").list.len() > 0),
-            ok.with_columns(
-                pl.when(conflict)
-                .then(pl.lit(["duplicate event_id with different content in batch"]))
-                .otherwise(pl.col("_reasons"))
-                .alias("_reasons")
-            ),
-        ]
-    ).sort("_row")
-    valid = frame.filter(pl.col("_reasons").list.len() == 0).select(
-        [pl.col(c).cast(t) for c, t in landed_schema(stream).items()]
-    )
-    bad = frame.filter(pl.col("_reasons").list.len() > 0)
+    # event_id is a conflict and goes to quarantine (the first occurrence lands). Counting
+    # the ids first spares the row-wide unique of a batch without any (most batches): it
+    # was 40% of validating 2.2M option quotes.
+    if ok.get_column("event_id").n_unique() < ok.height:
+        ok = ok.unique(subset=list(landed_schema(stream)), keep="first", maintain_order=True)
+        conflict = ~pl.col("event_id").is_first_distinct()
+        frame = pl.concat(
+            [
+                frame.filter(~clean),
+                ok.with_columns(
+                    pl.when(conflict)
+                    .then(pl.lit(["duplicate event_id with different content in batch"]))
+                    .otherwise(pl.col("_reasons"))
+                    .alias("_reasons")
+                ),
+            ]
+        ).sort("_row")
+        ok = frame.filter(clean)
+    valid = ok.select([pl.col(c).cast(t) for c, t in landed_schema(stream).items()])
+    bad = frame.filter(~clean)
     return ValidationResult(valid=valid, quarantined=_quarantine_frame(bad, stream, original))
 
 

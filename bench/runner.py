@@ -49,18 +49,16 @@ def _measure(stage: str, lake: str, work: Path, isolate: bool) -> dict[str, floa
     )
     assert proc.stdout is not None
     output = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    code = proc.wait()
     elapsed = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(
-            f"stage {stage} failed with exit code {os.waitstatus_to_exitcode(status)}"
-        )
-    inner = json.loads(output.strip().splitlines()[-1])["seconds"]
+    if code != 0:
+        raise RuntimeError(f"stage {stage} failed with exit code {code}")
+    inner = json.loads(output.strip().splitlines()[-1])
     # ``seconds`` is the stage's own work; ``process_s`` adds interpreter start and imports.
     return {
-        "seconds": inner,
+        "seconds": inner["seconds"],
         "process_s": round(elapsed, 3),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "peak_rss_mb": inner["peak_rss_mb"],
     }
 
 

@@ -52,6 +52,21 @@ def floor(lake: Lake, work: Path, kind: str) -> None:
         keyed.sort("key").drop("contract").write_parquet(out / f"{name}.parquet")
 
 
+def peak_rss_mb() -> float:
+    """Return this process's peak resident memory (``VmHWM``) in MiB.
+
+    Not ``ru_maxrss`` as the parent's ``wait4`` reports it: Linux carries the high-water
+    mark of the memory a process replaced at ``exec`` into its ``ru_maxrss``, and a child
+    started by vfork + exec thus reported the benchmark runner's own peak (3.2 GiB after
+    generating a day) as its floor. ``VmHWM`` belongs to the memory map made at ``exec``.
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def run(stage: str, lake: Lake, work: Path, instance: object | None = None) -> None:
     """Run one stage against the workload lake (assets on ``instance``, a
     ``dagster.DagsterInstance``, or an ephemeral one)."""
@@ -102,4 +117,4 @@ if __name__ == "__main__":
     seconds = time.perf_counter() - started
     if instance is not None:
         instance.dispose()
-    print(json.dumps({"seconds": round(seconds, 3)}))
+    print(json.dumps({"seconds": round(seconds, 3), "peak_rss_mb": peak_rss_mb()}))

@@ -18,7 +18,13 @@ from typing import TypeVar
 
 import polars as pl
 import pyarrow as pa
-from deltalake import ColumnProperties, DeltaTable, WriterProperties, write_deltalake
+from deltalake import (
+    ColumnProperties,
+    CommitProperties,
+    DeltaTable,
+    WriterProperties,
+    write_deltalake,
+)
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from deltalake.transaction import AddAction
 
@@ -180,12 +186,17 @@ def _nothing(lake: Lake, table: str) -> WriteResult:
 def land(lake: Lake, table: str, frame: pl.DataFrame, key: str = "event_id") -> WriteResult:
     """Append rows whose ``(date, key)`` is not in the table yet; return what was done.
 
-    The same batch landed twice inserts its rows once: a merge that only inserts
-    unmatched rows, in one commit. ``frame`` must carry ``date`` (the partition column).
+    The same batch landed twice inserts its rows once, in one commit: on a local lake an
+    append of the rows whose keys the table lacks, committed only on the version the keys
+    were read from (:func:`_append_unseen`); elsewhere, and for struct columns, Delta's
+    insert-only merge. ``frame`` must carry ``date`` (the partition column).
     """
     if frame.height == 0:
         return _nothing(lake, table)
-    inserted, version = _merge_by_key(lake, table, frame, key, "first", update=False)
+    if lake.is_local and _polars_writes_fast(frame):
+        inserted, version = _append_unseen(lake, table, frame, key)
+    else:
+        inserted, version = _merge_by_key(lake, table, frame, key, "first", update=False)
     return WriteResult(table, inserted, frame.height - inserted, version)
 
 
@@ -349,56 +360,73 @@ def _polars_writes_fast(frame: pl.DataFrame) -> bool:
     return not any(isinstance(t, pl.Struct) for t in frame.schema.values())
 
 
-def _commit_partition(lake: Lake, table: str, frame: pl.DataFrame, date: dt.date) -> WriteResult:
-    """Replace the whole ``date`` partition of a local table with ``frame`` in one commit.
+def _stored_order(table: str, target: DeltaTable, frame: pl.DataFrame) -> pl.DataFrame:
+    """Return ``frame`` with the table's columns in the table's order.
 
-    polars writes the data files (slices of about
-    :data:`DERIVED_FILE_BYTES` on disk, rows in the frame's order) and one Delta
-    transaction swaps them in for the partition's old files: the table and its statistics
-    are those of a Delta write, without the cost of its writer (on a 10M-print day
-    ``option_prints`` took 4.5 s instead of 12-24 s). A crash before the commit
-    leaves unreferenced files only.
+    Raises
+    ------
+    ValueError
+        When ``frame``'s columns or types are not the table's: a Delta write refuses such
+        a frame, and files written past this check would not.
+    """
+    stored = pl.from_arrow(pa.schema(target.schema().to_arrow()).empty_table()).schema
+    if dict(stored) != dict(frame.schema):
+        raise ValueError(
+            f"{table}: frame schema {dict(frame.schema)} is not the table's {dict(stored)}"
+        )
+    return frame.select(stored.names())
+
+
+def _write_files(lake: Lake, table: str, rows: pl.DataFrame, date: dt.date) -> list[AddAction]:
+    """Write one ``date``'s ``rows`` (the table's columns) as data files of a local table and
+    return their add actions, uncommitted.
+
+    polars writes the files (slices of about :data:`DERIVED_FILE_BYTES` on disk, rows in
+    the frame's order) with the statistics a Delta write would give them, without the cost
+    of Delta's writer (on a 10M-print day ``option_prints`` took 4.5 s instead of 12-24 s).
+    Until a commit adds them the files are unreferenced: a crash leaves the table as it was.
     """
     # polars holds ~2x the bytes a compressed file does.
-    per_file = max(1, int(frame.height * 2 * DERIVED_FILE_BYTES / max(1, frame.estimated_size())))
+    per_file = max(1, int(rows.height * 2 * DERIVED_FILE_BYTES / max(1, rows.estimated_size())))
     folder = f"date={date.isoformat()}"
+    # A partition column lives in the path, not in the file.
+    data = rows.drop("date")
+    lists = [n for n, t in data.schema.items() if isinstance(t, pl.List | pl.Array)]
+    root = Path(lake.uri(table).removeprefix("file://"))
+    (root / folder).mkdir(parents=True, exist_ok=True)
+    actions = []
+    for offset in range(0, data.height, per_file):
+        # A slice of a list column keeps the whole column's values, and polars' writer goes
+        # through all of them for each file (10x slower, measured on 9.6M one-id lists);
+        # gathered, the slice holds only its own.
+        part = data.slice(offset, per_file).with_columns(
+            pl.col(lists).gather(pl.int_range(pl.len()))
+        )
+        # Numbered as Delta names its files: readers list them in name order, time order.
+        name = f"{folder}/part-{len(actions):05d}-{uuid.uuid4()}-c000.lz4raw.parquet"
+        part.write_parquet(root / name, compression="lz4", statistics=True)
+        stat = (root / name).stat()
+        actions.append(
+            AddAction(
+                path=name,
+                size=stat.st_size,
+                partition_values={"date": date.isoformat()},
+                modification_time=stat.st_mtime_ns // 1_000_000,
+                data_change=True,
+                stats=file_stats(part),
+            )
+        )
+    return actions
+
+
+def _commit_partition(lake: Lake, table: str, frame: pl.DataFrame, date: dt.date) -> WriteResult:
+    """Replace the whole ``date`` partition of a local table with ``frame`` in one commit:
+    the files of :func:`_write_files`, swapped in for the partition's old files by one
+    Delta transaction."""
 
     def attempt() -> WriteResult:
         target = _ensure_table(lake, table, frame, ["date"])
-        stored = pl.from_arrow(pa.schema(target.schema().to_arrow()).empty_table()).schema
-        if dict(stored) != dict(frame.schema):
-            # A Delta write refuses such a frame; files written past the check would not.
-            raise ValueError(
-                f"{table}: frame schema {dict(frame.schema)} is not the table's {dict(stored)}"
-            )
-        # A partition column lives in the path, not in the file.
-        data = frame.select(n for n in stored if n != "date")
-        lists = [n for n, t in data.schema.items() if isinstance(t, pl.List | pl.Array)]
-        root = Path(lake.uri(table).removeprefix("file://"))
-        (root / folder).mkdir(parents=True, exist_ok=True)
-        actions = []
-        for offset in range(0, max(frame.height, 1), per_file):
-            part = data.slice(offset, per_file)
-            if part.height == 0:
-                break
-            # A slice of a list column keeps the whole column's values, and polars' writer
-            # goes through all of them for each file (10x slower, measured on 9.6M one-id
-            # lists); gathered, the slice holds only its own.
-            part = part.with_columns(pl.col(lists).gather(pl.int_range(pl.len())))
-            # Numbered as Delta names its files: readers list them in name order, time order.
-            name = f"{folder}/part-{len(actions):05d}-{uuid.uuid4()}-c000.lz4raw.parquet"
-            part.write_parquet(root / name, compression="lz4", statistics=True)
-            stat = (root / name).stat()
-            actions.append(
-                AddAction(
-                    path=name,
-                    size=stat.st_size,
-                    partition_values={"date": date.isoformat()},
-                    modification_time=stat.st_mtime_ns // 1_000_000,
-                    data_change=True,
-                    stats=file_stats(part),
-                )
-            )
+        actions = _write_files(lake, table, _stored_order(table, target, frame), date)
         target.create_write_transaction(
             actions,
             mode="overwrite",
@@ -408,6 +436,53 @@ def _commit_partition(lake: Lake, table: str, frame: pl.DataFrame, date: dt.date
         )
         target.update_incremental()
         return WriteResult(table, frame.height, 0, target.version())
+
+    return _committed(table, attempt)
+
+
+def _append_unseen(lake: Lake, table: str, frame: pl.DataFrame, key: str) -> tuple[int, int]:
+    """Append the rows of ``frame`` whose ``(date, key)`` a local table lacks, in one commit;
+    return (rows inserted, table version).
+
+    The keys already stored are read from the table's files of the batch's dates (the key
+    column only) and the new rows written by :func:`_write_files`. The commit must land on
+    the very version those keys were read from (no rebase, ``max_commit_retries=0``):
+    after another writer's commit this batch's keys may be stored already, so the attempt
+    fails and :func:`_committed` starts it again from the new version. Measured on a
+    3M-print day (18M option quotes landed in 8 parts): Delta's insert-only merge took
+    4.9-9.8 s a part, growing with the partition, and held 5.5 GiB at the end.
+    """
+    source = frame.unique(subset=["date", key], keep="first", maintain_order=True)
+
+    def attempt() -> tuple[int, int]:
+        target = _ensure_table(lake, table, source, ["date"])
+        rows = _stored_order(table, target, source)
+        new: list[tuple[dt.date, pl.DataFrame]] = []
+        for (day,), batch in rows.partition_by("date", as_dict=True, maintain_order=True).items():
+            files = target.file_uris(file_pruning_predicate=[("date", "=", day.isoformat())])
+            if files:
+                keys = batch.get_column(key).implode()
+                stored = (
+                    pl.scan_parquet(files, hive_partitioning=False, extra_columns="ignore")
+                    .select(key)
+                    .filter(pl.col(key).is_in(keys))
+                    .collect()
+                )
+                batch = batch.filter(~pl.col(key).is_in(stored.get_column(key).implode()))
+            if batch.height:
+                new.append((day, batch))
+        if not new:
+            return 0, target.version()
+        actions = [a for day, batch in new for a in _write_files(lake, table, batch, day)]
+        target.create_write_transaction(
+            actions,
+            mode="append",
+            schema=target.schema(),
+            partition_by=["date"],
+            commit_properties=CommitProperties(max_commit_retries=0),
+        )
+        target.update_incremental()
+        return sum(batch.height for _, batch in new), target.version()
 
     return _committed(table, attempt)
 

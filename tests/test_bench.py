@@ -6,9 +6,11 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import numpy as np
+
 from bench.micro_batch import micro_batch_cost
-from bench.runner import run_workload, scaling_exponent, write_results
-from bench.workload import DAY, Workload
+from bench.runner import _measure, run_workload, scaling_exponent, write_results
+from bench.workload import DAY, Workload, generate
 
 
 def test_bench_smoke(tmp_path: Path) -> None:
@@ -26,6 +28,17 @@ def test_bench_smoke(tmp_path: Path) -> None:
         for n in (1000, 3000, 10000)
     ]
     assert scaling_exponent(fake, "option") == 1.0
+
+
+def test_isolated_stage_reports_its_own_peak_memory(tmp_path: Path) -> None:
+    """A stage in its own process reports its own peak, not the runner's: the kernel hands
+    the runner's high-water mark to a vfork + exec child's ``ru_maxrss``, which made every
+    stage report at least the runner's 3.2 GiB."""
+    generate(Workload("option", 5_000, "AAPL"), tmp_path)
+    ballast = np.ones(1536 * 1024**2 // 8)  # the runner holds 1.5 GiB
+    figures = _measure("landing", str(tmp_path / "lake"), tmp_path, isolate=True)
+    assert 0 < figures["peak_rss_mb"] < ballast.nbytes / 2**20 / 2
+    assert figures["seconds"] > 0
 
 
 def test_micro_batch_cost_smoke(tmp_path: Path) -> None:
