@@ -96,6 +96,36 @@ def test_reader_sees_only_whole_versions_during_writes(lake: Lake) -> None:
     assert table_version(lake, "option_trades") >= 7
 
 
+def test_writers_landing_the_same_rows_at_once_land_each_row_once(lake: Lake) -> None:
+    """Four writers land overlapping batches into one local table at the same time: a
+    commit lands only on the version its key check read, so a writer that lost the race
+    checks again and inserts only what is still missing."""
+    assert lake.is_local
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+    results: list[int] = []
+
+    def writer(w: int) -> None:
+        try:
+            barrier.wait()
+            for k in range(3):
+                # Writers w and w + 1 share half of every batch.
+                rows = trades(40, f"k{k}-").slice(10 * w, 20)
+                results.append(land(lake, "option_trades", rows).rows_written)
+        except BaseException as exc:  # reported by the assertion below, not lost in a thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    stored = read(lake, "option_trades")
+    assert stored.height == 3 * 40 and stored["event_id"].is_unique().all()
+    assert sum(results) == 3 * 40
+
+
 def test_scan_of_missing_table_is_none_and_version_minus_one(lake: Lake) -> None:
     assert scan(lake, "nothing") is None
     assert table_version(lake, "nothing") == -1
