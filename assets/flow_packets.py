@@ -194,6 +194,22 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
     else:
         index, bounds = _packet_rows(rows, reach_ns)
     heads, lengths = bounds[:-1], np.diff(bounds)
+    # The ids' list is built from offsets, its values exported as one compact string
+    # array: gathered string views would share the day's string buffers, and polars'
+    # Parquet writer was ~7x slower on such a list (4.3 s against 0.6 s on 9.6M packets).
+    event_ids = pl.from_arrow(
+        pa.LargeListArray.from_arrays(
+            pa.array(bounds, pa.int64()),
+            rows.get_column("event_id")[pl.Series(index)].to_arrow(
+                compat_level=pl.CompatLevel.oldest()
+            ),
+        )
+    )
+    heads_frame = rows.select(
+        "date", "contract", "underlying", "expiry", "strike", "right", "multiplier", "complex",
+        pl.col("ts_event").alias("start_ts"), "nbbo_bid", "nbbo_ask",
+        pl.col("event_id").alias("_first_id"),
+    )[pl.Series(index[heads])]  # fmt: skip
     # Per-print figures, packet by packet; each packet's figure is a reduction over its
     # slice (numpy's reduceat: one pass, in the rows' order, for every packet at once).
     per_print = rows.select(
@@ -208,6 +224,9 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
         "floor",
         instrument_ids("exchange", rows.get_column("exchange").unique().sort()).alias("exchange"),
     )[pl.Series(index)]
+    # The day's prints are the widest frame here: gone before the figures are built, as
+    # the per-print arrays are after (a 10M-print day peaked at 6.6 GiB holding them all).
+    del rows
     column = {name: per_print.get_column(name).to_numpy() for name in per_print.columns}
     packet = np.repeat(np.arange(len(lengths)), lengths)
     burst = burst_counts(
@@ -240,22 +259,7 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
             "max_burst": np.maximum.reduceat(burst, heads),
         }
     )
-    # The ids' list is built from offsets, its values exported as one compact string
-    # array: gathered string views would share the day's string buffers, and polars'
-    # Parquet writer was ~7x slower on such a list (4.3 s against 0.6 s on 9.6M packets).
-    event_ids = pl.from_arrow(
-        pa.LargeListArray.from_arrays(
-            pa.array(bounds, pa.int64()),
-            rows.get_column("event_id")[pl.Series(index)].to_arrow(
-                compat_level=pl.CompatLevel.oldest()
-            ),
-        )
-    )
-    heads_frame = rows.select(
-        "date", "contract", "underlying", "expiry", "strike", "right", "multiplier", "complex",
-        pl.col("ts_event").alias("start_ts"), "nbbo_bid", "nbbo_ask",
-        pl.col("event_id").alias("_first_id"),
-    )[pl.Series(index[heads])]  # fmt: skip
+    del per_print, column, burst
     packets = pl.concat(
         [heads_frame, figures, pl.DataFrame({"event_ids": event_ids})], how="horizontal"
     )
