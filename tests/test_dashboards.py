@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from dashboards.data import load_day
+from lake import Lake
+from lake.write import overwrite_partition
+from tests.conftest import DAY
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboards" / "app.py")
 PAGES = [
@@ -204,3 +210,20 @@ def test_flow_page_lists_unusual_volume(
     )
     assert table["contract"].tolist() == spy["contract"].to_list()
     assert (table["rel vol"].tolist(), table["oi_change"].tolist()) == ([6.0], [250])
+
+
+def test_day_loads_are_one_shared_frame_until_the_next_commit(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A cached day is handed out as the same frame (not a pickled copy per hit); a new
+    commit to its table makes the next load read the table again."""
+    lake = Lake(str(tmp_path / "lake"))
+    monkeypatch.setenv("FLOWLAKE_LAKE", lake.root)
+    rows = pl.DataFrame({"date": [DAY] * 3, "ts_event": [1, 2, 3], "event_id": ["a", "b", "c"]})
+    overwrite_partition(lake, "cache_probe", rows, DAY)
+    first = load_day("cache_probe", DAY)
+    assert first is not None and first.height == 3
+    assert load_day("cache_probe", DAY) is first
+    overwrite_partition(lake, "cache_probe", rows.head(2), DAY)
+    fresh = load_day("cache_probe", DAY)
+    assert fresh is not None and fresh.height == 2
