@@ -15,8 +15,11 @@ def specs(asset: str, names: Iterable[str], blocking: bool = False) -> list[dg.A
 
 
 def unique(frame: pl.DataFrame, *columns: str) -> dg.AssetCheckResult:
-    """Pass when ``columns`` identify rows uniquely."""
-    dupes = frame.height - frame.select(columns).unique().height
+    """Pass when ``columns`` identify rows uniquely (a null counts as one value)."""
+    # Counted, not listed: ``unique()`` built the distinct rows, and on the 9.6M packets of
+    # a 10M-print day that held 1.6 GiB (``n_unique`` 0.3 GiB), the peak of the stage.
+    keys = pl.col(columns[0]) if len(columns) == 1 else pl.struct(columns)
+    dupes = frame.height - frame.select(keys.n_unique()).item()
     return dg.AssetCheckResult(
         check_name=f"{'_'.join(columns)}_unique",
         passed=dupes == 0,

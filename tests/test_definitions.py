@@ -196,6 +196,10 @@ def test_every_derived_table_has_asset_checks_and_they_can_fail() -> None:
     assert not all_exist("refs_exist", frame["refs"], pl.Series(["x"])).passed
     assert not holds("r_small", frame, pl.col("r") > 1).passed
     assert unique(frame.head(1), "id").passed
+    pairs = pl.DataFrame({"a": ["x", "x", None, None], "b": [1, 2, None, None]})
+    assert unique(pairs.head(3), "a", "b").passed
+    assert unique(pairs, "a", "b").metadata["duplicates"].value == 1
+    assert unique(pairs, "a").metadata["duplicates"].value == 2
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="numpy asks for huge pages on Linux only")
