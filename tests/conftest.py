@@ -7,7 +7,8 @@ import gc
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -49,6 +50,28 @@ def instance() -> Iterator[dg.DagsterInstance]:
 def lake(tmp_path: Path) -> Lake:
     """An empty lake in a temp dir."""
     return Lake(str(tmp_path / "lake"))
+
+
+def at_once(writers: int, write: Callable[[int], None]) -> None:
+    """Run ``write(w)`` for each writer ``w`` in its own thread, all starting together, and
+    raise the first error any of them met (an error in a thread is otherwise lost)."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(writers)
+
+    def run(w: int) -> None:
+        try:
+            barrier.wait()
+            write(w)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 def probe(code: str, variable: str, setting: str | None) -> str:

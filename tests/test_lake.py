@@ -17,7 +17,7 @@ from lake import Lake
 from lake.location import resolve_lake_root
 from lake.read import read, scan, sql, table_version
 from lake.write import TABLE_PROPERTIES, RowScope, land, overwrite_partition, upsert
-from tests.conftest import DAY, option_trades, probe
+from tests.conftest import DAY, at_once, option_trades, probe
 
 OTHER_DAY = dt.date(2026, 11, 25)
 
@@ -101,26 +101,15 @@ def test_writers_landing_the_same_rows_at_once_land_each_row_once(lake: Lake) ->
     commit lands only on the version its key check read, so a writer that lost the race
     checks again and inserts only what is still missing."""
     assert lake.is_local
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(4)
     results: list[int] = []
 
     def writer(w: int) -> None:
-        try:
-            barrier.wait()
-            for k in range(3):
-                # Writers w and w + 1 share half of every batch.
-                rows = trades(40, f"k{k}-").slice(10 * w, 20)
-                results.append(land(lake, "option_trades", rows).rows_written)
-        except BaseException as exc:  # reported by the assertion below, not lost in a thread
-            errors.append(exc)
+        for k in range(3):
+            # Writers w and w + 1 share half of every batch.
+            rows = trades(40, f"k{k}-").slice(10 * w, 20)
+            results.append(land(lake, "option_trades", rows).rows_written)
 
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    at_once(4, writer)
     stored = read(lake, "option_trades")
     assert stored.height == 3 * 40 and stored["event_id"].is_unique().all()
     assert sum(results) == 3 * 40

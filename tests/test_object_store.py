@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from lake.read import read
 from lake.write import land
 from orchestration.definitions import defs
 from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
+from tests.conftest import at_once
 
 DAY = dt.date(2026, 11, 24)
 APP = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
@@ -91,24 +91,15 @@ def test_concurrent_writers_on_s3_lose_nothing(s3_lake: str) -> None:
     """Four writers merge into one table at once: S3 conditional puts make each commit
     atomic; losers of a race retry, and every row lands exactly once."""
     lake = Lake(s3_lake)
-    errors: list[BaseException] = []
 
     def writer(w: int) -> None:
-        try:
-            for k in range(4):
-                rows = pl.DataFrame(
-                    {"date": [DAY] * 50, "event_id": [f"w{w}-{k}-{i}" for i in range(50)]}
-                )
-                land(lake, "t", rows)
-                land(lake, "t", rows)  # delivered twice, lands once
-        except BaseException as exc:  # reported by the assertion below, not lost in a thread
-            errors.append(exc)
+        for k in range(4):
+            rows = pl.DataFrame(
+                {"date": [DAY] * 50, "event_id": [f"w{w}-{k}-{i}" for i in range(50)]}
+            )
+            land(lake, "t", rows)
+            land(lake, "t", rows)  # delivered twice, lands once
 
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    at_once(4, writer)
     table = read(lake, "t")
     assert table.height == 4 * 4 * 50 and table["event_id"].is_unique().all()
