@@ -225,7 +225,7 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
         instrument_ids("exchange", rows.get_column("exchange").unique().sort()).alias("exchange"),
     )[pl.Series(index)]
     # The day's prints are the widest frame here: gone before the figures are built, as
-    # the per-print arrays are after (a 10M-print day peaked at 6.6 GiB holding them all).
+    # the per-print arrays are after (a 10M-print day peaked at 6.4 GiB holding them all).
     del rows
     column = {name: per_print.get_column(name).to_numpy() for name in per_print.columns}
     packet = np.repeat(np.arange(len(lengths)), lengths)
