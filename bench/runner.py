@@ -34,7 +34,9 @@ OPTION_STAGES = (
 EQUITY_STAGES = ("landing", "floor-equity", "equity_prints", "equity_candles", "dark_inferences")
 
 
-def _measure(stage: str, lake: str, work: Path, isolate: bool) -> dict[str, float]:
+def measure_stage(stage: str, lake: str, work: Path, isolate: bool) -> dict[str, float]:
+    """Run one stage and return its ``seconds`` (its own work); with ``isolate``, in its
+    own process, adding ``process_s`` (with start-up) and ``peak_rss_mb`` (its own peak)."""
     started = time.perf_counter()
     if not isolate:
         from lake import Lake
@@ -135,7 +137,7 @@ def run_workload(
         "generate_s": round(time.perf_counter() - t0, 3),
     }
     stages = OPTION_STAGES if workload.kind == "option" else EQUITY_STAGES
-    measured = {stage: _measure(stage, lake, work, isolate) for stage in stages}
+    measured = {stage: measure_stage(stage, lake, work, isolate) for stage in stages}
     floor = measured.pop(f"floor-{workload.kind}")["seconds"]
     prints = rows[f"{workload.kind}_trades"]
     for m in measured.values():

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.micro_batch import micro_batch_cost
-from bench.runner import _measure, run_workload, scaling_exponent, write_results
+from bench.runner import measure_stage, run_workload, scaling_exponent, write_results
 from bench.workload import DAY, Workload, generate
 
 
@@ -36,7 +36,7 @@ def test_isolated_stage_reports_its_own_peak_memory(tmp_path: Path) -> None:
     stage report at least the runner's 3.2 GiB."""
     generate(Workload("option", 5_000, "AAPL"), tmp_path)
     ballast = np.ones(1536 * 1024**2 // 8)  # the runner holds 1.5 GiB
-    figures = _measure("landing", str(tmp_path / "lake"), tmp_path, isolate=True)
+    figures = measure_stage("landing", str(tmp_path / "lake"), tmp_path, isolate=True)
     assert 0 < figures["peak_rss_mb"] < ballast.nbytes / 2**20 / 2
     assert figures["seconds"] > 0
 
