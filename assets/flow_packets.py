@@ -16,7 +16,7 @@ the order the day is stored in, and no wide frame is sorted or grouped.
 # No `from __future__ import annotations` here: Dagster inspects the `context` annotation at
 # definition time and does not resolve string annotations.
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import dagster as dg
 import numpy as np
@@ -33,6 +33,8 @@ from orchestration.resources import LakeResource, ThresholdsResource
 
 #: Packets of complex (multi-leg / stock-option) prints: never sweeps, never directional.
 COMPLEX_KIND = "complex"
+#: Bits of a print's flags (late, auction or cross, floor), OR-ed over a packet.
+LATE, AUCTION_OR_CROSS, FLOOR = 1, 2, 4
 #: The ``option_prints`` columns a packet is made of (the rest is never read).
 PRINT_COLUMNS = [
     "date", "contract", "underlying", "expiry", "strike", "right", "multiplier", "complex",
@@ -108,18 +110,49 @@ def burst_counts(
     return out
 
 
-def _packet_rows(rows: pl.DataFrame, reach_ns: int) -> tuple[np.ndarray, np.ndarray]:
+class Packing(NamedTuple):
+    """Prints grouped into packets, packets in (start_ts, contract, complex) order."""
+
+    #: Row numbers of the prints, packet by packet, each packet's rows in (ts, seq) order.
+    index: np.ndarray
+    #: Packet ``k`` is ``index[bounds[k]:bounds[k + 1]]``.
+    bounds: np.ndarray
+    #: The day's contracts, sorted: a packet's contract is ``names[contract_id[k]]``.
+    names: pl.Series
+    #: Per packet, the position of its contract in ``names``.
+    contract_id: np.ndarray
+
+
+def _in_start_order(
+    first_rows: np.ndarray, start: np.ndarray, group: np.ndarray, n_rows: int
+) -> np.ndarray:
+    """Return the packets' order by (``start``, ``group``).
+
+    Packets are numbered as found (by group, then time); ``first_rows`` holds each one's
+    first print's row number. The prints are stored in time order, ties by contract, so
+    listing packets by first row is almost always the order wanted, in one pass and no
+    sort; the order is checked, and sorted only when the day's rows were not so stored.
+    """
+    packet_at = np.full(n_rows, -1, dtype=np.int64)
+    packet_at[first_rows] = np.arange(len(first_rows))
+    order = packet_at[packet_at >= 0]
+    d_start, d_group = np.diff(start[order]), np.diff(group[order])
+    if np.all((d_start > 0) | ((d_start == 0) & (d_group > 0))):
+        return order
+    return (
+        pl.DataFrame({"start": start, "group": group})
+        .select(pl.arg_sort_by("start", "group"))
+        .to_series()
+        .to_numpy()
+    )
+
+
+def _packet_rows(rows: pl.DataFrame, reach_ns: int) -> Packing:
     """Return the rows of ``rows`` grouped into packets, packets in time order.
 
     Packets are found over the prints sorted by (contract, complex, ts, seq); only an
-    int64 key is sorted, never the wide rows.
-
-    Returns
-    -------
-    tuple[numpy.ndarray, numpy.ndarray]
-        ``(index, bounds)``: ``index`` lists the row numbers of ``rows`` packet by packet,
-        each packet's rows in (ts, seq) order, packets by (start_ts, contract, complex);
-        packet ``k`` is ``index[bounds[k]:bounds[k + 1]]``.
+    int64 key is sorted, never the wide rows. Each packet's rows keep their (ts, seq)
+    order; packets come by (start_ts, contract, complex).
     """
     # One integer group per (contract, complex): the contract's position in sorted order,
     # so sorting by (group, ts, seq) is sorting by (contract, complex, ts, seq) without
@@ -145,18 +178,13 @@ def _packet_rows(rows: pl.DataFrame, reach_ns: int) -> tuple[np.ndarray, np.ndar
     times = ts.to_numpy()[by_contract]
     firsts = np.flatnonzero(chain_starts(group, times, reach_ns))
     lengths = np.diff(np.r_[firsts, len(times)])
-    # Packets by (start_ts, group): a packet's rows stay together and in their order, so
-    # the packets come out in the order the day is stored in, with no sort of the rows.
-    in_time = (
-        pl.DataFrame({"start": times[firsts], "group": group[firsts]})
-        .select(pl.arg_sort_by("start", "group"))
-        .to_series()
-        .to_numpy()
-    )
+    # A packet's rows stay together and in their order: the packets come out in the order
+    # the day is stored in, with no sort of the rows.
+    in_time = _in_start_order(by_contract[firsts], times[firsts], group[firsts], len(times))
     lengths = lengths[in_time]
     bounds = np.r_[0, np.cumsum(lengths)]
     at = np.repeat(firsts[in_time] - bounds[:-1], lengths) + np.arange(len(times))
-    return by_contract[at], bounds
+    return Packing(by_contract[at], bounds, names, group[firsts[in_time]] // 2)
 
 
 def _distinct_per_packet(codes: np.ndarray, packet: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -190,9 +218,11 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
     # A print opens a packet when it is strictly beyond the open packet's window: w + 1 ns.
     reach_ns = window_ns(params) + 1
     if rows.is_empty():
-        index, bounds = np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64)
+        empty = np.zeros(0, dtype=np.int64)
+        packing = Packing(empty, np.zeros(1, dtype=np.int64), pl.Series([], dtype=pl.String), empty)
     else:
-        index, bounds = _packet_rows(rows, reach_ns)
+        packing = _packet_rows(rows, reach_ns)
+    index, bounds = packing.index, packing.bounds
     heads, lengths = bounds[:-1], np.diff(bounds)
     # The ids' list is built from offsets, its values exported as one compact string
     # array: gathered string views would share the day's string buffers, and polars'
@@ -205,11 +235,21 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
             ),
         )
     )
+    # A packet's contract comes from the sorted names: its packet id (the contract without
+    # spaces) is built once per contract, not once per packet.
+    contract_id = pl.Series(packing.contract_id)
     heads_frame = rows.select(
-        "date", "contract", "underlying", "expiry", "strike", "right", "multiplier", "complex",
-        pl.col("ts_event").alias("start_ts"), "nbbo_bid", "nbbo_ask",
-        pl.col("event_id").alias("_first_id"),
-    )[pl.Series(index[heads])]  # fmt: skip
+        "date", "underlying", "expiry", "strike", "right", "multiplier", "complex",
+        pl.col("ts_event").alias("start_ts"), "nbbo_bid", "nbbo_ask", "event_id",
+    )[pl.Series(index[heads])].select(
+        pl.concat_str(
+            packing.names.str.replace_all(" ", "", literal=True).gather(contract_id),
+            pl.lit("@"),
+            pl.col("event_id"),
+        ).alias("packet_id"),
+        pl.lit(packing.names).gather(contract_id).alias("contract"),
+        pl.exclude("event_id"),
+    )  # fmt: skip
     # Per-print figures, packet by packet; each packet's figure is a reduction over its
     # slice (numpy's reduceat: one pass, in the rows' order, for every packet at once).
     per_print = rows.select(
@@ -217,11 +257,15 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
         "size",
         "premium",
         (pl.col("price") * pl.col("size")).alias("notional"),
-        *[(pl.col("placement") == p).cast(pl.Int64).alias(f"n_{p.lower()}") for p in PLACEMENTS],
+        # Strict: a placement outside the known ones is an error, not an uncounted print.
+        pl.col("placement").cast(pl.Enum(PLACEMENTS)).to_physical().alias("placement"),
         pl.col("iso").cast(pl.Int64),
-        "late",
-        "auction_or_cross",
-        "floor",
+        # The flags as bits of one byte: one OR-reduction gives a packet's three "has" flags.
+        (
+            pl.col("late").cast(pl.UInt8) * LATE
+            | pl.col("auction_or_cross").cast(pl.UInt8) * AUCTION_OR_CROSS
+            | pl.col("floor").cast(pl.UInt8) * FLOOR
+        ).alias("flags"),
         instrument_ids("exchange", rows.get_column("exchange").unique().sort()).alias("exchange"),
     )[pl.Series(index)]
     # The day's prints are the widest frame here: gone before the figures are built, as
@@ -232,11 +276,16 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
     burst = burst_counts(
         packet,
         column["ts_event"] - column["ts_event"][heads][packet],
-        ~column["floor"],
+        (column["flags"] & FLOOR) == 0,
         int(params["burst_window_ms"]) * 1_000_000,
         reach_ns,
     )
     size = np.add.reduceat(column["size"], heads)
+    flags = np.bitwise_or.reduceat(column["flags"], heads)
+    # Every placement count in one pass: a histogram of (packet, placement) pairs.
+    placed = np.bincount(
+        packet * len(PLACEMENTS) + column["placement"], minlength=len(lengths) * len(PLACEMENTS)
+    ).reshape(len(lengths), len(PLACEMENTS))
     figures = pl.DataFrame(
         {
             "end_ts": column["ts_event"][bounds[1:] - 1],
@@ -248,18 +297,15 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
             "max_print_size": np.maximum.reduceat(column["size"], heads),
             "premium": np.add.reduceat(column["premium"], heads),
             "vwap": np.add.reduceat(column["notional"], heads) / size,
-            **{
-                f"n_{p.lower()}": np.add.reduceat(column[f"n_{p.lower()}"], heads)
-                for p in PLACEMENTS
-            },
+            **{f"n_{p.lower()}": placed[:, k].astype(np.int64) for k, p in enumerate(PLACEMENTS)},
             "iso_count": np.add.reduceat(column["iso"], heads),
-            "has_late": np.logical_or.reduceat(column["late"], heads),
-            "has_auction_or_cross": np.logical_or.reduceat(column["auction_or_cross"], heads),
-            "has_floor": np.logical_or.reduceat(column["floor"], heads),
+            "has_late": (flags & LATE) > 0,
+            "has_auction_or_cross": (flags & AUCTION_OR_CROSS) > 0,
+            "has_floor": (flags & FLOOR) > 0,
             "max_burst": np.maximum.reduceat(burst, heads),
         }
     )
-    del per_print, column, burst
+    del per_print, column, burst, placed
     packets = pl.concat(
         [heads_frame, figures, pl.DataFrame({"event_ids": event_ids})], how="horizontal"
     )
@@ -270,9 +316,6 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
         .with_columns(
             pl.col("start_ts").set_sorted(),
             (pl.col("nbbo_ask") - pl.col("nbbo_bid")).alias("spread"),
-            pl.concat_str(
-                pl.col("contract").str.replace_all(" ", ""), pl.lit("@"), pl.col("_first_id")
-            ).alias("packet_id"),
             (placed / pl.col("n_prints")).alias("nbbo_coverage"),
             pl.when(directional > 0)
             .then((pl.col("n_aa") + pl.col("n_a")) / directional)
