@@ -283,6 +283,8 @@ def test_every_figure_equals_the_row_by_row_builder(rows: list[tuple]) -> None:
     out = build_packets(prints.lazy(), PACKETS).collect()
     ref = as_frame(packets_row_by_row(prints, PACKETS), out.schema)
     assert_frame_equal(out.sort("packet_id"), ref)
+    # Prints not stored in time order (here backwards): the same packets, in the same order.
+    assert_frame_equal(build_packets(prints.reverse().lazy(), PACKETS).collect(), out)
     assert out.select("start_ts", "contract", "complex").rows() == sorted(
         out.select("start_ts", "contract", "complex").rows()
     )
