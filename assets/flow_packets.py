@@ -187,12 +187,25 @@ def _packet_rows(rows: pl.DataFrame, reach_ns: int) -> Packing:
     return Packing(by_contract[at], bounds, names, group[firsts[in_time]] // 2)
 
 
-def _distinct_per_packet(codes: np.ndarray, packet: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Return how many distinct ``codes`` (ints >= 0) each packet has, rows given packet by
-    packet (``packet`` numbers them, ``lengths`` counts each packet's rows)."""
-    several = np.repeat(lengths > 1, lengths)  # a one-print packet has one: not counted
+def _distinct_per_packet(
+    values: pl.Series, index: np.ndarray, packet: np.ndarray, lengths: np.ndarray
+) -> np.ndarray:
+    """Return how many distinct ``values`` each packet has.
+
+    ``values`` is a column of the day's rows; ``index`` lists its rows packet by packet
+    (``packet`` numbers them, ``lengths`` counts each packet's rows). A one-print packet
+    has one: only the rows of packets of several prints are looked at.
+    """
+    several = np.repeat(lengths > 1, lengths)
+    taken = values.gather(index[several]).to_frame()
+    codes = (
+        taken.select(instrument_ids(values.name, taken.to_series().unique().sort()))
+        .to_series()
+        .to_numpy()
+        .astype(np.int64)
+    )
     width = int(codes.max(initial=0)) + 1
-    pairs = np.unique(packet[several] * width + codes[several])
+    pairs = np.unique(packet[several] * width + codes)
     return np.where(lengths > 1, np.bincount(pairs // width, minlength=len(lengths)), 1)
 
 
@@ -219,7 +232,8 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
     reach_ns = window_ns(params) + 1
     if rows.is_empty():
         empty = np.zeros(0, dtype=np.int64)
-        packing = Packing(empty, np.zeros(1, dtype=np.int64), pl.Series([], dtype=pl.String), empty)
+        names = pl.Series([], dtype=pl.String)
+        packing = Packing(empty, np.zeros(1, dtype=np.int64), names, empty)
     else:
         packing = _packet_rows(rows, reach_ns)
     index, bounds = packing.index, packing.bounds
@@ -266,13 +280,13 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
             | pl.col("auction_or_cross").cast(pl.UInt8) * AUCTION_OR_CROSS
             | pl.col("floor").cast(pl.UInt8) * FLOOR
         ).alias("flags"),
-        instrument_ids("exchange", rows.get_column("exchange").unique().sort()).alias("exchange"),
     )[pl.Series(index)]
+    packet = np.repeat(np.arange(len(lengths)), lengths)
+    n_exchanges = _distinct_per_packet(rows.get_column("exchange"), index, packet, lengths)
     # The day's prints are the widest frame here: gone before the figures are built, as
     # the per-print arrays are after (a 10M-print day peaked at 6.4 GiB holding them all).
     del rows
     column = {name: per_print.get_column(name).to_numpy() for name in per_print.columns}
-    packet = np.repeat(np.arange(len(lengths)), lengths)
     burst = burst_counts(
         packet,
         column["ts_event"] - column["ts_event"][heads][packet],
@@ -282,22 +296,22 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
     )
     size = np.add.reduceat(column["size"], heads)
     flags = np.bitwise_or.reduceat(column["flags"], heads)
-    # Every placement count in one pass: a histogram of (packet, placement) pairs.
+    # Every placement count in one pass: a histogram of (placement, packet) pairs, one
+    # contiguous row of counts per placement.
     placed = np.bincount(
-        packet * len(PLACEMENTS) + column["placement"], minlength=len(lengths) * len(PLACEMENTS)
-    ).reshape(len(lengths), len(PLACEMENTS))
+        column["placement"].astype(np.int64) * len(lengths) + packet,
+        minlength=len(PLACEMENTS) * len(lengths),
+    ).reshape(len(PLACEMENTS), len(lengths))
     figures = pl.DataFrame(
         {
             "end_ts": column["ts_event"][bounds[1:] - 1],
             "n_prints": lengths.astype(np.int64),
-            "n_exchanges": _distinct_per_packet(
-                column["exchange"].astype(np.int64), packet, lengths
-            ).astype(np.int64),
+            "n_exchanges": n_exchanges.astype(np.int64),
             "size": size,
             "max_print_size": np.maximum.reduceat(column["size"], heads),
             "premium": np.add.reduceat(column["premium"], heads),
             "vwap": np.add.reduceat(column["notional"], heads) / size,
-            **{f"n_{p.lower()}": placed[:, k].astype(np.int64) for k, p in enumerate(PLACEMENTS)},
+            **{f"n_{p.lower()}": placed[k] for k, p in enumerate(PLACEMENTS)},
             "iso_count": np.add.reduceat(column["iso"], heads),
             "has_late": (flags & LATE) > 0,
             "has_auction_or_cross": (flags & AUCTION_OR_CROSS) > 0,
