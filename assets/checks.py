@@ -19,7 +19,13 @@ def unique(frame: pl.DataFrame, *columns: str) -> dg.AssetCheckResult:
     # Counted, not listed: ``unique()`` built the distinct rows, and on the 9.6M packets of
     # a 10M-print day that held 1.6 GiB (``n_unique`` 0.3 GiB), the peak of the stage.
     keys = pl.col(columns[0]) if len(columns) == 1 else pl.struct(columns)
-    dupes = frame.height - frame.select(keys.n_unique()).item()
+    # Distinct hashes are distinct keys: when no two rows' hashes meet, the keys are unique
+    # without hashing and comparing the strings themselves (9.7M event ids: 0.2 s against
+    # 2.2-2.9 s). Any repeated hash, a duplicate or a collision, is settled exactly.
+    if frame.select(keys.hash().n_unique()).item() == frame.height:
+        dupes = 0
+    else:
+        dupes = frame.height - frame.select(keys.n_unique()).item()
     return dg.AssetCheckResult(
         check_name=f"{'_'.join(columns)}_unique",
         passed=dupes == 0,
