@@ -43,15 +43,26 @@ def in_unit_interval(frame: pl.DataFrame, *columns: str) -> dg.AssetCheckResult:
     )
 
 
+#: References per id below which :func:`all_exist` looks the ids up in the references.
+FEW_REFERENCES = 8
+
+
 def all_exist(name: str, refs: pl.Series, known: pl.Series) -> dg.AssetCheckResult:
     """Pass when every reference (explode lists first) is among ``known`` ids."""
     flat = refs.explode().drop_nulls() if refs.dtype == pl.List(pl.String) else refs.drop_nulls()
-    # An anti-join, not ``is_in``: 4-5x faster on millions of ids (a hash join per side).
-    missing = (
-        pl.DataFrame({"id": flat})
-        .join(pl.DataFrame({"id": known.cast(flat.dtype)}), on="id", how="anti")
-        .height
-    )
+    ids = pl.DataFrame({"id": known.cast(flat.dtype)})
+    missing = None
+    if flat.len() * FEW_REFERENCES <= known.len():
+        # Few references among many ids (a day's hits among its packets): the distinct
+        # references are hashed and the ids looked up in them, instead of hashing every id
+        # (5k hits of 9.6M packets: 0.1 s against 1.0 s). Short of one, the anti-join below
+        # counts the missing references.
+        wanted = flat.unique()
+        found = ids.join(wanted.to_frame("id"), on="id", how="semi").get_column("id").n_unique()
+        missing = 0 if found == wanted.len() else None
+    if missing is None:
+        # An anti-join, not ``is_in``: 4-5x faster on millions of ids (a hash join per side).
+        missing = pl.DataFrame({"id": flat}).join(ids, on="id", how="anti").height
     return dg.AssetCheckResult(
         check_name=name,
         passed=missing == 0,

@@ -200,6 +200,11 @@ def test_every_derived_table_has_asset_checks_and_they_can_fail() -> None:
     assert unique(pairs.head(3), "a", "b").passed
     assert unique(pairs, "a", "b").metadata["duplicates"].value == 1
     assert unique(pairs, "a").metadata["duplicates"].value == 2
+    # Few references among many ids: looked up the other way, counted the same.
+    ids = pl.Series([f"p{i}" for i in range(100)])
+    assert all_exist("subjects_exist", pl.Series([["p1", "p7"], ["p7"]]), ids).passed
+    few = all_exist("subjects_exist", pl.Series([["p1", "zz"], ["zz"], [None]]), ids)
+    assert not few.passed and few.metadata["missing"].value == 2
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="numpy asks for huge pages on Linux only")
