@@ -199,14 +199,22 @@ def score_packets(
     )
 
 
-def _state_of(rows: pl.LazyFrame, day: dt.date, params: dict[str, Any]) -> pl.LazyFrame:
+def _state_of(rows: pl.LazyFrame, day: dt.date, params: dict[str, Any]) -> pl.DataFrame:
     """Return the state rows of ``day`` from baseline rows: per contract, the last
     ``rolling_window_size`` rows younger than ``rolling_ttl_sec`` at the session close."""
     window, ttl_ns = int(params["rolling_window_size"]), int(params["rolling_ttl_sec"]) * 10**9
     cutoff = to_ns(session_bounds(day)[1]) - ttl_ns
+    recent = rows.filter(pl.col("ts") >= cutoff).collect()
+    # By contract id in name order and time in one int64 key (DESIGN.md §8), ties by
+    # packet id: the order of (contract, ts, packet_id) without sorting the contract
+    # strings (9M rows of a 10M-print day: 1.0 s against 3.4 s).
+    names = recent.get_column("contract").unique().sort()
+    ordered = sort_by_instrument_time(
+        recent.with_columns(instrument_ids("contract", names).alias("_cid")),
+        "_cid", "ts", "packet_id", len(names),
+    ).drop("_cid")  # fmt: skip
     return (
-        rows.filter(pl.col("ts") >= cutoff)
-        .sort("contract", "ts", "packet_id")
+        ordered.lazy()
         .group_by("contract", maintain_order=True)
         .agg(pl.all().tail(window))
         .select(
@@ -219,6 +227,7 @@ def _state_of(rows: pl.LazyFrame, day: dt.date, params: dict[str, Any]) -> pl.La
             "size",
             "spread",
         )
+        .collect()
     )
 
 
@@ -228,7 +237,7 @@ def end_of_day_state(
     """Return the baseline state at the end of ``day``: per contract, the last
     ``rolling_window_size`` packets younger than ``rolling_ttl_sec`` at the session close."""
     prior, current = _baseline_rows(packets, prior_state)
-    return _state_of(pl.concat([prior, current]), day, params).collect()
+    return _state_of(pl.concat([prior, current]), day, params)
 
 
 def roll_state(
@@ -263,7 +272,7 @@ def roll_state(
         .to_list()
     )
     rows = pl.concat([carried.filter(pl.col("ts") < since_ns).drop("n"), new])
-    return _state_of(rows, day, params).collect(), refill
+    return _state_of(rows, day, params), refill
 
 
 def previous_session(day: dt.date) -> dt.date | None:
