@@ -47,20 +47,26 @@ def leg_candidates(packets: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFram
 
 
 def with_groups(legs: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
-    """Return ``legs`` sorted by underlying, start with ``_new`` (opens a group) and ``_g``.
+    """Return ``legs`` grouped by underlying (in no set order of underlyings), sorted by
+    start within each, with ``_new`` (opens a group) and ``_g``.
 
     A packet opens a new group when it starts beyond every earlier packet's end + window.
     """
     window_ns = int(params["window_ms"]) * 1_000_000
+    # Groups are numbered within an underlying, so any integer per underlying orders them
+    # as well as its name: a categorical's code, sorted and windowed on as an integer
+    # (2.4M legs of a 10M-print day: 0.8 s against 1.3 s by the strings).
     return (
-        legs.sort("underlying", "start_ts", "packet_id")
-        .with_columns(pl.col("end_ts").cum_max().over("underlying").alias("_reach"))
+        legs.with_columns(pl.col("underlying").cast(pl.Categorical).to_physical().alias("_uid"))
+        .sort("_uid", "start_ts", "packet_id")
+        .with_columns(pl.col("end_ts").cum_max().over("_uid").alias("_reach"))
         .with_columns(
-            (pl.col("start_ts") > pl.col("_reach").shift(1).over("underlying") + window_ns)
+            (pl.col("start_ts") > pl.col("_reach").shift(1).over("_uid") + window_ns)
             .fill_null(True)
             .alias("_new")
         )
-        .with_columns(pl.col("_new").cum_sum().over("underlying").alias("_g"))
+        .with_columns(pl.col("_new").cum_sum().over("_uid").alias("_g"))
+        .drop("_uid")
     )
 
 
