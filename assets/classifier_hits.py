@@ -458,7 +458,10 @@ def build_hits(
     # joined (a few percent of a day's packets).
     wanted = pl.col("premium") >= _lowest_premium_floor(th)
     scores = score_packets(packets, prior_state, th["baselines"], earlier, wanted).lazy()
-    candidates = packets.filter(wanted)
+    # Collected once: the pricing below reads the candidates three times (which underlyings,
+    # the priced and the unpriced ones), and each read of a lazy scan read the day's packets
+    # again (3.0 s against 2.4 s with the read, on a 10M-print day).
+    candidates = packets.filter(wanted).collect().lazy()
     legs = (
         structures.select(pl.col("packet_ids").explode().alias("packet_id"))
         .unique()
