@@ -105,8 +105,13 @@ def burst_counts(
     """
     out = np.zeros(len(packet), dtype=np.int64)
     rows = np.flatnonzero(counted)
-    key = packet[rows].astype(np.int64) * (reach_ns + burst_ns + 1) + offset_ns[rows]
-    out[rows] = np.arange(len(rows)) - np.searchsorted(key, key - burst_ns, side="left") + 1
+    # In place where it can be: on a 10M-print day each new array is 80 MB of fresh pages.
+    key = packet[rows].astype(np.int64, copy=False)
+    key *= reach_ns + burst_ns + 1
+    key += offset_ns[rows]
+    first = np.searchsorted(key, key - burst_ns, side="left")
+    np.subtract(np.arange(1, len(rows) + 1), first, out=first)
+    out[rows] = first
     return out
 
 
@@ -289,7 +294,7 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
     column = {name: per_print.get_column(name).to_numpy() for name in per_print.columns}
     burst = burst_counts(
         packet,
-        column["ts_event"] - column["ts_event"][heads][packet],
+        column["ts_event"] - np.repeat(column["ts_event"][heads], lengths),
         (column["flags"] & FLOOR) == 0,
         int(params["burst_window_ms"]) * 1_000_000,
         reach_ns,
