@@ -48,7 +48,7 @@ def test_micro_batch_cost_smoke(tmp_path: Path) -> None:
     )
     assert [p["time"] for p in figures["points"]] == ["09:38", "09:44"]
     for point in figures["points"]:
-        assert point["identical"] is True and point["tail_update_s"] > 0
+        assert point["identical"] is True and point["tail_update_s"] > 0 and point["land_s"] > 0
         assert point["option_prints_so_far"] > point["batch_option_prints"] > 0
         assert set(point["tail_steps_s"]) >= {"option_prints", "flow_packets", "alerts"}
 
