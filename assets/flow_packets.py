@@ -2,7 +2,7 @@
 
 DESIGN.md §3 rule 5. The assignment is exact (a print joins the open packet when it is at
 most the window after that packet's *first* print, not after the previous print) and
-vectorised: an as-of join gives each print the first print beyond its window ("next
+vectorised: one `searchsorted` gives each print the first print beyond its window ("next
 start if this one starts a packet"), and the starts are found by following those links
 from each contract's first print. The loop runs once per packet of the busiest contract,
 each step over all contracts at once; no Python loop touches a row.
