@@ -20,8 +20,14 @@ def test_bench_smoke(tmp_path: Path) -> None:
     for figures in (option, equity):
         assert figures["floor_s"] > 0 and figures["derived_path_s"] > 0
         assert all(stage["floor_ratio"] > 0 for stage in figures["stages"].values())
+        # Floor and derived stages: the fastest of two runs; landing once.
+        assert figures["floor_s"] == min(figures["floor_runs_s"]) and len(figures["floor_runs_s"]) == 2
+        for name, stage in figures["stages"].items():
+            assert stage["seconds"] == min(stage["runs_s"])
+            assert len(stage["runs_s"]) == (1 if name == "landing" else 2)
     summary = write_results([option, equity], tmp_path)
     assert "| option-20k |" in summary.read_text()
+    assert "the fastest of 2 runs each" in summary.read_text()
     assert json.loads((tmp_path / "option-20k.json").read_text())["kind"] == "option"
     fake = [
         {"kind": "option", "rows": {"option_trades": n}, "derived_path_s": n / 1000}
