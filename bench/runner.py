@@ -127,9 +127,7 @@ def _render_times(lake: str) -> dict[str, float]:
     return out
 
 
-def measure_best(
-    stage: str, lake: str, work: Path, isolate: bool, repeat: int
-) -> dict[str, Any]:
+def measure_best(stage: str, lake: str, work: Path, isolate: bool, repeat: int) -> dict[str, Any]:
     """Run one stage ``repeat`` times back to back; return the fastest run's figures, every
     run's ``seconds`` as ``runs_s`` and the highest ``peak_rss_mb``.
 

@@ -21,7 +21,9 @@ def test_bench_smoke(tmp_path: Path) -> None:
         assert figures["floor_s"] > 0 and figures["derived_path_s"] > 0
         assert all(stage["floor_ratio"] > 0 for stage in figures["stages"].values())
         # Floor and derived stages: the fastest of two runs; landing once.
-        assert figures["floor_s"] == min(figures["floor_runs_s"]) and len(figures["floor_runs_s"]) == 2
+        assert (
+            figures["floor_s"] == min(figures["floor_runs_s"]) and len(figures["floor_runs_s"]) == 2
+        )
         for name, stage in figures["stages"].items():
             assert stage["seconds"] == min(stage["runs_s"])
             assert len(stage["runs_s"]) == (1 if name == "landing" else 2)
