@@ -18,6 +18,7 @@ from typing import TypeVar
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 from deltalake import (
     ColumnProperties,
     CommitProperties,
@@ -316,15 +317,17 @@ _RANGED = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32
            pl.Float32, pl.Float64, pl.Date, pl.String)  # fmt: skip
 
 
-def file_stats(frame: pl.DataFrame) -> str:
-    """Return the Delta statistics (JSON) of one data file holding ``frame``.
+def computed_stats(frame: pl.DataFrame, columns: list[str] | None = None) -> dict[str, dict]:
+    """Return the Delta statistics of ``frame`` computed from its values: ``minValues`` /
+    ``maxValues`` of its ranged ``columns`` (all of them by default) and ``nullCount`` of
+    its flat ones.
 
-    ``numRecords``, ``nullCount`` for every flat column, and ``minValues`` / ``maxValues``
-    for numeric, date and string columns (a float column holding NaN gets none: NaN has no place
-    in an ordering, and a wrong range would skip a file a predicate needs).
+    A float column holding NaN gets no range: NaN has no place in an ordering, and a wrong
+    range would skip a file a predicate needs.
     """
-    flat = [c for c, t in frame.schema.items() if not isinstance(t, pl.List | pl.Struct | pl.Array)]
-    ranged = [c for c in flat if frame.schema[c] in _RANGED]
+    schema = frame.schema
+    flat = [c for c, t in schema.items() if not isinstance(t, pl.List | pl.Struct | pl.Array)]
+    ranged = [c for c in (flat if columns is None else columns) if schema[c] in _RANGED]
     row = frame.select(
         *[pl.col(c).null_count().alias(f"n:{c}") for c in flat],
         *[pl.col(c).min().alias(f"lo:{c}") for c in ranged],
@@ -332,20 +335,88 @@ def file_stats(frame: pl.DataFrame) -> str:
         *[
             pl.col(c).is_nan().any().alias(f"nan:{c}")
             for c in ranged
-            if frame.schema[c] in (pl.Float32, pl.Float64)
+            if schema[c] in (pl.Float32, pl.Float64)
         ],
     ).row(0, named=True)
+    kept = [c for c in ranged if row[f"lo:{c}"] is not None and not row.get(f"nan:{c}")]
+    return {
+        "minValues": {c: row[f"lo:{c}"] for c in kept},
+        "maxValues": {c: row[f"hi:{c}"] for c in kept},
+        "nullCount": {c: row[f"n:{c}"] for c in flat},
+    }
+
+
+#: Parquet writers may cut a string statistic short (polars at 64 bytes): a cut maximum is
+#: below the column's true maximum, so a string statistic this long is recomputed.
+_STRING_STAT_BYTES = 60
+
+
+def file_stats(frame: pl.DataFrame, path: Path) -> str:
+    """Return the Delta statistics (JSON) of the data file ``path`` just written from
+    ``frame``.
+
+    ``numRecords``, ``nullCount`` for every flat column, and ``minValues`` / ``maxValues``
+    for numeric, date and string columns, as :func:`computed_stats` gives them. They are
+    read from the file's footer, where the writer put them (the 104 files of a 10M-print
+    day of ``option_prints``: 0.3 s, against 0.9 s computing them from the rows). A column is
+    computed instead where a row group of it has values but no range in the footer, or a
+    string statistic may have been cut short; whether a float column holds NaN is always
+    computed (the footer leaves NaN out of its range).
+    """
+    schema = frame.schema  # built anew at each access
+    flat = [c for c, t in schema.items() if not isinstance(t, pl.List | pl.Struct | pl.Array)]
+    ranged = [c for c in flat if schema[c] in _RANGED]
+    nulls = dict.fromkeys(flat, 0)
+    ranges: dict[str, list[tuple[object, object]]] = {c: [] for c in ranged}
+    recompute: set[str] = set()
+    meta = pq.read_metadata(path)
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for i in range(group.num_columns):
+            chunk = group.column(i)
+            name, st = chunk.path_in_schema, chunk.statistics
+            if name not in nulls:  # a leaf of a list column: no statistics kept
+                continue
+            if st is None or not st.has_null_count:
+                recompute.add(name)
+                continue
+            nulls[name] += st.null_count
+            if name not in ranges:
+                continue
+            if st.has_min_max:
+                ranges[name].append((st.min, st.max))
+                if (
+                    isinstance(st.max, str)
+                    and max(len(st.min.encode()), len(st.max.encode())) >= _STRING_STAT_BYTES
+                ):
+                    recompute.add(name)
+            elif st.null_count < chunk.num_values:
+                recompute.add(name)
+    floats = [c for c in ranged if schema[c] in (pl.Float32, pl.Float64)]
+    nan = frame.select(pl.col(floats).is_nan().any()).row(0, named=True) if floats else {}
+    exact = computed_stats(frame, [c for c in ranged if c in recompute]) if recompute else {}
+    low: dict[str, object] = {}
+    high: dict[str, object] = {}
+    for c in ranged:
+        if c in recompute:
+            if c in exact["minValues"]:
+                low[c], high[c] = exact["minValues"][c], exact["maxValues"][c]
+        elif ranges[c] and not nan.get(c):
+            low[c] = min(lo for lo, _ in ranges[c])  # type: ignore[type-var]
+            high[c] = max(hi for _, hi in ranges[c])  # type: ignore[type-var]
+    if recompute:
+        nulls.update({c: exact["nullCount"][c] for c in recompute})
 
     def value(v: object) -> object:
-        return v.isoformat() if isinstance(v, dt.date) else v
+        # ``+ 0.0``: a zero minimum is written as -0.0 (the Parquet rule for float ranges).
+        return v.isoformat() if isinstance(v, dt.date) else v + 0.0 if isinstance(v, float) else v
 
-    kept = [c for c in ranged if row[f"lo:{c}"] is not None and not row.get(f"nan:{c}")]
     return json.dumps(
         {
             "numRecords": frame.height,
-            "minValues": {c: value(row[f"lo:{c}"]) for c in kept},
-            "maxValues": {c: value(row[f"hi:{c}"]) for c in kept},
-            "nullCount": {c: row[f"n:{c}"] for c in flat},
+            "minValues": {c: value(v) for c, v in low.items()},
+            "maxValues": {c: value(v) for c, v in high.items()},
+            "nullCount": nulls,
         }
     )
 
@@ -413,7 +484,7 @@ def _write_files(lake: Lake, table: str, rows: pl.DataFrame, date: dt.date) -> l
                 partition_values={"date": date.isoformat()},
                 modification_time=stat.st_mtime_ns // 1_000_000,
                 data_change=True,
-                stats=file_stats(part),
+                stats=file_stats(part, root / name),
             )
         )
     return actions

@@ -364,3 +364,51 @@ def test_importing_the_lake_pins_polars_in_memory_engine_unless_told(
     thread scheduling (replay must be byte-identical); ``POLARS_ENGINE_AFFINITY`` wins."""
     code = "import os, lake; print(os.environ['POLARS_ENGINE_AFFINITY'])"
     assert probe(code, "POLARS_ENGINE_AFFINITY", setting) == expected
+
+
+def _stats_frame() -> pl.DataFrame:
+    """Columns of every kind a statistic treats apart: nulls, NaN, zero minima, long and
+    non-ASCII strings, unsigned ints past int64, dates, booleans and lists."""
+    return pl.DataFrame(
+        {
+            "i": pl.Series([3, None, -7, 12], dtype=pl.Int64),
+            "i8": pl.Series([1, -3, None, 0], dtype=pl.Int8),
+            "u": pl.Series([1, 2**63 + 5, None, 0], dtype=pl.UInt64),
+            "f": [0.0, 1.5, None, -0.0],
+            "f_nan": [float("nan"), 1.5, -2.0, None],
+            "f32": pl.Series([1.0, 2.5, None, 0.0], dtype=pl.Float32),
+            "s": ["b", "a" * 70, None, "é" * 40],  # 70 and 80 bytes: cut short by the writer
+            "s_short": ["zz", "ab", "ä", None],
+            "all_null": pl.Series([None] * 4, dtype=pl.String),
+            "d": [DAY, None, OTHER_DAY, DAY],
+            "flag": [True, None, False, True],
+            "ids": [["a"], [], None, ["b", "c"]],
+        }
+    )
+
+
+@pytest.mark.parametrize("rows", [4, 1, 0])
+def test_file_statistics_from_the_footer_equal_the_computed_ones(tmp_path: Path, rows: int) -> None:
+    """The statistics read back from a written file's footer are those computed from the
+    frame: ranges left out where NaN is present, cut-short strings recomputed, -0.0 as 0,
+    and a file of several row groups folded into one range."""
+    import json
+
+    from lake.write import computed_stats, file_stats
+
+    frame = _stats_frame().head(rows)
+    for row_group_size in (None, 1):
+        path = tmp_path / f"part-{rows}-{row_group_size}.parquet"
+        frame.write_parquet(path, compression="lz4", statistics=True, row_group_size=row_group_size)
+        got = json.loads(file_stats(frame, path))
+        want = computed_stats(frame)
+        assert got["numRecords"] == rows
+        assert got["nullCount"] == want["nullCount"]
+        dates = {c: v.isoformat() for c, v in want["minValues"].items() if isinstance(v, dt.date)}
+        assert got["minValues"] == {**want["minValues"], **dates}
+        dates = {c: v.isoformat() for c, v in want["maxValues"].items() if isinstance(v, dt.date)}
+        assert got["maxValues"] == {**want["maxValues"], **dates}
+    if rows == 4:
+        assert got["maxValues"]["s"] == "é" * 40 and got["minValues"]["s"] == "a" * 70
+        assert "f_nan" not in got["minValues"] and got["minValues"]["u"] == 0
+        assert got["maxValues"]["u"] == 2**63 + 5 and got["minValues"]["f"] == 0.0
