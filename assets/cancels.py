@@ -51,12 +51,19 @@ def cancel_targets(cancels: pl.LazyFrame, prints: pl.LazyFrame, instrument: str)
 def mark_cancelled(prints: pl.DataFrame, instrument: str = "contract") -> pl.DataFrame:
     """Return ``prints`` with ``cancelled``: True for a print that a later cancel refers to.
 
-    Takes the collected rows, which it reads twice (the cancels' targets, then every row).
-    The targets are few: a membership test against them costs one hash of each print's
-    id, not the join of the whole day against them (0.16 s instead of 0.9-4.4 s on a
-    10M-print day).
+    A cancel refers to a print of its own instrument (as the live tail looks it up, see
+    :func:`assets.tail.batch_tail`): only the prints of the cancels' instruments, a few
+    thousand of a 10M-print day, are matched against the cancels. Filtering the day down to
+    those copies few rows; matching the whole day, its non-cancel rows were copied first
+    (0.4-1.4 s at 10M). A membership test against the few targets then costs one hash of
+    each print's id.
     """
-    targets = cancel_targets(prints.lazy().filter(pl.col("cancel")), prints.lazy(), instrument)
+    # Taken by row number: a filter goes over every column of the day's rows for a few.
+    cancels = prints[prints.get_column("cancel").arg_true()]
+    suspects = prints.select(
+        instrument, "exchange", "price", "size", "ts_event", "seq", "event_id", "cancel"
+    ).filter(pl.col(instrument).is_in(cancels.get_column(instrument).unique().implode()))
+    targets = cancel_targets(cancels.lazy(), suspects.lazy(), instrument)
     ids = targets.select("event_id").collect().get_column("event_id")
     return prints.with_columns(
         pl.col("event_id").is_in(ids.implode()).fill_null(False).alias("cancelled")

@@ -171,6 +171,27 @@ def test_cancel_without_reference_matches_latest_identical_print() -> None:
     assert cancelled == {"victim"}
 
 
+def test_cancel_refers_to_a_print_of_its_own_contract_only() -> None:
+    """A cancel naming another contract's print cancels nothing (the live tail looks the
+    print up among the cancel's contract only: replay must agree), but still counts for
+    nothing itself; a referenced print of its own contract among many others is found."""
+    other = "SPY   261127P00590000"
+    out = enrich(
+        [
+            {"ts": MS, "price": 1.20, "event_id": "elsewhere", "contract": other},
+            {"ts": 2 * MS, "price": 1.20, "event_id": "mine"},
+            *({"ts": (3 + k) * MS, "price": 1.20, "event_id": f"n{k}"} for k in range(5)),
+            {"ts": 9 * MS, "price": 1.2, "event_id": "cx1", "conditions": ["A"],
+             "ref_event_id": "elsewhere"},
+            {"ts": 9 * MS, "price": 1.2, "event_id": "cx2", "conditions": ["A"],
+             "ref_event_id": "mine"},
+        ],
+        [QUOTE, {**QUOTE, "contract": other}],
+    )  # fmt: skip
+    assert set(out.filter(pl.col("cancelled"))["event_id"]) == {"mine"}
+    assert set(out.filter(~pl.col("in_flow"))["event_id"]) == {"mine", "cx1", "cx2"}
+
+
 def test_late_print_counts_but_is_not_aggressor_eligible() -> None:
     row = one({"ts": MS, "price": 1.20, "conditions": ["D"]}, [QUOTE])
     assert row["in_flow"] and row["late"] and row["side"] == "none"
