@@ -50,7 +50,15 @@ def build_candles(prints: pl.LazyFrame, intervals: dict[str, int] = INTERVALS) -
     ordered = counted.with_columns(instrument_ids("symbol", names).alias("_sid")).sort(
         by_instrument_time("_sid", "ts_event", "seq", len(names), lo, hi)
     )
-    ohlc_price = pl.col("price").filter(pl.col("sets_ohlc"))
+    # Aggregations of plain columns, not of filtered ones (a filter inside a group-by's
+    # aggregation is evaluated group by group): the price of a print that does not set
+    # OHLC is null, and nulls are skipped; a volume a print does not count toward is 0.
+    # The 10M-print day's candles, identical: 2.8-3.5 s against 3.4-3.8 s over six runs.
+    ordered = ordered.with_columns(
+        pl.when(pl.col("sets_ohlc")).then(pl.col("price")).alias("_ohlc"),
+        pl.when(~pl.col("off_exchange")).then(pl.col("size")).otherwise(0).alias("_lit"),
+        pl.when(pl.col("off_exchange")).then(pl.col("size")).otherwise(0).alias("_off"),
+    )
     new_bar = (pl.col("_sid") != pl.col("_sid").shift()) | (pl.col("ts") != pl.col("ts").shift())
     frames = []
     for name, width in intervals.items():
@@ -64,13 +72,13 @@ def build_candles(prints: pl.LazyFrame, intervals: dict[str, int] = INTERVALS) -
             .group_by("_bar", maintain_order=True)
             .agg(
                 pl.col("date", "symbol", "ts").first(),
-                ohlc_price.first().alias("open"),
-                ohlc_price.max().alias("high"),
-                ohlc_price.min().alias("low"),
-                ohlc_price.last().alias("close"),
+                pl.col("_ohlc").first(ignore_nulls=True).alias("open"),
+                pl.col("_ohlc").max().alias("high"),
+                pl.col("_ohlc").min().alias("low"),
+                pl.col("_ohlc").last(ignore_nulls=True).alias("close"),
                 pl.col("size").sum().alias("volume"),
-                pl.col("size").filter(~pl.col("off_exchange")).sum().alias("lit_volume"),
-                pl.col("size").filter(pl.col("off_exchange")).sum().alias("off_exchange_volume"),
+                pl.col("_lit").sum().alias("lit_volume"),
+                pl.col("_off").sum().alias("off_exchange_volume"),
                 pl.len().cast(pl.Int64).alias("n_prints"),
                 ((pl.col("price") * pl.col("size")).sum() / pl.col("size").sum()).alias("vwap"),
             )
