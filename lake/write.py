@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import polars as pl
 import pyarrow as pa
@@ -490,6 +490,26 @@ def _write_files(lake: Lake, table: str, rows: pl.DataFrame, date: dt.date) -> l
     return actions
 
 
+def _commit_files(
+    lake: Lake, table: str, target: DeltaTable, actions: list[AddAction], **transaction: Any
+) -> None:
+    """Commit the files of :func:`_write_files` (``actions``) to ``target`` in one
+    transaction (``transaction``: ``create_write_transaction``'s arguments).
+
+    A commit that loses the race to another writer removes its files before the error
+    goes on to :func:`_committed`: no version references them and the next attempt writes
+    its own (until they were removed, every lost race left a batch's files on disk for
+    good). Only local tables come here, where a failed commit is known not to have landed.
+    """
+    try:
+        target.create_write_transaction(actions, **transaction)
+    except CommitFailedError:
+        root = Path(lake.uri(table).removeprefix("file://"))
+        for action in actions:
+            (root / action.path).unlink(missing_ok=True)
+        raise
+
+
 def _commit_partition(lake: Lake, table: str, frame: pl.DataFrame, date: dt.date) -> WriteResult:
     """Replace the whole ``date`` partition of a local table with ``frame`` in one commit:
     the files of :func:`_write_files`, swapped in for the partition's old files by one
@@ -498,7 +518,10 @@ def _commit_partition(lake: Lake, table: str, frame: pl.DataFrame, date: dt.date
     def attempt() -> WriteResult:
         target = _ensure_table(lake, table, frame, ["date"])
         actions = _write_files(lake, table, _stored_order(table, target, frame), date)
-        target.create_write_transaction(
+        _commit_files(
+            lake,
+            table,
+            target,
             actions,
             mode="overwrite",
             schema=target.schema(),
@@ -545,7 +568,10 @@ def _append_unseen(lake: Lake, table: str, frame: pl.DataFrame, key: str) -> tup
         if not new:
             return 0, target.version()
         actions = [a for day, batch in new for a in _write_files(lake, table, batch, day)]
-        target.create_write_transaction(
+        _commit_files(
+            lake,
+            table,
+            target,
             actions,
             mode="append",
             schema=target.schema(),

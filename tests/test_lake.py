@@ -115,6 +115,37 @@ def test_writers_landing_the_same_rows_at_once_land_each_row_once(lake: Lake) ->
     assert sum(results) == 3 * 40
 
 
+def test_landing_that_loses_a_race_leaves_no_files_behind(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer commits between a landing's key check and its commit: the landing's
+    commit fails, its written files are removed, and the retry lands what is still
+    missing. Every data file on disk is one the table references."""
+    import lake.write as write
+
+    land(lake, "option_trades", trades(10, "a"))
+    real = write._write_files
+    rival: list[int] = []
+
+    def write_then_lose(*args: object, **kwargs: object) -> list:
+        actions = real(*args, **kwargs)
+        if not rival:  # once: the rival's own landing writes as usual
+            rival.append(-1)
+            rival[0] = land(lake, "option_trades", trades(15, "a").slice(5)).rows_written
+        return actions
+
+    monkeypatch.setattr(write, "_write_files", write_then_lose)
+    result = land(lake, "option_trades", trades(12, "a"))
+    assert rival == [5] and result.rows_written == 0  # a10, a11: landed by the rival
+    stored = read(lake, "option_trades")
+    assert stored.height == 15 and stored["event_id"].is_unique().all()
+    root = Path(lake.uri("option_trades").removeprefix("file://"))
+    referenced = DeltaTable(lake.uri("option_trades")).file_uris()
+    assert {str(p) for p in root.rglob("*.parquet")} == {
+        u.removeprefix("file://") for u in referenced
+    }
+
+
 def test_scan_of_missing_table_is_none_and_version_minus_one(lake: Lake) -> None:
     assert scan(lake, "nothing") is None
     assert table_version(lake, "nothing") == -1
