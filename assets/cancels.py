@@ -60,9 +60,9 @@ def mark_cancelled(prints: pl.DataFrame, instrument: str = "contract") -> pl.Dat
     """
     # Taken by row number: a filter goes over every column of the day's rows for a few.
     cancels = prints[prints.get_column("cancel").arg_true()]
-    suspects = prints.select(
-        instrument, "exchange", "price", "size", "ts_event", "seq", "event_id", "cancel"
-    ).filter(pl.col(instrument).is_in(cancels.get_column(instrument).unique().implode()))
+    suspects = prints.filter(
+        pl.col(instrument).is_in(cancels.get_column(instrument).unique().implode())
+    )
     targets = cancel_targets(cancels.lazy(), suspects.lazy(), instrument)
     ids = targets.select("event_id").collect().get_column("event_id")
     return prints.with_columns(

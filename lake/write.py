@@ -315,6 +315,17 @@ def overwrite_partition(
 #: ``since`` bounds of tail writes, dates, underlyings); lists and booleans: null counts.
 _RANGED = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64,
            pl.Float32, pl.Float64, pl.Date, pl.String)  # fmt: skip
+_FLOATS = (pl.Float32, pl.Float64)
+
+
+def _flat_columns(schema: pl.Schema) -> list[str]:
+    """Return the columns of ``schema`` that are not nested (the ones with null counts)."""
+    return [c for c, t in schema.items() if not isinstance(t, pl.List | pl.Struct | pl.Array)]
+
+
+def _local_root(lake: Lake, table: str) -> Path:
+    """Return the folder of a local table (its data files' paths are relative to it)."""
+    return Path(lake.uri(table).removeprefix("file://"))
 
 
 def computed_stats(frame: pl.DataFrame, columns: list[str] | None = None) -> dict[str, dict]:
@@ -326,17 +337,13 @@ def computed_stats(frame: pl.DataFrame, columns: list[str] | None = None) -> dic
     range would skip a file a predicate needs.
     """
     schema = frame.schema
-    flat = [c for c, t in schema.items() if not isinstance(t, pl.List | pl.Struct | pl.Array)]
+    flat = _flat_columns(schema)
     ranged = [c for c in (flat if columns is None else columns) if schema[c] in _RANGED]
     row = frame.select(
         *[pl.col(c).null_count().alias(f"n:{c}") for c in flat],
         *[pl.col(c).min().alias(f"lo:{c}") for c in ranged],
         *[pl.col(c).max().alias(f"hi:{c}") for c in ranged],
-        *[
-            pl.col(c).is_nan().any().alias(f"nan:{c}")
-            for c in ranged
-            if schema[c] in (pl.Float32, pl.Float64)
-        ],
+        *[pl.col(c).is_nan().any().alias(f"nan:{c}") for c in ranged if schema[c] in _FLOATS],
     ).row(0, named=True)
     kept = [c for c in ranged if row[f"lo:{c}"] is not None and not row.get(f"nan:{c}")]
     return {
@@ -364,7 +371,7 @@ def file_stats(frame: pl.DataFrame, path: Path) -> str:
     computed (the footer leaves NaN out of its range).
     """
     schema = frame.schema  # built anew at each access
-    flat = [c for c, t in schema.items() if not isinstance(t, pl.List | pl.Struct | pl.Array)]
+    flat = _flat_columns(schema)
     ranged = [c for c in flat if schema[c] in _RANGED]
     nulls = dict.fromkeys(flat, 0)
     ranges: dict[str, list[tuple[object, object]]] = {c: [] for c in ranged}
@@ -392,7 +399,7 @@ def file_stats(frame: pl.DataFrame, path: Path) -> str:
                     recompute.add(name)
             elif st.null_count < chunk.num_values:
                 recompute.add(name)
-    floats = [c for c in ranged if schema[c] in (pl.Float32, pl.Float64)]
+    floats = [c for c in ranged if schema[c] in _FLOATS]
     nan = frame.select(pl.col(floats).is_nan().any()).row(0, named=True) if floats else {}
     exact = computed_stats(frame, [c for c in ranged if c in recompute]) if recompute else {}
     low: dict[str, object] = {}
@@ -463,7 +470,7 @@ def _write_files(lake: Lake, table: str, rows: pl.DataFrame, date: dt.date) -> l
     # A partition column lives in the path, not in the file.
     data = rows.drop("date")
     lists = [n for n, t in data.schema.items() if isinstance(t, pl.List | pl.Array)]
-    root = Path(lake.uri(table).removeprefix("file://"))
+    root = _local_root(lake, table)
     (root / folder).mkdir(parents=True, exist_ok=True)
     actions = []
     for offset in range(0, data.height, per_file):
@@ -504,7 +511,7 @@ def _commit_files(
     try:
         target.create_write_transaction(actions, **transaction)
     except CommitFailedError:
-        root = Path(lake.uri(table).removeprefix("file://"))
+        root = _local_root(lake, table)
         for action in actions:
             (root / action.path).unlink(missing_ok=True)
         raise

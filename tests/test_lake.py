@@ -129,9 +129,9 @@ def test_landing_that_loses_a_race_leaves_no_files_behind(
 
     def write_then_lose(*args: object, **kwargs: object) -> list:
         actions = real(*args, **kwargs)
-        if not rival:  # once: the rival's own landing writes as usual
-            rival.append(-1)
-            rival[0] = land(lake, "option_trades", trades(15, "a").slice(5)).rows_written
+        if write._write_files is write_then_lose:  # once: the rival writes as usual
+            monkeypatch.setattr(write, "_write_files", real)
+            rival.append(land(lake, "option_trades", trades(15, "a").slice(5)).rows_written)
         return actions
 
     monkeypatch.setattr(write, "_write_files", write_then_lose)
