@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from assets.ordering import KEY_LIMIT, by_instrument_time, instrument_ids
+from assets.ordering import KEY_LIMIT, by_instrument_time, instrument_ids, sort_keyed
 
 PLACEMENTS = ("AA", "A", "MID", "B", "BB", "NONE")
 
@@ -176,13 +176,15 @@ def join_nbbo(
         # peak (59M quotes on a 10M-print day). Row-wise steps only, which keep the rows'
         # order, and the sort below is in memory: the same book on every run.
         .collect(engine="streaming")
-        # join_asof does not check order (wrong matches, not errors): sort explicitly.
-        # Ties on (instrument, ts) resolve to the highest seq: the last quote published.
-        .sort(by_instrument_time("_iid", "nbbo_ts", "_qseq", len(names), first_quote, hi))
+    )
+    # join_asof does not check order (wrong matches, not errors): sort explicitly. Ties on
+    # (instrument, ts) resolve to the highest seq: the last quote published.
+    book = sort_keyed(
+        book, by_instrument_time("_iid", "nbbo_ts", "_qseq", len(names), first_quote, hi)
     )
     matched = (
-        keys.lazy()
-        .sort(by_instrument_time("_iid", "ts_event", "seq", len(names), first_quote, hi))
+        sort_keyed(keys, by_instrument_time("_iid", "ts_event", "seq", len(names), first_quote, hi))
+        .lazy()
         .join_asof(
             book.lazy(),
             left_on="ts_event",

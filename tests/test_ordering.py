@@ -8,7 +8,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import assets.ordering as ordering
-from assets.ordering import by_instrument_time, first_at_or_after
+from assets.ordering import by_instrument_time, first_at_or_after, sort_keyed
 
 
 def test_first_at_or_after_by_hand() -> None:
@@ -59,3 +59,48 @@ def test_one_key_and_three_columns_sort_alike(n_groups: int) -> None:
     keys = by_instrument_time("g", "ts", "seq", n_groups, 1_000, 1_049)
     assert len(keys) == (2 if n_groups == 5 else 3)
     assert_frame_equal(frame.sort(keys), frame.sort("g", "ts", "seq"))
+
+
+@pytest.mark.parametrize("null_groups", [False, True])
+@pytest.mark.parametrize("stored", ["in_tie_order", "shuffled"])
+@pytest.mark.parametrize("n_groups", [5, 2**61])
+def test_sort_keyed_equals_the_sort_by_every_key(
+    stored: str, n_groups: int, null_groups: bool
+) -> None:
+    """Stored with ties in order (the one-key sort is kept) or shuffled (the check sends it
+    to the sort by key and tie), with null ties (and null groups), the rows come out as a
+    stable sort by the keys puts them: by (group, ts, seq) where every group is known."""
+    rng = np.random.default_rng(11)
+    frame = pl.DataFrame(
+        {
+            "g": rng.integers(0, 5, 800),
+            "ts": rng.integers(1_000, 1_020, 800),
+            "seq": rng.integers(0, 30, 800),
+            "row": np.arange(800),
+        }
+    ).with_columns(
+        pl.when(pl.col("row") % 17 == 0 if null_groups else pl.lit(False))
+        .then(None)
+        .otherwise(pl.col("g"))
+        .alias("g"),
+        pl.when(pl.col("row") % 13 == 0).then(None).otherwise(pl.col("seq")).alias("seq"),
+    )
+    if stored == "in_tie_order":
+        frame = frame.sort("seq", maintain_order=True)
+    keys = by_instrument_time("g", "ts", "seq", n_groups, 1_000, 1_019)
+    out = sort_keyed(frame, keys)
+    assert_frame_equal(out, frame.sort(keys, maintain_order=True))
+    if not null_groups:
+        assert_frame_equal(out, frame.sort("g", "ts", "seq", maintain_order=True))
+
+
+def test_sort_keyed_tie_check_by_hand() -> None:
+    """Two rows per key: seq 2 stored before seq 1 must be swapped; a null seq goes first."""
+    frame = pl.DataFrame(
+        {"g": [0, 0, 1, 1], "ts": [5, 5, 5, 5], "seq": [2, 1, 7, None], "row": [0, 1, 2, 3]}
+    )
+    keys = by_instrument_time("g", "ts", "seq", 2, 0, 10)
+    assert sort_keyed(frame, keys)["row"].to_list() == [1, 0, 3, 2]
+    assert sort_keyed(frame.slice(0, 1), keys)["row"].to_list() == [0]
+    # The only disorder a null after a value: still found.
+    assert sort_keyed(frame.slice(2, 2), keys)["row"].to_list() == [3, 2]
