@@ -65,6 +65,8 @@ def sort_keyed(frame: pl.DataFrame, keys: list[pl.Expr]) -> pl.DataFrame:
     """
     if len(keys) != 2:
         return frame.sort(keys, maintain_order=True)
+    if "_sort_key" in frame.columns:
+        raise ValueError("sort_keyed: the frame already has a column named _sort_key")
     key, tie = pl.col("_sort_key"), pl.col(keys[1].meta.output_name())
     ordered = frame.with_columns(keys[0].alias("_sort_key")).sort(key, maintain_order=True)
     # Out of tie order: a lower tie after a higher one, or a null (sorted first) after a value.

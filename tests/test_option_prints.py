@@ -70,12 +70,14 @@ def test_quote_one_ns_after_the_trade_never_matches() -> None:
     assert row["placement"] == "NONE"
 
 
-def test_quote_at_the_same_ns_matches_and_latest_seq_wins() -> None:
+@pytest.mark.parametrize("stored", ["in_seq_order", "latest_first"])
+def test_quote_at_the_same_ns_matches_and_latest_seq_wins(stored: str) -> None:
     quotes = [
         {"ts": 5 * MS, "bid": 1.00, "ask": 1.20, "seq": 1},
         {"ts": 5 * MS, "bid": 2.00, "ask": 2.20, "seq": 2},
     ]
-    row = one({"ts": 5 * MS, "price": 2.20}, quotes)
+    # Stored latest first, the book's one-key sort finds the tie out of seq order.
+    row = one({"ts": 5 * MS, "price": 2.20}, quotes[::-1] if stored == "latest_first" else quotes)
     assert (row["nbbo_bid"], row["placement"]) == (2.00, "A")
 
 

@@ -104,3 +104,9 @@ def test_sort_keyed_tie_check_by_hand() -> None:
     assert sort_keyed(frame.slice(0, 1), keys)["row"].to_list() == [0]
     # The only disorder a null after a value: still found.
     assert sort_keyed(frame.slice(2, 2), keys)["row"].to_list() == [3, 2]
+
+
+def test_sort_keyed_refuses_a_frame_with_its_key_column() -> None:
+    frame = pl.DataFrame({"g": [0], "ts": [1], "seq": [1], "_sort_key": [9]})
+    with pytest.raises(ValueError, match="_sort_key"):
+        sort_keyed(frame, by_instrument_time("g", "ts", "seq", 1, 0, 10))
