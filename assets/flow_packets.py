@@ -214,6 +214,20 @@ def _distinct_per_packet(
     return np.where(lengths > 1, np.bincount(pairs // width, minlength=len(lengths)), 1)
 
 
+def _rows_at(frame: pl.DataFrame, at: np.ndarray) -> pl.DataFrame:
+    """Return the rows of ``frame`` numbered ``at``, in that order.
+
+    When ``at`` only increases (the packets' first prints when the day is stored in time
+    order: the usual case) the rows are kept by a mask, not gathered: the 9.6M heads of a
+    10M-print day in 0.2-0.3 s against 0.9-1.3 s.
+    """
+    if np.all(at[1:] > at[:-1]):
+        keep = np.zeros(frame.height, dtype=bool)
+        keep[at] = True
+        return frame.filter(pl.Series(keep))
+    return frame[pl.Series(at)]
+
+
 def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
     """Return the FlowPackets of one day's ``option_prints``.
 
@@ -257,10 +271,13 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
     # A packet's contract comes from the sorted names: its packet id (the contract without
     # spaces) is built once per contract, not once per packet.
     contract_id = pl.Series(packing.contract_id)
-    heads_frame = rows.select(
-        "date", "underlying", "expiry", "strike", "right", "multiplier", "complex",
-        pl.col("ts_event").alias("start_ts"), "nbbo_bid", "nbbo_ask", "event_id",
-    )[pl.Series(index[heads])].select(
+    heads_frame = _rows_at(
+        rows.select(
+            "date", "underlying", "expiry", "strike", "right", "multiplier", "complex",
+            pl.col("ts_event").alias("start_ts"), "nbbo_bid", "nbbo_ask", "event_id",
+        ),
+        index[heads],
+    ).select(
         pl.concat_str(
             packing.names.str.replace_all(" ", "", literal=True).gather(contract_id),
             pl.lit("@"),
