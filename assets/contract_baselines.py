@@ -254,33 +254,56 @@ def roll_state(
     """Return the state after a live tail, from the state so far (the carried state).
 
     ``tail`` holds the day's packets from ``since_ns`` on (they replace the state's rows
-    from there). A contract whose state was full and loses more rows from ``since_ns``
-    than the tail brings back (a cancel removed a packet) needs earlier packets the state
-    no longer holds: those contracts are returned to be rolled from the whole day.
+    from there). Only the contracts the tail can change are rolled: those with packets in
+    the tail and those whose state reaches ``since_ns`` (a packet there may be gone); every
+    other contract's state row is kept as it is, so the cost follows the tail, not the
+    contracts traded so far. A contract whose state was full and loses more rows from
+    ``since_ns`` than the tail brings back (a cancel removed a packet) needs earlier packets
+    the state no longer holds: those contracts are returned to be rolled from the whole day.
+
+    Returns
+    -------
+    tuple[pl.DataFrame, list[str]]
+        The state (one row per contract, not in any promised order) and the contracts to
+        roll again from the whole day.
     """
     window = int(params["rolling_window_size"])
+    state = state.collect().lazy()
+    new = _values(tail).collect()
+    # A state row's times are in order: its last is its latest.
+    touched = pl.concat(
+        [
+            new.get_column("contract").unique(),
+            state.filter(pl.col("ts").list.last() >= since_ns)
+            .select("contract")
+            .collect()
+            .to_series(),
+        ]
+    ).unique()
+    rolled = state.filter(pl.col("contract").is_in(touched.implode()))
     carried = (
-        state.select("contract", "n", "ts", "packet_ids", "premium", "size", "spread")
+        rolled.select("contract", "n", "ts", "packet_ids", "premium", "size", "spread")
         .explode("ts", "packet_ids", "premium", "size", "spread")
         .rename({"packet_ids": "packet_id"})
     )
-    new = _values(tail)
     lost = (
         carried.filter(pl.col("ts") >= since_ns)
         .group_by("contract")
         .agg(pl.len().alias("_lost"), pl.col("n").first())
     )
-    back = new.group_by("contract").agg(pl.len().alias("_back"))
+    back = new.lazy().group_by("contract").agg(pl.len().alias("_back"))
     refill = (
         lost.join(back, on="contract", how="left")
         .filter((pl.col("n") >= window) & (pl.col("_back").fill_null(0) < pl.col("_lost")))
         .select("contract")
         .collect()
         .get_column("contract")
+        .sort()
         .to_list()
     )
-    rows = pl.concat([carried.filter(pl.col("ts") < since_ns).drop("n"), new])
-    return _state_of(rows, day, params), refill
+    rows = pl.concat([carried.filter(pl.col("ts") < since_ns).drop("n"), new.lazy()])
+    kept = state.filter(~pl.col("contract").is_in(touched.implode())).collect()
+    return pl.concat([kept, _state_of(rows, day, params).select(kept.columns)]), refill
 
 
 def previous_session(day: dt.date) -> dt.date | None:

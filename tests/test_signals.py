@@ -154,6 +154,24 @@ def test_rolled_state_equals_the_whole_day_or_asks_for_a_refill() -> None:
     assert refill == [CALL]
 
 
+def test_roll_touches_only_the_tails_contracts() -> None:
+    """Three contracts, window 3: one trades in the tail, one last traded before it (its
+    state row is kept as stored), one had its packet at the tail's start removed (no
+    packet comes back; its state was not full, so nothing earlier is missing). All equal the whole day."""
+    params = {**BASE, "rolling_window_size": 3}
+    put, other = "SPY   261124P00600000", "QQQ   261124C00500000"
+    day = [packet(i) for i in range(6)]
+    quiet = [packet(10 + i, contract=put, minute=i) for i in range(2)]
+    gone = [packet(20 + i, contract=other, minute=i * 4) for i in range(2)]  # minutes 0, 4
+    since = day[4]["start_ts"]
+    so_far = end_of_day_state(frame(day[:5] + quiet + gone), EMPTY_STATE, DAY, params)
+    rolled, refill = roll_state(so_far.lazy(), frame(day[4:]), since, DAY, params)
+    assert refill == []
+    whole = end_of_day_state(frame(day + quiet + gone[:1]), EMPTY_STATE, DAY, params)
+    assert_frame_equal(rolled.sort("contract"), whole.sort("contract"))
+    assert rolled.filter(pl.col("contract") == other)["packet_ids"].to_list() == [["p20"]]
+
+
 def hits_of(
     rows: list[dict],
     price: float = 600.0,
