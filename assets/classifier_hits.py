@@ -523,6 +523,10 @@ def classifier_hits(
         structures = structures.filter(pl.col("end_ts") >= plan.since_ns)
         quotes = quotes.filter(pl.col("ts_event") >= plan.since_ns - UNDERLYING_MAX_AGE_NS)
         earlier = earlier_packets(day_packets, packets, plan.since_ns, th.section("baselines"))
+        # Only the previous day's state of the tail's contracts can be priors: a tail of a
+        # few hundred packets does not explode every contract of yesterday (37k contracts:
+        # 0.24 s -> 0.01 s for the scores, the same scores).
+        prior = prior.join(packets.select("contract").unique(), on="contract", how="semi")
     hits = build_hits(
         packets, structures, prior, quotes, thresholds_dict(th), th.config_version, earlier
     )

@@ -127,6 +127,21 @@ def test_day_by_day_replay_equals_day_alone() -> None:
     assert alone.height == 20 and alone["n_prior"].max() > 0
 
 
+def test_prior_state_of_contracts_not_traded_changes_nothing() -> None:
+    """Yesterday's state of a contract that does not trade today changes nothing; the
+    traded contract's state is still its prior."""
+    put = "SPY   261124P00600000"
+    day1 = [packet(i, premium=1000.0 + 37 * i) for i in range(10)]
+    quiet = [packet(50 + i, contract=put, premium=10.0 * (i + 1)) for i in range(10)]
+    state = end_of_day_state(frame(day1 + quiet), EMPTY_STATE, DAY, BASE)
+    today = frame([packet(100 + i, day=NEXT, minute=i, premium=900.0 + 11 * i) for i in range(5)])
+    with_quiet = score_packets(today, state.lazy(), BASE)
+    alone = score_packets(today, state.filter(pl.col("contract") == CALL).lazy(), BASE)
+    assert_frame_equal(with_quiet, alone)
+    # Each minute one of yesterday's packets passes the 24 h TTL and one of today's joins.
+    assert with_quiet["n_prior"].to_list() == [10, 10, 10, 10, 10]
+
+
 def test_state_keeps_last_50_within_ttl() -> None:
     state = end_of_day_state(frame([packet(i) for i in range(70)]), EMPTY_STATE, DAY, BASE)
     assert state["n"].to_list() == [50]
