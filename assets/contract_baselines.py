@@ -268,21 +268,18 @@ def roll_state(
         roll again from the whole day.
     """
     window = int(params["rolling_window_size"])
-    state = state.collect().lazy()
+    so_far = state.collect()
     new = _values(tail).collect()
-    # A state row's times are in order: its last is its latest.
-    touched = pl.concat(
-        [
-            new.get_column("contract").unique(),
-            state.filter(pl.col("ts").list.last() >= since_ns)
-            .select("contract")
-            .collect()
-            .to_series(),
-        ]
-    ).unique()
-    rolled = state.filter(pl.col("contract").is_in(touched.implode()))
+    # A state row's times are in order: its last is its latest. Never null: a row is
+    # either rolled or kept.
+    touched = (
+        pl.col("contract").is_in(new.get_column("contract").implode())
+        | (pl.col("ts").list.last() >= since_ns)
+    ).fill_null(False)
     carried = (
-        rolled.select("contract", "n", "ts", "packet_ids", "premium", "size", "spread")
+        so_far.lazy()
+        .filter(touched)
+        .select("contract", "n", "ts", "packet_ids", "premium", "size", "spread")
         .explode("ts", "packet_ids", "premium", "size", "spread")
         .rename({"packet_ids": "packet_id"})
     )
@@ -302,7 +299,7 @@ def roll_state(
         .to_list()
     )
     rows = pl.concat([carried.filter(pl.col("ts") < since_ns).drop("n"), new.lazy()])
-    kept = state.filter(~pl.col("contract").is_in(touched.implode())).collect()
+    kept = so_far.filter(~touched)
     return pl.concat([kept, _state_of(rows, day, params).select(kept.columns)]), refill
 
 
