@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import polars as pl
@@ -20,9 +21,17 @@ ASSETS = (
 )  # fmt: skip
 
 
-def floor(lake: Lake, work: Path, kind: str) -> None:
+def floor(lake: Lake, work: Path, kind: str) -> dict[str, float]:
     """The minimum any implementation must do: read the needed landing columns, sort trades
-    and quotes by one int64 key (instrument id, ns in the day), write the sorted result."""
+    and quotes by one int64 key (instrument id, ns in the day), write the sorted result.
+
+    Returns
+    -------
+    dict[str, float]
+        Seconds of its parts: ``read_s`` (the landing columns), ``sort_s`` (ids, keys and
+        sorts) and ``write_s`` (the Parquet files).
+    """
+    started = time.perf_counter()
     key = "contract" if kind == "option" else "symbol"
     trades = (
         scan(lake, f"{kind}_trades", dates=[DAY])
@@ -36,6 +45,7 @@ def floor(lake: Lake, work: Path, kind: str) -> None:
         .collect()
         .rename({key: "contract"})
     )
+    read = time.perf_counter()
     ids = (
         pl.concat([trades.select("contract"), quotes.select("contract")])
         .unique()
@@ -45,11 +55,21 @@ def floor(lake: Lake, work: Path, kind: str) -> None:
     base = int(min(trades["ts_event"].min(), quotes["ts_event"].min()))
     out = work / "floor"
     out.mkdir(exist_ok=True)
+    write_s = 0.0
     for name, frame in (("trades", trades), ("quotes", quotes)):
         keyed = frame.join(ids, on="contract").with_columns(
             (pl.col("cid").cast(pl.Int64) * (1 << 45) + (pl.col("ts_event") - base)).alias("key")
         )
-        keyed.sort("key").drop("contract").write_parquet(out / f"{name}.parquet")
+        ordered = keyed.sort("key").drop("contract")
+        t0 = time.perf_counter()
+        ordered.write_parquet(out / f"{name}.parquet")
+        write_s += time.perf_counter() - t0
+    return {
+        "read_s": round(read - started, 3),
+        # The ids, keys and sorts: everything after the read that is not the write.
+        "sort_s": round(time.perf_counter() - read - write_s, 3),
+        "write_s": round(write_s, 3),
+    }
 
 
 def peak_rss_mb() -> float:
@@ -67,14 +87,23 @@ def peak_rss_mb() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def run(stage: str, lake: Lake, work: Path, instance: object | None = None) -> None:
+def run(stage: str, lake: Lake, work: Path, instance: object | None = None) -> dict[str, float]:
     """Run one stage against the workload lake (assets on ``instance``, a
-    ``dagster.DagsterInstance``, or an ephemeral one)."""
+    ``dagster.DagsterInstance``, or an ephemeral one).
+
+    Returns
+    -------
+    dict[str, float]
+        The stage's parts that are storage: the floor's ``read_s``, ``sort_s`` and
+        ``write_s``; an asset's ``write_s`` (its partition write, from its
+        materialization); nothing for landing.
+    """
     if stage == "landing":
         land_parts(work, lake)
-    elif stage.startswith("floor-"):
-        floor(lake, work, stage.removeprefix("floor-"))
-    elif stage in ASSETS:
+        return {}
+    if stage.startswith("floor-"):
+        return floor(lake, work, stage.removeprefix("floor-"))
+    if stage in ASSETS:
         import dagster as dg
 
         from orchestration.definitions import defs
@@ -94,13 +123,13 @@ def run(stage: str, lake: Lake, work: Path, instance: object | None = None) -> N
             raise_on_error=True,
         )
         assert result.success
-    else:
-        raise SystemExit(f"unknown stage {stage!r}")
+        (materialized,) = result.asset_materializations_for_node(stage)
+        return {"write_s": float(materialized.metadata["write_s"].value)}  # type: ignore[attr-defined]
+    raise SystemExit(f"unknown stage {stage!r}")
 
 
 if __name__ == "__main__":
     import json
-    import time
 
     instance = None
     if sys.argv[1] in ASSETS:
@@ -113,8 +142,8 @@ if __name__ == "__main__":
 
         instance = dg.DagsterInstance.ephemeral()
     started = time.perf_counter()
-    run(sys.argv[1], Lake(sys.argv[2]), Path(sys.argv[3]), instance)
+    parts = run(sys.argv[1], Lake(sys.argv[2]), Path(sys.argv[3]), instance)
     seconds = time.perf_counter() - started
     if instance is not None:
         instance.dispose()
-    print(json.dumps({"seconds": round(seconds, 3), "peak_rss_mb": peak_rss_mb()}))
+    print(json.dumps({"seconds": round(seconds, 3), "peak_rss_mb": peak_rss_mb(), **parts}))

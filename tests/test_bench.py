@@ -27,9 +27,20 @@ def test_bench_smoke(tmp_path: Path) -> None:
         for name, stage in figures["stages"].items():
             assert stage["seconds"] == min(stage["runs_s"])
             assert len(stage["runs_s"]) == (1 if name == "landing" else 2)
+            # An asset's partition write is timed inside its run: a part of it, never all.
+            if name != "landing":
+                assert 0 < stage["write_s"] < stage["seconds"]
+        parts = figures["floor_parts_s"]
+        assert all(parts[k] > 0 for k in ("read_s", "sort_s", "write_s"))
+        # Each figure is rounded to 1 ms: the three parts may overshoot the whole by 1.5 ms.
+        assert sum(parts.values()) <= figures["floor_s"] + 0.0015
+        writes = sum(s["write_s"] for n, s in figures["stages"].items() if n != "landing")
+        assert figures["derived_path_write_s"] == round(writes, 3)
+        assert figures["storage_bound_s"] == round(parts["read_s"] + writes, 3)
     summary = write_results([option, equity], tmp_path)
     assert "| option-20k |" in summary.read_text()
     assert "the fastest of 2 runs each" in summary.read_text()
+    assert "storage bound / floor" in summary.read_text()
     assert json.loads((tmp_path / "option-20k.json").read_text())["kind"] == "option"
     fake = [
         {"kind": "option", "rows": {"option_trades": n}, "derived_path_s": n / 1000}
