@@ -122,16 +122,7 @@ class LakeResource(dg.ConfigurableResource):
         Rows are written in ``clock`` order, so each data file covers a span of the day and
         a live tail rewrites only the files of its span (see :func:`lake.write.overwrite_partition`).
         """
-        frame, since = _in_time_order(frame, clock, since_ns)
-        started = time.perf_counter()
-        result = overwrite_partition(
-            self.lake(), table, frame, day, since=since, scope=self._scope(table)
-        )
-        written = time.perf_counter() - started
-        self.record_checks(table, day, checks or [])
-        return dg.MaterializeResult(
-            metadata=_metadata(result, written, since), check_results=checks or None
-        )
+        return self._replace(table, frame, day, None, checks, clock, since_ns)
 
     def overwrite_version(
         self,
@@ -145,12 +136,26 @@ class LakeResource(dg.ConfigurableResource):
     ) -> dg.MaterializeResult:
         """Replace the rows of one ``day`` and one ``config_version`` (other versions stay;
         only rows with ``clock >= since_ns`` when ``since_ns`` is given)."""
+        where = {"config_version": config_version}
+        return self._replace(table, frame, day, where, checks, clock, since_ns)
+
+    def _replace(
+        self,
+        table: str,
+        frame: pl.DataFrame,
+        day: dt.date,
+        where: dict[str, str] | None,
+        checks: list[dg.AssetCheckResult] | None,
+        clock: str | None,
+        since_ns: int | None,
+    ) -> dg.MaterializeResult:
+        """Write ``frame`` over the rows of ``day`` that ``where`` and the tail select, record
+        the checks, and return the materialization (with the write's wall time)."""
         frame, since = _in_time_order(frame, clock, since_ns)
         started = time.perf_counter()
         result = overwrite_partition(
-            self.lake(), table, frame, day, where={"config_version": config_version}, since=since,
-            scope=self._scope(table),
-        )  # fmt: skip
+            self.lake(), table, frame, day, where=where, since=since, scope=self._scope(table)
+        )
         written = time.perf_counter() - started
         self.record_checks(table, day, checks or [])
         return dg.MaterializeResult(
