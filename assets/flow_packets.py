@@ -26,7 +26,7 @@ from dagster import AssetExecutionContext
 
 from assets.checks import all_exist, in_unit_interval, specs, unique
 from assets.nbbo import PLACEMENTS
-from assets.ordering import by_instrument_time, first_at_or_after, instrument_ids
+from assets.ordering import by_instrument_time, first_at_or_after, group_starts, instrument_ids
 from assets.tail import ALERT_PATH, drop_held, held_until, plan_for
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
@@ -58,7 +58,7 @@ def packet_starts(group: np.ndarray, next_index: np.ndarray) -> np.ndarray:
     starts = np.zeros(n, dtype=bool)
     if n == 0:
         return starts
-    current = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    current = np.flatnonzero(group_starts(group))
     while current.size:
         starts[current] = True
         current = next_index[current]

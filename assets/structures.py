@@ -30,6 +30,7 @@ from dagster import AssetExecutionContext
 from adapters.calendar import to_ns
 from assets.checks import all_exist, specs, unique
 from assets.flow_packets import window_ns
+from assets.ordering import instrument_codes
 from assets.tail import ALERT_PATH, plan_for
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
@@ -57,7 +58,7 @@ def with_groups(legs: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
     # as well as its name: a categorical's code, sorted and windowed on as an integer
     # (2.4M legs of a 10M-print day: 0.8 s against 1.3 s by the strings).
     return (
-        legs.with_columns(pl.col("underlying").cast(pl.Categorical).to_physical().alias("_uid"))
+        legs.with_columns(instrument_codes("underlying").alias("_uid"))
         .sort("_uid", "start_ts", "packet_id")
         .with_columns(pl.col("end_ts").cum_max().over("_uid").alias("_reach"))
         .with_columns(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
+from assets.ordering import instrument_codes
 from bench.workload import DAY, land_parts
 from lake import Lake
 from lake.read import scan
@@ -56,7 +57,7 @@ def floor(lake: Lake, work: Path, kind: str) -> dict[str, float]:
         # floor must be the least work, or every ratio to it flatters the path). The ids do
         # not follow the names' order, which the floor does not need: each instrument's
         # rows together, in time order.
-        cid = pl.col("contract").cast(pl.Categorical).to_physical().cast(pl.Int64)
+        cid = instrument_codes("contract").cast(pl.Int64)
         ordered = (
             frame.with_columns((cid * (1 << 45) + (pl.col("ts_event") - base)).alias("key"))
             .sort("key")

@@ -8,7 +8,13 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import assets.ordering as ordering
-from assets.ordering import by_instrument_time, first_at_or_after, sort_keyed
+from assets.ordering import (
+    by_instrument_time,
+    first_at_or_after,
+    group_starts,
+    order_by_instrument_time,
+    sort_keyed,
+)
 
 
 def test_first_at_or_after_by_hand() -> None:
@@ -110,3 +116,46 @@ def test_sort_keyed_refuses_a_frame_with_its_key_column() -> None:
     frame = pl.DataFrame({"g": [0], "ts": [1], "seq": [1], "_sort_key": [9]})
     with pytest.raises(ValueError, match="_sort_key"):
         sort_keyed(frame, by_instrument_time("g", "ts", "seq", 1, 0, 10))
+
+
+def test_group_starts_by_hand() -> None:
+    assert group_starts(np.array([3, 3, 1, 1, 1, 3])).tolist() == [1, 0, 1, 0, 0, 1]
+    assert group_starts(np.array([7])).tolist() == [True]
+    assert group_starts(np.array([], dtype=np.int64)).size == 0
+
+
+def test_order_by_instrument_time_by_hand() -> None:
+    """No two rows share (group, ts): the one-key order. Two do: their tie decides (seq 1
+    before seq 2 though stored after it)."""
+    frame = pl.DataFrame({"g": [1, 0, 1, 0], "ts": [5, 9, 2, 3], "seq": [0, 0, 0, 0]})
+    assert order_by_instrument_time(frame, "g", "ts", "seq", 2).tolist() == [3, 1, 2, 0]
+    tied = pl.DataFrame({"g": [0, 0, 0], "ts": [4, 4, 1], "seq": [2, 1, 9]})
+    order = order_by_instrument_time(tied, "g", "ts", "seq", 1)
+    assert order.dtype == np.int64 and order.tolist() == [2, 1, 0]
+    assert order_by_instrument_time(tied.clear(), "g", "ts", "seq", 1).size == 0
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("n_groups", [5, 2**61])  # the second cannot share one int64 key
+def test_order_by_instrument_time_equals_the_sort(n_groups: int, ties: bool) -> None:
+    """Across many chunks, with or without rows sharing (group, ts), one key or three
+    columns: the order a stable sort by (group, ts, seq) gives."""
+    rng = np.random.default_rng(5)
+    ts = rng.integers(0, 40 if ties else 10**9, 1000)
+    frame = pl.concat(
+        [
+            pl.DataFrame(
+                {
+                    "row": np.arange(k, k + 100),
+                    "g": rng.integers(0, 5, 100),
+                    "ts": ts[k : k + 100],
+                    "seq": rng.permutation(100),
+                }
+            )
+            for k in range(0, 1000, 100)
+        ],
+        rechunk=False,
+    )
+    assert frame.n_chunks() == 10
+    expected = frame.sort("g", "ts", "seq", maintain_order=True)["row"].to_list()
+    assert order_by_instrument_time(frame, "g", "ts", "seq", n_groups).tolist() == expected

@@ -148,6 +148,26 @@ def test_state_keeps_last_50_within_ttl() -> None:
     assert state["packet_ids"][0][0] == "p20"
 
 
+def test_state_and_scores_do_not_depend_on_the_order_rows_are_read_in() -> None:
+    """Two contracts interleaved, read in time order (rows kept by a mask) and reversed
+    (rows gathered in contract order): the same state and the same scores."""
+    put = "SPY   261124P00600000"
+    rows = [
+        packet(i, contract=CALL if i % 3 else put, premium=100.0 + 7 * i, size=1 + i % 5)
+        for i in range(70)
+    ]
+    params = {**BASE, "rolling_window_size": 20}
+    state = end_of_day_state(frame(rows), EMPTY_STATE, DAY, params).sort("contract")
+    backwards = end_of_day_state(frame(rows[::-1]), EMPTY_STATE, DAY, params).sort("contract")
+    assert_frame_equal(state, backwards)
+    assert state["n"].to_list() == [20, 20]
+    assert state["packet_ids"].to_list()[0] == [f"p{i}" for i in range(70) if i % 3][-20:]
+    scores = score_packets(frame(rows), EMPTY_STATE, params).sort("packet_id")
+    assert_frame_equal(
+        scores, score_packets(frame(rows[::-1]), EMPTY_STATE, params).sort("packet_id")
+    )
+
+
 def test_rolled_state_equals_the_whole_day_or_asks_for_a_refill() -> None:
     """The live roll (carried state + the tail's packets) against the whole-day state,
     window 3: packets at minutes 0..5, the tail rebuilds from minute 4."""
