@@ -80,9 +80,12 @@ def with_underlying_price(packets: pl.LazyFrame, equity_quotes: pl.LazyFrame) ->
     have their quotes sorted and joined (a handful of index ETFs out of hundreds of names).
     """
     same_day = pl.col("expiry") == trading_date_expr(pl.col("start_ts"))
-    needed = packets.filter(same_day).select("underlying").unique()
+    # A list of names, not a semi-join: the filter reaches the quotes' Parquet scan, which
+    # skips the row groups of other symbols (3 underlyings of a 10M-print day's 11.8M
+    # quotes: 0.02 s against 0.7 s).
+    needed = packets.filter(same_day).select("underlying").unique().collect()
     mids = (
-        equity_quotes.join(needed, left_on="symbol", right_on="underlying", how="semi")
+        equity_quotes.filter(pl.col("symbol").is_in(needed.get_column("underlying").to_list()))
         .filter((pl.col("bid") > 0) & (pl.col("ask") >= pl.col("bid")))
         .select(
             pl.col("symbol").alias("underlying"),

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from assets.flow_packets import build_packets
 from assets.option_prints import enrich_option_prints
-from assets.structures import find_structures
+from assets.structures import find_structures, leg_groups
 from orchestration.thresholds import load_thresholds
 from tests.conftest import DAY, MS, option_quotes, option_trades
 
@@ -90,6 +91,28 @@ def test_small_or_unrelated_sizes_are_not_legs() -> None:
     assert structures_of([(c("C", 600), 0, 1.2, 20), (c("C", 605), 0, 1.0, 40)])[
         "kind"
     ].to_list() == ["vertical"]
+    # Whole ratios up to max_leg_size_ratio (3): 1x3 is a structure, 1x4 is not.
+    assert structures_of([(c("C", 600), 0, 1.2, 10), (c("C", 605), 0, 1.0, 30)]).height == 1
+    assert structures_of([(c("C", 600), 0, 1.2, 10), (c("C", 605), 0, 1.0, 40)]).height == 0
+
+
+def test_leg_groups_chain_on_the_latest_end_by_hand() -> None:
+    """Window 500 ms. SPY: a spans 0-1000 ms, b 600-600, c starts at 1400: beyond b's
+    end + 500 but within a's, so it joins; d at 1901 is beyond 1400 + 500: {a, b, c},
+    {d}. QQQ: two legs at one time, ordered by packet id. Underlyings never share a group."""
+    legs = pl.DataFrame(
+        {
+            "underlying": ["SPY", "QQQ", "SPY", "QQQ", "SPY", "SPY"],
+            "packet_id": ["a", "q1", "b", "q0", "c", "d"],
+            "start_ts": [0, 100, 600, 100, 1400, 1901],
+            "end_ts": [1000, 100, 600, 100, 1400, 1901],
+        }
+    ).with_columns(pl.col("start_ts", "end_ts") * MS)
+    order, group = leg_groups(legs, TH.section("structures"))
+    ids = legs["packet_id"].to_numpy()[order]
+    groups = [ids[group == g].tolist() for g in np.unique(group)]
+    assert sorted(groups) == [["a", "b", "c"], ["d"], ["q0", "q1"]]
+    assert np.all(np.diff(group) >= 0)
 
 
 def test_five_overlapping_packets_are_too_busy() -> None:
