@@ -425,9 +425,9 @@ def thresholds_dict(thresholds: Any) -> dict[str, Any]:
 
 #: The ``flow_packets`` columns the scores and the classifiers read.
 HIT_INPUTS = [
-    "packet_id", "date", "contract", "underlying", "start_ts", "complex", "kind", "premium", "size",
-    "spread", "n_prints", "n_exchanges", "iso_count", "buy_ratio", "nbbo_coverage", "right",
-    "expiry", "strike", "max_burst",
+    "packet_id", "date", "contract", "underlying", "start_ts", "complex", "kind", "premium",
+    "size", "spread", "n_prints", "n_exchanges", "iso_count", "buy_ratio", "nbbo_coverage",
+    "right", "expiry", "strike", "max_burst",
 ]  # fmt: skip
 
 

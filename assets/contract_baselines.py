@@ -91,14 +91,19 @@ def _window_stats(
     return out
 
 
-def _contract_order(rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _contract_order(rows: pl.DataFrame, apart: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Return the order of baseline ``rows`` by (contract, ts, packet_id) and, in that
     order, each row's contract code (equal codes contiguous).
 
     Contracts come in no set order of their names (codes, not names, are sorted): every
     figure here is per contract, and the tables are stored in their own clock order.
+    ``apart`` names a boolean column whose true rows get codes of their own (a contract's
+    complex packets apart from its single-leg ones).
     """
-    codes = rows.select(instrument_codes("contract").cast(pl.Int64).alias("_cid"))
+    code = instrument_codes("contract").cast(pl.Int64)
+    if apart is not None:
+        code = code * 2 + pl.col(apart).cast(pl.Int64)
+    codes = rows.select(code.alias("_cid"))
     n_codes = 0 if rows.is_empty() else int(codes.get_column("_cid").max()) + 1  # type: ignore[arg-type]
     order = order_by_instrument_time(
         rows.select("ts", "packet_id").with_columns(codes), "_cid", "ts", "packet_id", n_codes
@@ -106,12 +111,19 @@ def _contract_order(rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return order, codes.get_column("_cid").to_numpy()[order]
 
 
-def _values(packets: pl.LazyFrame) -> pl.LazyFrame:
-    """Return the single-leg packets as baseline rows (contract, ts, packet_id, values)."""
-    return packets.filter(~pl.col("complex")).select(
+def _rows_of(packets: pl.LazyFrame) -> pl.LazyFrame:
+    """Return every packet in the baseline rows' shape (contract, ts, packet_id, values),
+    with ``complex``."""
+    return packets.select(
         "contract", pl.col("start_ts").alias("ts"), "packet_id",
         pl.col("premium").cast(pl.Float64), pl.col("size").cast(pl.Float64), pl.col("spread").cast(pl.Float64),
+        "complex",
     )  # fmt: skip
+
+
+def _values(packets: pl.LazyFrame) -> pl.LazyFrame:
+    """Return the single-leg packets as baseline rows (contract, ts, packet_id, values)."""
+    return _rows_of(packets).filter(~pl.col("complex")).drop("complex")
 
 
 def _baseline_rows(
@@ -176,19 +188,20 @@ def score_packets(
         int(params["rolling_ttl_sec"]) * 10**9,
         int(params["z_min_samples"]),
     )
-    prior, current = _baseline_rows(packets, prior_state)
+    prior, _ = _baseline_rows(packets, prior_state)
     if earlier is not None:
         prior = pl.concat([prior, earlier])
-    # ``_out``: the rows scored (this day's wanted packets); the others are only priors.
+    # ``_out``: the rows scored (this day's wanted single-leg packets); the others are
+    # only priors. Complex packets are kept apart (a group of their own per contract, never
+    # scored), not filtered out: a filter copied every row (0.9 s on 9.6M packets).
+    scored = ~pl.col("complex") & (pl.lit(True) if wanted is None else wanted.fill_null(False))
     both = pl.concat(
         [
-            prior.with_columns(pl.lit(False).alias("_out")),
-            current.with_columns(
-                (pl.lit(True) if wanted is None else wanted.fill_null(False)).alias("_out")
-            ),
+            prior.with_columns(pl.lit(False).alias("complex"), pl.lit(False).alias("_out")),
+            _rows_of(packets).with_columns(scored.alias("_out")),
         ]
     ).collect()
-    order, group = _contract_order(both)
+    order, group = _contract_order(both, apart="complex")
     stats = _window_stats(
         group,
         both.get_column("ts").to_numpy()[order],

@@ -148,6 +148,16 @@ def test_state_keeps_last_50_within_ttl() -> None:
     assert state["packet_ids"][0][0] == "p20"
 
 
+def test_complex_packets_are_neither_scored_nor_priors() -> None:
+    """A contract's complex packets (legs of one multi-leg order) stay out of its baseline:
+    the single-leg packets score as if they were not there."""
+    singles = [packet(i, premium=1000.0 + 50 * i) for i in range(0, 30, 2)]
+    complex_ = [packet(i, premium=9e6, size=999, complex=True) for i in range(1, 30, 2)]
+    with_complex = score_packets(frame(singles + complex_), EMPTY_STATE, BASE)
+    assert_frame_equal(with_complex, score_packets(frame(singles), EMPTY_STATE, BASE))
+    assert with_complex.height == len(singles)
+
+
 def test_state_and_scores_do_not_depend_on_the_order_rows_are_read_in() -> None:
     """Two contracts interleaved, read in time order (rows kept by a mask) and reversed
     (rows gathered in contract order): the same state and the same scores."""
