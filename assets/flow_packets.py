@@ -26,12 +26,7 @@ from dagster import AssetExecutionContext
 
 from assets.checks import all_exist, in_unit_interval, specs, unique
 from assets.nbbo import PLACEMENTS
-from assets.ordering import (
-    first_at_or_after,
-    group_starts,
-    instrument_ids,
-    order_by_instrument_time,
-)
+from assets.ordering import by_instrument_time, first_at_or_after, group_starts, instrument_ids
 from assets.tail import ALERT_PATH, drop_held, held_until, plan_for
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
@@ -176,7 +171,14 @@ def _packet_rows(rows: pl.DataFrame, reach_ns: int) -> Packing:
         "seq",
     )
     ts = keys.get_column("ts_event")
-    by_contract = order_by_instrument_time(keys, "_grp", "ts_event", "seq", 2 * len(names))
+    lo, hi = int(ts.min()), int(ts.max())  # type: ignore[arg-type]
+    by_contract = (
+        keys.select(
+            pl.arg_sort_by(by_instrument_time("_grp", "ts_event", "seq", 2 * len(names), lo, hi))
+        )
+        .to_series()
+        .to_numpy()
+    )
     group = keys.get_column("_grp").to_numpy()[by_contract]
     times = ts.to_numpy()[by_contract]
     firsts = np.flatnonzero(chain_starts(group, times, reach_ns))

@@ -95,8 +95,7 @@ def order_by_instrument_time(
     An order, not a sorted frame: callers gather only the columns they need, and only the
     rows they keep (a sorted frame gathers every column, strings included, of every row).
     With one int64 key (:func:`by_instrument_time`) the rows are ordered by the key alone,
-    stably, and kept so when no two rows share a key or those that do are in tie order
-    already (an integer tie without nulls); only otherwise are they ordered by both.
+    stably, and by the tie too only when two rows share a key.
 
     Returns
     -------
@@ -116,16 +115,8 @@ def order_by_instrument_time(
         order = key.to_frame().select(pl.arg_sort_by("_key", maintain_order=True))
         rows = order.to_series().to_numpy().astype(np.int64)
         ordered = key.to_numpy()[rows]
-        shared = ordered[1:] == ordered[:-1]
-        if not shared.any():
+        if not np.any(ordered[1:] == ordered[:-1]):
             return rows
-        # Rows sharing a key usually come in tie order already (one instrument's prints at
-        # one ns, in seq order): then the key's order is the order by both.
-        tied = frame.get_column(tie)
-        if tied.dtype.is_integer() and tied.null_count() == 0:
-            ties = tied.to_numpy()[rows]
-            if not np.any(shared & (ties[1:] < ties[:-1])):
-                return rows
     order = frame.select(pl.arg_sort_by(keys, maintain_order=True)).to_series()
     # int64, not polars' unsigned row index: differences of row numbers may be negative.
     return order.to_numpy().astype(np.int64)
