@@ -536,10 +536,15 @@ def classifier_hits(
     plan = signals_plan(context, lake, day, thresholds, "classifier_hits")
     prior, prev = prior_state_for(lake, day)
     day_packets = lake.require_day("flow_packets", day)
-    packets, structures = day_packets, lake.require_day("structures", day)
+    structures = lake.require_day("structures", day)
     quotes, earlier = lake.scan_day("equity_quotes", day), None
+    # Read once, here: the tail's priors, the hits and the check below use these columns.
+    packets = hit_inputs(
+        day_packets
+        if plan.since_ns is None
+        else day_packets.filter(pl.col("start_ts") >= plan.since_ns)
+    )
     if plan.since_ns is not None:
-        packets = hit_inputs(day_packets.filter(pl.col("start_ts") >= plan.since_ns))
         # Structures that end in the tail mark its packets as legs; only those that start
         # there are classified again.
         structures = structures.filter(pl.col("end_ts") >= plan.since_ns)
@@ -549,7 +554,6 @@ def classifier_hits(
         # few hundred packets does not explode every contract of yesterday (37k contracts:
         # 0.24 s -> 0.01 s for the scores, the same scores).
         prior = prior.join(packets.select("contract").unique(), on="contract", how="semi")
-    packets = hit_inputs(packets)  # a tail's: already in memory, so no second read
     hits = build_hits(
         packets, structures, prior, quotes, thresholds_dict(th), th.config_version, earlier
     )

@@ -25,12 +25,7 @@ from dagster import AssetExecutionContext
 from adapters.calendar import session_bounds, sessions_between, to_ns
 from assets.checks import specs, unique
 from assets.flow_packets import window_ns
-from assets.ordering import (
-    first_at_or_after,
-    group_starts,
-    instrument_codes,
-    order_by_instrument_time,
-)
+from assets.ordering import first_at_or_after, group_starts, instrument_codes, order_by_code_time
 from assets.tail import ALERT_PATH, plan_for
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
@@ -103,12 +98,7 @@ def _contract_order(rows: pl.DataFrame, apart: str | None = None) -> tuple[np.nd
     code = instrument_codes("contract").cast(pl.Int64)
     if apart is not None:
         code = code * 2 + pl.col(apart).cast(pl.Int64)
-    codes = rows.select(code.alias("_cid"))
-    n_codes = 0 if rows.is_empty() else int(codes.get_column("_cid").max()) + 1  # type: ignore[arg-type]
-    order = order_by_instrument_time(
-        rows.select("ts", "packet_id").with_columns(codes), "_cid", "ts", "packet_id", n_codes
-    )
-    return order, codes.get_column("_cid").to_numpy()[order]
+    return order_by_code_time(rows, code, "ts", "packet_id")
 
 
 def _rows_of(packets: pl.LazyFrame) -> pl.LazyFrame:
@@ -126,16 +116,20 @@ def _values(packets: pl.LazyFrame) -> pl.LazyFrame:
     return _rows_of(packets).filter(~pl.col("complex")).drop("complex")
 
 
-def _baseline_rows(
-    packets: pl.LazyFrame, prior_state: pl.LazyFrame
-) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """Return (prior rows exploded from the state, this day's single-leg packets) in one shape."""
-    prior = (
+def _prior_rows(prior_state: pl.LazyFrame) -> pl.LazyFrame:
+    """Return the baseline rows of a state (one row per packet it holds)."""
+    return (
         prior_state.select("contract", "ts", "packet_ids", "premium", "size", "spread")
         .explode("ts", "packet_ids", "premium", "size", "spread")
         .rename({"packet_ids": "packet_id"})
     )
-    return prior, _values(packets)
+
+
+def _baseline_rows(
+    packets: pl.LazyFrame, prior_state: pl.LazyFrame
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Return (prior rows exploded from the state, this day's single-leg packets) in one shape."""
+    return _prior_rows(prior_state), _values(packets)
 
 
 def earlier_packets(
@@ -188,7 +182,7 @@ def score_packets(
         int(params["rolling_ttl_sec"]) * 10**9,
         int(params["z_min_samples"]),
     )
-    prior, _ = _baseline_rows(packets, prior_state)
+    prior = _prior_rows(prior_state)
     if earlier is not None:
         prior = pl.concat([prior, earlier])
     # ``_out``: the rows scored (this day's wanted single-leg packets); the others are

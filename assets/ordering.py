@@ -122,6 +122,26 @@ def order_by_instrument_time(
     return order.to_numpy().astype(np.int64)
 
 
+def order_by_code_time(
+    frame: pl.DataFrame, code: pl.Expr, ts: str, tie: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the row numbers of ``frame`` in (``code``, ``ts``, ``tie``) order and, in
+    that order, each row's code (equal codes contiguous).
+
+    ``code`` is a non-negative integer expression that groups the rows (an instrument's
+    :func:`instrument_codes`, say); the groups come in code order, not in any order of
+    their names.
+    """
+    codes = frame.select(code.cast(pl.Int64).alias("_code"))
+    if frame.is_empty():
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    n_codes = int(codes.get_column("_code").max()) + 1  # type: ignore[arg-type]
+    order = order_by_instrument_time(
+        frame.select(ts, tie).with_columns(codes), "_code", ts, tie, n_codes
+    )
+    return order, codes.get_column("_code").to_numpy()[order]
+
+
 def group_starts(group: np.ndarray) -> np.ndarray:
     """Return the mask of rows that start a run of equal ``group`` values (none when empty)."""
     starts = np.empty(len(group), dtype=bool)

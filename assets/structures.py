@@ -31,7 +31,7 @@ from dagster import AssetExecutionContext
 from adapters.calendar import to_ns
 from assets.checks import all_exist, specs, unique
 from assets.flow_packets import window_ns
-from assets.ordering import KEY_LIMIT, group_starts, instrument_codes, order_by_instrument_time
+from assets.ordering import KEY_LIMIT, group_starts, instrument_codes, order_by_code_time
 from assets.tail import ALERT_PATH, plan_for
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
@@ -80,15 +80,9 @@ def leg_groups(legs: pl.DataFrame, params: dict[str, Any]) -> tuple[np.ndarray, 
         group is one underlying's).
     """
     window_ns = int(params["window_ms"]) * 1_000_000
-    codes = legs.select(instrument_codes("underlying").cast(pl.Int64).alias("_uid"))
-    if legs.is_empty():
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    n_codes = int(codes.get_column("_uid").max()) + 1  # type: ignore[arg-type]
-    order = order_by_instrument_time(
-        legs.select("start_ts", "packet_id").with_columns(codes),
-        "_uid", "start_ts", "packet_id", n_codes,
-    )  # fmt: skip
-    uid = codes.get_column("_uid").to_numpy()[order]
+    order, uid = order_by_code_time(legs, instrument_codes("underlying"), "start_ts", "packet_id")
+    if len(order) == 0:
+        return order, uid
     start = legs.get_column("start_ts").to_numpy()[order]
     end = legs.get_column("end_ts").to_numpy()[order]
     # The latest end so far within each underlying, for all at once: each underlying's ends

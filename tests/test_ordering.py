@@ -12,6 +12,7 @@ from assets.ordering import (
     by_instrument_time,
     first_at_or_after,
     group_starts,
+    order_by_code_time,
     order_by_instrument_time,
     sort_keyed,
 )
@@ -159,3 +160,13 @@ def test_order_by_instrument_time_equals_the_sort(n_groups: int, ties: bool) -> 
     assert frame.n_chunks() == 10
     expected = frame.sort("g", "ts", "seq", maintain_order=True)["row"].to_list()
     assert order_by_instrument_time(frame, "g", "ts", "seq", n_groups).tolist() == expected
+
+
+def test_order_by_code_time_by_hand() -> None:
+    """Codes 1, 0, 1, 0 at times 5, 9, 2, 3: code 0's rows (3 then 1), then code 1's (2
+    then 0); the codes come back in that order."""
+    frame = pl.DataFrame({"c": [1, 0, 1, 0], "ts": [5, 9, 2, 3], "seq": [0, 0, 0, 0]})
+    order, codes = order_by_code_time(frame, pl.col("c"), "ts", "seq")
+    assert order.tolist() == [3, 1, 2, 0] and codes.tolist() == [0, 0, 1, 1]
+    empty, none = order_by_code_time(frame.clear(), pl.col("c"), "ts", "seq")
+    assert empty.size == 0 and none.size == 0
