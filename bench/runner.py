@@ -6,6 +6,7 @@ import json
 import math
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 
 from polars.testing import assert_frame_equal
 
+from bench.stage import cpu_since
 from bench.stage import run as run_stage
 from bench.workload import DAY, Workload, generate
 
@@ -37,15 +39,18 @@ EQUITY_STAGES = ("landing", "floor-equity", "equity_prints", "equity_candles", "
 
 
 def measure_stage(stage: str, lake: str, work: Path, isolate: bool) -> dict[str, float]:
-    """Run one stage and return its ``seconds`` (its own work) and the parts of it that are
-    storage (see :func:`bench.stage.run`); with ``isolate``, in its own process, adding
-    ``process_s`` (with start-up) and ``peak_rss_mb`` (its own peak)."""
+    """Run one stage and return its ``seconds`` (its own work), its CPU time and page faults
+    (:func:`bench.stage.cpu_since`) and the parts of it that are storage (see
+    :func:`bench.stage.run`); with ``isolate``, in its own process, adding ``process_s``
+    (with start-up) and ``peak_rss_mb`` (its own peak)."""
     started = time.perf_counter()
     if not isolate:
         from lake import Lake
 
+        before = resource.getrusage(resource.RUSAGE_SELF)
         parts = run_stage(stage, Lake(lake), work)
-        return {"seconds": round(time.perf_counter() - started, 3), **parts}
+        seconds = round(time.perf_counter() - started, 3)
+        return {"seconds": seconds, **cpu_since(before), **parts}
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench.stage", stage, lake, str(work)],
         cwd=ROOT.parent,
@@ -198,6 +203,8 @@ def run_workload(
         derived_path_write_s=round(writes_s, 3),
         storage_bound_s=round(storage_s, 3),
         storage_bound_floor_ratio=round(storage_s / floor, 2) if floor else None,
+        floor_cpu=cpu_totals([floor_runs]),
+        derived_path_cpu=cpu_totals([measured[s] for s in derived]),
         end_to_end_s=round(path_s + measured["landing"]["seconds"], 3),
         peak_rss_mb=max((m.get("peak_rss_mb", 0) for m in measured.values()), default=0),
         machine={
@@ -213,6 +220,19 @@ def run_workload(
     if not keep:
         shutil.rmtree(work, ignore_errors=True)
     return figures
+
+
+def cpu_totals(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Return the summed ``user_s``, ``sys_s`` and ``minor_faults`` of ``runs`` and
+    ``kernel_share``, the kernel's part of their CPU time (None without CPU time)."""
+    user = sum(run["user_s"] for run in runs)
+    kernel = sum(run["sys_s"] for run in runs)
+    return {
+        "user_s": round(user, 3),
+        "sys_s": round(kernel, 3),
+        "minor_faults": sum(run["minor_faults"] for run in runs),
+        "kernel_share": round(kernel / (user + kernel), 2) if user + kernel else None,
+    }
 
 
 def scaling_exponent(results: list[dict[str, Any]], kind: str) -> float | None:
@@ -252,17 +272,20 @@ def write_results(results: list[dict[str, Any]], out: Path = RESULTS) -> Path:
     scaling = {k: scaling_exponent(results, k) for k in ("option", "equity")}
     (out / "scaling.json").write_text(json.dumps(scaling, indent=2))
     lines = [
-        "| workload | prints | landing s | derived path s | floor s | path / floor | path writes s | storage bound / floor | peak MiB | slowest stage |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| workload | prints | landing s | derived path s | floor s | path / floor | path writes s | storage bound / floor | kernel share path / floor | peak MiB | slowest stage |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         slowest = max(
             (s for s in r["stages"] if s != "landing"), key=lambda s: r["stages"][s]["seconds"]
         )
+        kernel = "-"
+        if "derived_path_cpu" in r:
+            kernel = f"{r['derived_path_cpu']['kernel_share']} / {r['floor_cpu']['kernel_share']}"
         lines.append(
             f"| {r['workload']} | {r['rows'][r['kind'] + '_trades']:,} | {r['stages']['landing']['seconds']} | {r['derived_path_s']} | "
             f"{r['floor_s']} | {r['derived_path_floor_ratio']} | {r.get('derived_path_write_s', '-')} | "
-            f"{r.get('storage_bound_floor_ratio', '-')} | {r['peak_rss_mb']} | {slowest} ({r['stages'][slowest]['seconds']} s) |"
+            f"{r.get('storage_bound_floor_ratio', '-')} | {kernel} | {r['peak_rss_mb']} | {slowest} ({r['stages'][slowest]['seconds']} s) |"
         )
     lines.append("")
     repeats = sorted({r.get("repeat", 1) for r in results})
@@ -273,6 +296,10 @@ def write_results(results: list[dict[str, Any]], out: Path = RESULTS) -> Path:
         "Storage bound: the floor's read of the landing columns plus the path's own partition "
         "writes (Parquet files and Delta commits, timed inside each asset's run): the part of "
         "the path no implementation writing these tables with this writer can skip."
+    )
+    lines.append(
+        "Kernel share: the part of the CPU time (user + kernel) of the derived stages, and of "
+        "the floor, spent in the kernel: mostly first touches of fresh memory (page faults)."
     )
     lines.append(
         f"Scaling exponents (derived path time vs prints): option {scaling['option']}, equity {scaling['equity']}."

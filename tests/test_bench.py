@@ -37,10 +37,20 @@ def test_bench_smoke(tmp_path: Path) -> None:
         writes = sum(s["write_s"] for n, s in figures["stages"].items() if n != "landing")
         assert figures["derived_path_write_s"] == round(writes, 3)
         assert figures["storage_bound_s"] == round(parts["read_s"] + writes, 3)
+        # CPU time per stage (its best run) summed over the path; the kernel's share of it.
+        derived = [s for n, s in figures["stages"].items() if n != "landing"]
+        cpu = figures["derived_path_cpu"]
+        assert cpu["user_s"] == round(sum(s["user_s"] for s in derived), 3) and cpu["user_s"] > 0
+        assert cpu["minor_faults"] == sum(s["minor_faults"] for s in derived)
+        assert cpu["kernel_share"] == round(cpu["sys_s"] / (cpu["user_s"] + cpu["sys_s"]), 2)
+        assert 0 <= figures["floor_cpu"]["kernel_share"] < 1
     summary = write_results([option, equity], tmp_path)
     assert "| option-20k |" in summary.read_text()
     assert "the fastest of 2 runs each" in summary.read_text()
     assert "storage bound / floor" in summary.read_text()
+    row = next(x for x in summary.read_text().splitlines() if x.startswith("| option-20k |"))
+    shares = f"{option['derived_path_cpu']['kernel_share']} / {option['floor_cpu']['kernel_share']}"
+    assert f"| {shares} |" in row
     assert json.loads((tmp_path / "option-20k.json").read_text())["kind"] == "option"
     fake = [
         {"kind": "option", "rows": {"option_trades": n}, "derived_path_s": n / 1000}
@@ -58,6 +68,10 @@ def test_isolated_stage_reports_its_own_peak_memory(tmp_path: Path) -> None:
     figures = measure_stage("landing", str(tmp_path / "lake"), tmp_path, isolate=True)
     assert 0 < figures["peak_rss_mb"] < ballast.nbytes / 2**20 / 2
     assert figures["seconds"] > 0
+    # CPU time and faults are the stage's own too: the runner's 1.5 GiB of ballast is
+    # ~390k faults the stage must not report.
+    assert figures["user_s"] > 0 and figures["sys_s"] >= 0
+    assert 0 < figures["minor_faults"] < ballast.nbytes / 4096 / 2
 
 
 def test_micro_batch_cost_smoke(tmp_path: Path) -> None:
