@@ -146,6 +146,35 @@ def test_cancelled_print_inside_sweep_leaves_it() -> None:
     assert row["event_ids"] == ["s0", "s2"] and row["kind"] == "single"
 
 
+def test_prints_outside_the_flow_neither_open_nor_join_a_packet() -> None:
+    # "u" (compression) does not count as flow. Counted, the print at 0 ms would open a
+    # packet [0, 400] and leave 800 ms alone; left out, the packet opens at 400 ms and
+    # takes 800 ms (within 500 ms of its first print). The put's flow print at 100 ms sits
+    # between them in time order.
+    trades = [
+        {"ts": 0, "price": 1.2, "conditions": ["u"], "event_id": "u0", "seq": 0},
+        {"ts": 100 * MS, "price": 1.2, "contract": PUT, "event_id": "p1", "seq": 1},
+        {"ts": 400 * MS, "price": 1.2, "event_id": "c2", "seq": 2},
+        {"ts": 600 * MS, "price": 1.0, "conditions": ["u"], "event_id": "u3", "seq": 3},
+        {"ts": 800 * MS, "price": 1.2, "event_id": "c4", "seq": 4},
+    ]
+    prints = enrich_option_prints(
+        option_trades(trades).lazy(),
+        option_quotes([QUOTE, {**QUOTE, "contract": PUT}]).lazy(),
+        ENRICH,
+    ).collect()
+    assert prints["in_flow"].to_list() == [False, True, True, False, True]
+    out = build_packets(prints.lazy(), PACKETS).collect()
+    assert out["event_ids"].to_list() == [["p1"], ["c2", "c4"]]
+    day_start = prints["ts_event"].min()
+    assert (out["start_ts"] - day_start).to_list() == [100 * MS, 400 * MS]
+    assert (out["end_ts"] - day_start).to_list() == [100 * MS, 800 * MS]
+    assert out["n_prints"].to_list() == [1, 2]
+    assert out["packet_id"][1].endswith("@c2")
+    # Stored out of time order, the same packets (the gather paths, not the masks).
+    assert_frame_equal(build_packets(prints.reverse().lazy(), PACKETS).collect(), out)
+
+
 def test_multileg_prints_pack_apart_as_complex() -> None:
     trades = [
         {"ts": 0, "price": 1.2, "exchange": "C"},
