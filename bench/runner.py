@@ -192,6 +192,10 @@ def run_workload(
     # (each path reads at least those) and the path's own partition writes (its output
     # tables, as the lake stores them).
     storage_s = floor_runs["read_s"] + writes_s
+    # The floor as the issue words it, "read, sort and write the outputs", with the path's
+    # own output tables for "the outputs" (the floor above writes its sorted inputs, which
+    # no path writes): reported beside it, the targets are judged against the floor above.
+    outputs_floor_s = floor_runs["read_s"] + floor_runs["sort_s"] + writes_s
     figures.update(
         floor_s=floor,
         floor_runs_s=floor_runs["runs_s"],
@@ -203,6 +207,8 @@ def run_workload(
         derived_path_write_s=round(writes_s, 3),
         storage_bound_s=round(storage_s, 3),
         storage_bound_floor_ratio=round(storage_s / floor, 2) if floor else None,
+        outputs_floor_s=round(outputs_floor_s, 3),
+        derived_path_outputs_floor_ratio=round(path_s / outputs_floor_s, 2),
         floor_cpu=cpu_totals([floor_runs]),
         derived_path_cpu=cpu_totals([measured[s] for s in derived]),
         end_to_end_s=round(path_s + measured["landing"]["seconds"], 3),
@@ -304,6 +310,16 @@ def write_results(results: list[dict[str, Any]], out: Path = RESULTS) -> Path:
     lines.append(
         f"Scaling exponents (derived path time vs prints): option {scaling['option']}, equity {scaling['equity']}."
     )
+    outputs = [
+        f"{r['workload']} {r['derived_path_outputs_floor_ratio']} ({r['outputs_floor_s']} s)"
+        for r in results
+        if "outputs_floor_s" in r
+    ]
+    if outputs:
+        lines.append(
+            "Path / the floor writing the path's outputs instead of its sorted inputs (its read "
+            f"and sorts plus the path's writes): {', '.join(outputs)}."
+        )
     for r in results:
         if "row_by_row_packets" in r:
             c = r["row_by_row_packets"]

@@ -37,6 +37,10 @@ def test_bench_smoke(tmp_path: Path) -> None:
         writes = sum(s["write_s"] for n, s in figures["stages"].items() if n != "landing")
         assert figures["derived_path_write_s"] == round(writes, 3)
         assert figures["storage_bound_s"] == round(parts["read_s"] + writes, 3)
+        outputs_floor = parts["read_s"] + parts["sort_s"] + writes
+        assert figures["outputs_floor_s"] == round(outputs_floor, 3)
+        ratio = figures["derived_path_outputs_floor_ratio"]
+        assert ratio == round(figures["derived_path_s"] / outputs_floor, 2)
         # CPU time per stage (its best run) summed over the path; the kernel's share of it.
         derived = [s for n, s in figures["stages"].items() if n != "landing"]
         cpu = figures["derived_path_cpu"]
@@ -51,6 +55,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
     row = next(x for x in summary.read_text().splitlines() if x.startswith("| option-20k |"))
     shares = f"{option['derived_path_cpu']['kernel_share']} / {option['floor_cpu']['kernel_share']}"
     assert f"| {shares} |" in row
+    ratio = option["derived_path_outputs_floor_ratio"]
+    assert f"option-20k {ratio} ({option['outputs_floor_s']} s)" in summary.read_text()
     assert json.loads((tmp_path / "option-20k.json").read_text())["kind"] == "option"
     fake = [
         {"kind": "option", "rows": {"option_trades": n}, "derived_path_s": n / 1000}
