@@ -125,13 +125,6 @@ def _prior_rows(prior_state: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _baseline_rows(
-    packets: pl.LazyFrame, prior_state: pl.LazyFrame
-) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """Return (prior rows exploded from the state, this day's single-leg packets) in one shape."""
-    return _prior_rows(prior_state), _values(packets)
-
-
 def earlier_packets(
     day_packets: pl.LazyFrame, packets: pl.LazyFrame, since_ns: int, params: dict[str, Any]
 ) -> pl.LazyFrame:
@@ -281,8 +274,7 @@ def end_of_day_state(
 ) -> pl.DataFrame:
     """Return the baseline state at the end of ``day``: per contract, the last
     ``rolling_window_size`` packets younger than ``rolling_ttl_sec`` at the session close."""
-    prior, current = _baseline_rows(packets, prior_state)
-    return _state_of(pl.concat([prior, current]), day, params)
+    return _state_of(pl.concat([_prior_rows(prior_state), _values(packets)]), day, params)
 
 
 def roll_state(

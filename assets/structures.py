@@ -58,9 +58,9 @@ LEG_COLUMNS = [
 def read_legs(packets: pl.LazyFrame, params: dict[str, Any]) -> pl.DataFrame:
     """Return the packets that may be legs (:func:`leg_candidates`), their leg columns only.
 
-    Read once: :func:`find_structures` takes them (``legs.lazy()``: nothing is read
-    again), and the asset checks the structures' packets against them (a leg is a packet;
-    a second read of every packet id took 0.4 s on a 10M-print day).
+    Read once: the asset builds the structures from them (:func:`structures_of_legs`) and
+    checks the structures' packets against them (a leg is a packet; a second read of every
+    packet id took 0.4 s on a 10M-print day).
     """
     return leg_candidates(packets, params).select(LEG_COLUMNS).collect()
 
@@ -180,7 +180,8 @@ def _in_ratio_groups(group: np.ndarray, size: np.ndarray, max_ratio: int) -> np.
 def find_structures(
     packets: pl.LazyFrame, open_interest: pl.LazyFrame, params: dict[str, Any]
 ) -> pl.LazyFrame:
-    """Return the structures among one day's packets.
+    """Return the structures among one day's packets (:func:`read_legs`, then
+    :func:`structures_of_legs`).
 
     Parameters
     ----------
@@ -198,7 +199,13 @@ def find_structures(
         One row per structure: kind, legs (``packet_ids``, ``contracts``), ``net_premium``
         (bought legs positive, sold negative, unsided zero) and ``gross_premium``.
     """
-    legs = read_legs(packets, params)
+    return structures_of_legs(read_legs(packets, params), open_interest, params)
+
+
+def structures_of_legs(
+    legs: pl.DataFrame, open_interest: pl.LazyFrame, params: dict[str, Any]
+) -> pl.LazyFrame:
+    """Return the structures of ``legs`` (:func:`read_legs`), as :func:`find_structures`."""
     order, group = leg_groups(legs, params)
     # Most groups are one packet alone, and most others have legs of sizes no order would
     # trade together: only the legs of groups of 2 to MAX_LEGS packets in whole ratios
@@ -303,7 +310,7 @@ def structures(
         packet_window = window_ns(thresholds.load().section("packets"))
         packets = packets.filter(pl.col("start_ts") >= since - flag_reach_ns(params, packet_window))
     legs = read_legs(packets, params)
-    found = find_structures(legs.lazy(), oi, params)
+    found = structures_of_legs(legs, oi, params)
     if since is not None:
         found = found.filter(pl.col("start_ts") >= since)
     found = found.collect()
