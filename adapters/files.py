@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from adapters.schema import STREAMS
+from adapters.schema import ROW_ERROR, STREAMS
 
 SUFFIXES = (".parquet", ".csv")
 
@@ -31,15 +31,59 @@ def read_canonical(path: str | Path) -> pl.DataFrame:
             case ".parquet":
                 return pl.read_parquet(source)
             case ".csv":
-                # Bytes that are not UTF-8 become U+FFFD instead of failing the whole file:
-                # the row they are in then breaks a symbol rule and goes to quarantine.
-                return pl.read_csv(source, infer_schema=False, encoding="utf8-lossy")
+                return _read_csv(source)
             case other:
                 raise ValueError(
                     f"{source}: unsupported file type {other!r} (use .parquet or .csv)"
                 )
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise ValueError(f"{source}: unreadable: {exc}") from exc
+
+
+def _read_csv(source: Path) -> pl.DataFrame:
+    """Return a CSV file's rows as text, each row cut short or too long marked in
+    :data:`ROW_ERROR` (one bad row costs that row, not the file).
+
+    A row with fewer fields than the header is what a file cut mid-row ends with: its
+    missing cells would read as nulls, and a cut value as a shorter one. A row with more
+    fields than the header is misaligned. Fields are counted per line, quoted commas
+    aside; a file whose lines are not its rows (a quoted newline) is read as polars reads
+    it, unchecked. Bytes that are not UTF-8 become U+FFFD instead of failing the whole
+    file: the row they are in then breaks a symbol rule and goes to quarantine.
+    """
+    rows = pl.read_csv(
+        source, infer_schema=False, encoding="utf8-lossy", truncate_ragged_lines=True
+    )
+    lines = pl.read_csv(
+        source,
+        has_header=False,
+        separator="\x1f",
+        quote_char=None,
+        new_columns=["line"],
+        infer_schema=False,
+        encoding="utf8-lossy",
+    )
+    if lines.height != rows.height + 1:
+        return rows
+    fields = (
+        lines.get_column("line")
+        .str.replace_all(r'"[^"]*"', "")
+        .str.count_matches(",", literal=True)
+        .cast(pl.Int64)
+        + 1
+    )
+    expected = fields[0]
+    counts = fields.slice(1)
+    if (counts == expected).all():
+        return rows
+    ragged = counts != expected
+    return rows.with_columns(
+        pl.when(ragged)
+        .then(pl.format("row has {} fields where the header has {}", counts, pl.lit(expected)))
+        .alias(ROW_ERROR),
+        # The line as read: a field past the header's would otherwise be lost.
+        pl.when(ragged).then(lines.get_column("line").slice(1)).alias("_line"),
+    )
 
 
 def stream_of(path: str | Path) -> str:
@@ -56,10 +100,10 @@ def stream_of(path: str | Path) -> str:
     return stem
 
 
-def read_directory(folder: str | Path) -> dict[str, pl.DataFrame]:
-    """Return every canonical file in ``folder`` keyed by stream (files of one stream concatenated)."""
-    frames: dict[str, list[pl.DataFrame]] = {}
-    for file in sorted(Path(folder).iterdir()):
-        if file.suffix.lower() in SUFFIXES and file.name.split(".")[0] in STREAMS:
-            frames.setdefault(stream_of(file), []).append(read_canonical(file))
-    return {k: pl.concat(v, how="diagonal_relaxed") for k, v in frames.items()}
+def canonical_files(folder: str | Path) -> list[Path]:
+    """Return the canonical files in ``folder`` (named by stream), in name order."""
+    return [
+        file
+        for file in sorted(Path(folder).iterdir())
+        if file.suffix.lower() in SUFFIXES and file.name.split(".")[0] in STREAMS
+    ]

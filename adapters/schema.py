@@ -85,6 +85,13 @@ RAW_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
 
 STREAMS: tuple[str, ...] = tuple(RAW_SCHEMAS)
 
+#: How a valid row of another trading day than the one being landed starts its reason.
+OTHER_DAY = "trading date"
+
+#: A column a file reader adds for rows it could not read whole (cut short, too many
+#: fields): :func:`validate` quarantines such a row with the column's text as its reason.
+ROW_ERROR = "_row_error"
+
 #: Columns an adapter may leave out; the validator fills them as documented.
 _DEFAULTS: dict[str, pl.Expr] = {
     "multiplier": pl.lit(100, pl.Int64),
@@ -93,6 +100,22 @@ _DEFAULTS: dict[str, pl.Expr] = {
     "exchange": pl.lit("NBBO"),
     # The print a cancel/correction refers to, where the source says so (else matched later).
     "ref_event_id": pl.lit(None, pl.String),
+}
+
+#: The largest value a raw column may hold; a row beyond it is quarantined with the bound in
+#: its reason. Far above any real print (the dearest US stock trades near $750k, the largest
+#: option blocks are ~10^5 contracts, deep index calls ~$10^4), and low enough that every
+#: derived product and sum stays finite and exact: a print's premium is below 10^15 dollars,
+#: and a day's share or contract volume below 2^63 for any count of prints a day can hold.
+BOUNDS: dict[str, float] = {
+    "option_price": 1e6,
+    "equity_price": 1e7,
+    "strike": 1e6,
+    "option_size": 1e6,
+    "equity_size": 1e9,
+    "multiplier": 1e3,
+    "quote_size": 1e9,
+    "open_interest": 1e9,
 }
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
@@ -147,10 +170,13 @@ def _rules(stream: str) -> list[tuple[str, pl.Expr]]:
             ("missing ts_event", pl.col("ts_event").is_null()),
             ("missing ts_recv", pl.col("ts_recv").is_null()),
         ]
+    kind = "option" if stream.startswith("option") else "equity"
     if stream in ("option_trades", "equity_trades"):
         rules += [
             ("price not a positive finite number", ~_positive_finite("price")),
+            _above("price", f"{kind}_price"),
             ("size <= 0 or missing", pl.col("size").is_null() | (pl.col("size") <= 0)),
+            _above("size", f"{kind}_size"),
             ("missing exchange", pl.col("exchange").is_null() | (pl.col("exchange") == "")),
         ]
     if stream in ("option_quotes", "equity_quotes"):
@@ -163,6 +189,10 @@ def _rules(stream: str) -> list[tuple[str, pl.Expr]]:
                 both & (pl.col("bid") > pl.col("ask")) & (pl.col("ask") > 0),
             ),
             ("negative quote size", (pl.col("bid_size") < 0) | (pl.col("ask_size") < 0)),
+            _above("bid", f"{kind}_price"),
+            _above("ask", f"{kind}_price"),
+            _above("bid_size", "quote_size"),
+            _above("ask_size", "quote_size"),
         ]
     if stream in ("option_trades", "option_quotes", "option_open_interest"):
         parsed = parse_osi_columns(pl.col("contract"))
@@ -172,7 +202,9 @@ def _rules(stream: str) -> list[tuple[str, pl.Expr]]:
         rules += [
             ("right not C or P", ~pl.col("right").is_in(["C", "P"]).fill_null(False)),
             ("strike not a positive finite number", ~_positive_finite("strike")),
+            _above("strike", "strike"),
             ("multiplier <= 0", pl.col("multiplier").is_null() | (pl.col("multiplier") <= 0)),
+            _above("multiplier", "multiplier"),
             (
                 "contract symbol disagrees with underlying/expiry/right/strike",
                 # Only judged when the symbol parses: an unparseable one is reported above.
@@ -195,8 +227,16 @@ def _rules(stream: str) -> list[tuple[str, pl.Expr]]:
         rules += [
             ("missing date", pl.col("date").is_null()),
             ("open_interest < 0 or missing", pl.col("open_interest").fill_null(-1) < 0),
+            _above("open_interest", "open_interest"),
         ]
     return rules
+
+
+def _above(col: str, bound: str) -> tuple[str, pl.Expr]:
+    """Return the rule that ``col`` is at most ``BOUNDS[bound]`` (a null passes: other rules
+    judge a missing value)."""
+    limit = BOUNDS[bound]
+    return (f"{col} above the bound of {limit:,.0f}", (pl.col(col) > limit).fill_null(False))
 
 
 def _positive_finite(col: str) -> pl.Expr:
@@ -205,6 +245,22 @@ def _positive_finite(col: str) -> pl.Expr:
 
 def _nonnegative_finite(col: str) -> pl.Expr:
     return pl.col(col).is_not_null() & pl.col(col).is_finite() & (pl.col(col) >= 0)
+
+
+def _whole_number(col: pl.Expr, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
+    """Return ``col`` (text or float) as Int64, and whether it holds a fraction.
+
+    A size of 10.7 is not ten contracts: it lands nowhere (null, hence "wrong type") and
+    the second expression names why. 10.0, from a Parquet float column or a CSV cell, is
+    10, so both file types judge a value the same way. Digits are parsed as an integer
+    first: a float holds integers exactly only up to 2^53.
+    """
+    number = col.str.strip_chars().cast(pl.Float64, strict=False) if dtype == pl.String() else col
+    whole = number.is_finite() & (number.floor() == number) & (number.abs() < 2.0**63)
+    direct = col.str.strip_chars().cast(pl.Int64, strict=False) if dtype == pl.String() else None
+    as_int = pl.when(whole).then(number.cast(pl.Int64, strict=False))
+    target = as_int if direct is None else direct.fill_null(as_int)
+    return target, (number.is_finite() & (number.floor() != number)).fill_null(False)
 
 
 def _fill_from_osi(frame: pl.DataFrame) -> pl.DataFrame:
@@ -301,11 +357,21 @@ def validate(
                 .str.split(" ")
                 .list.eval(pl.element().filter(pl.element() != ""))
             )
+        elif dtype == pl.Int64() and frame.schema[name] in (
+            pl.String(),
+            pl.Float32(),
+            pl.Float64(),
+        ):
+            target, fractional = _whole_number(col, frame.schema[name])
+            failed = pl.when(fractional).then(pl.lit(f"{name} is not a whole number"))
         else:
             target = col.cast(dtype, strict=False)
+            failed = pl
         casts.append(target.alias(name))
         cast_failures.append(
-            pl.when(col.is_not_null() & target.is_null()).then(pl.lit(f"{name} has the wrong type"))
+            failed.when(col.is_not_null() & target.is_null()).then(
+                pl.lit(f"{name} has the wrong type")
+            )
         )
     frame = frame.with_columns(
         pl.concat_list(cast_failures).list.drop_nulls().alias("_cast_reasons")
@@ -341,11 +407,13 @@ def validate(
         pl.when(bad.fill_null(True)).then(pl.lit(reason))
         for reason, bad in _rules(stream) + session_rule
     ]
+    if ROW_ERROR in frame.columns:  # a reader could not read the row whole: said first
+        rule_exprs.insert(0, pl.col(ROW_ERROR))
     if day is not None:
         rule_exprs.append(
             pl.when(pl.col("date") != day).then(
                 pl.format(
-                    "trading date {} is not the partition being landed ({})",
+                    OTHER_DAY + " {} is not the partition being landed ({})",
                     pl.col("date"),
                     pl.lit(day.isoformat()),
                 )
@@ -380,6 +448,20 @@ def validate(
     valid = ok.select([pl.col(c).cast(t) for c, t in landed_schema(stream).items()])
     bad = frame.filter(~clean)
     return ValidationResult(valid=valid, quarantined=_quarantine_frame(bad, stream, original))
+
+
+def quarantine_rows(stream: str, rows: pl.DataFrame, reason: str) -> pl.DataFrame:
+    """Return ``rows`` (validated rows of ``stream``) as quarantine rows with ``reason``.
+
+    For rows judged after validation, such as a row whose ``event_id`` is already landed
+    with other content: the payload is the row as it would have landed.
+    """
+    numbered = rows.with_row_index("_row")
+    return _quarantine_frame(
+        numbered.with_columns(pl.lit([reason], pl.List(pl.String)).alias("_reasons")),
+        stream,
+        numbered,
+    )
 
 
 def _quarantine_frame(frame: pl.DataFrame, stream: str, original: pl.DataFrame) -> pl.DataFrame:

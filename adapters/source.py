@@ -43,6 +43,12 @@ class MarketSource(ABC):
 
     name: str = "source"
 
+    def universe(self) -> str:
+        """Return what a recording of this source covers: its instruments and the options
+        that decide which rows it delivers (never credentials). A recording resumed with
+        another universe would lose or double rows, so the recorder refuses it."""
+        return self.name
+
     @abstractmethod
     def historical(self, day: dt.date) -> Iterator[Batch]:
         """Yield the batches that make up ``day`` (any split; landing is idempotent)."""
@@ -118,6 +124,10 @@ class Replayed(MarketSource):
 
     inner: MarketSource
     name: str = "replay"
+
+    def universe(self) -> str:
+        """Return the inner source's universe."""
+        return self.inner.universe()
 
     def historical(self, day: dt.date) -> Iterator[Batch]:
         """Return the inner source's batches."""

@@ -74,3 +74,27 @@ def holds(name: str, frame: pl.DataFrame, violation: pl.Expr) -> dg.AssetCheckRe
     """Pass when no row matches ``violation``."""
     bad = int(frame.filter(violation.fill_null(False)).height)
     return dg.AssetCheckResult(check_name=name, passed=bad == 0, metadata={"violations": bad})
+
+
+class OverflowRefused(ValueError):
+    """A derived value left the range of its type (an infinity, or an integer past 2^63)."""
+
+
+def refuse_non_finite(frame: pl.DataFrame, table: str, key: str, *columns: str) -> None:
+    """Raise :class:`OverflowRefused` when a float column of ``columns`` holds an infinity or
+    NaN, naming the first row's ``key``.
+
+    Landing bounds every raw value, so this never fires on landed rows; it is where a
+    derived value that overflows stops, instead of reaching a table and its statistics.
+
+    Examples
+    --------
+    >>> refuse_non_finite(pl.DataFrame({"id": ["a"], "x": [1.0]}), "t", "id", "x")
+    """
+    for column in columns:
+        bad = frame.filter(~pl.col(column).is_finite())
+        if bad.height:
+            raise OverflowRefused(
+                f"{table}: {column} is not finite in {bad.height} row(s), first {key} "
+                f"{bad.get_column(key)[0]!r}: refused"
+            )

@@ -31,7 +31,7 @@ import polars as pl
 from dagster import AssetExecutionContext
 
 from adapters.calendar import next_session, previous_session
-from assets.checks import holds, specs, unique
+from assets.checks import OverflowRefused, holds, refuse_non_finite, specs, unique
 from assets.contract_baselines import PREVIOUS_DAY
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
@@ -93,6 +93,11 @@ def roll_volume(
     pl.LazyFrame
         :data:`VOLUME_SCHEMA`, one row per contract traded today or still carried in the
         history (not expired), ordered by contract.
+
+    Raises
+    ------
+    polars.exceptions.InvalidOperationError
+        At collection, when a contract's volume does not fit in Int64.
     """
     window, min_days = int(params["history_days"]), int(params["min_history_days"])
     today = (
@@ -101,7 +106,9 @@ def roll_volume(
         .agg(
             pl.col("underlying").first(),
             pl.col("expiry").first(),
-            pl.col("size").sum().cast(pl.Int64).alias("volume"),
+            # Summed wide: a sum past 2^63 fails the cast to Int64 below instead of wrapping
+            # to a negative volume.
+            pl.col("size").cast(pl.Int128).sum().alias("volume"),
             pl.col("premium").sum().alias("premium"),
             pl.len().cast(pl.Int64).alias("n_prints"),
         )
@@ -184,16 +191,22 @@ def contract_volume(
     params = thresholds.load().section("volume")
     before, after = previous_session(day), next_session(day)
     prior = lake.find_day("contract_volume", before)
-    out = roll_volume(
-        lake.require_day("option_prints", day).select(
-            "contract", "underlying", "expiry", "size", "premium", "in_flow"
-        ),
-        prior if prior is not None else pl.LazyFrame(schema=VOLUME_SCHEMA),
-        lake.find_day("option_open_interest", day),
-        None if after is None else lake.find_day("option_open_interest", after),
-        day,
-        params,
-    ).collect()
+    try:
+        out = roll_volume(
+            lake.require_day("option_prints", day).select(
+                "contract", "underlying", "expiry", "size", "premium", "in_flow"
+            ),
+            prior if prior is not None else pl.LazyFrame(schema=VOLUME_SCHEMA),
+            lake.find_day("option_open_interest", day),
+            None if after is None else lake.find_day("option_open_interest", after),
+            day,
+            params,
+        ).collect()
+    except pl.exceptions.InvalidOperationError as exc:
+        raise OverflowRefused(
+            f"contract_volume: a volume overflows Int64: refused ({exc})"
+        ) from exc
+    refuse_non_finite(out, "contract_volume", "contract", "premium")
     checks = [
         unique(out, "contract"),
         holds(

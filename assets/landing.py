@@ -15,7 +15,7 @@ import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
 
-from adapters.schema import QUARANTINE_SCHEMA, STREAMS, validate
+from adapters.schema import OTHER_DAY, QUARANTINE_SCHEMA, STREAMS, quarantine_rows, validate
 from adapters.source import Batch
 from assets.tail import Tail, batch_tail
 from lake import Lake
@@ -24,6 +24,13 @@ from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, MarketDataSource
 
 LABELS_TABLE = "synthetic_labels"
+
+#: Quarantine metadata: the rows of the run that were valid but of another trading day.
+OTHER_DAY_ROWS = "rows_of_other_days"
+
+#: The quarantine reason of a row whose event_id is landed already with other content: the
+#: stored row stays (a landed row is never rewritten), and the new one is kept here.
+CONFLICT = "duplicate event_id with different content than the landed row"
 
 
 def split_day(
@@ -56,6 +63,10 @@ class LandingCounts:
     labels: int = 0
     #: The earliest event time the landed rows can change (tracked for live batches only).
     tail: Tail = field(default_factory=Tail)
+    #: Why each spooled batch that could not be read was quarantined whole (live only).
+    damaged: tuple[str, ...] = ()
+    #: Rows quarantined for belonging to another trading day only (else valid).
+    other_day: int = 0
 
     def __add__(self, other: "LandingCounts") -> "LandingCounts":
         def merged(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
@@ -64,6 +75,7 @@ class LandingCounts:
         return LandingCounts(
             merged(self.landed, other.landed), merged(self.present, other.present),
             self.quarantined + other.quarantined, self.labels + other.labels, self.tail | other.tail,
+            self.damaged + other.damaged, self.other_day + other.other_day,
         )  # fmt: skip
 
 
@@ -76,17 +88,24 @@ def land_batch(lake: Lake, batch: Batch, day: dt.date, track_tail: bool = False)
     """
     valid, quarantine = split_day(batch.streams, day)
     landed, present = {}, {}
+    rejected = [quarantine]
     for stream, frame in valid.items():
         result = land(lake, stream, frame)
-        landed[stream], present[stream] = result.rows_written, result.rows_skipped
-    quarantined = land(lake, "quarantine", quarantine, key="quarantine_id").rows_written
+        conflicts = 0 if result.conflicts is None else result.conflicts.height
+        if conflicts:
+            rejected.append(quarantine_rows(stream, result.conflicts, CONFLICT))
+        landed[stream], present[stream] = result.rows_written, result.rows_skipped - conflicts
+    quarantined = land(lake, "quarantine", pl.concat(rejected), key="quarantine_id").rows_written
     labels = 0
     if batch.labels is not None and batch.labels.height:
         labels = land(
             lake, LABELS_TABLE, batch.labels.with_columns(pl.lit(day).alias("date")), key="label_id"
         ).rows_written
     tail = batch_tail(lake, day, Batch(streams=valid)) if track_tail else Tail()
-    return LandingCounts(landed, present, quarantined, labels, tail)
+    other_day = quarantine.filter(
+        pl.col("reason").str.starts_with(OTHER_DAY) & ~pl.col("reason").str.contains(";")
+    ).height
+    return LandingCounts(landed, present, quarantined, labels, tail, other_day=other_day)
 
 
 def _unique_ids_check(lake: LakeResource, stream: str, day: dt.date) -> dg.AssetCheckResult:
@@ -142,7 +161,8 @@ def landing(
             },
         )
     yield dg.MaterializeResult(
-        asset_key="quarantine", metadata={"rows_quarantined": total.quarantined}
+        asset_key="quarantine",
+        metadata={"rows_quarantined": total.quarantined, OTHER_DAY_ROWS: total.other_day},
     )
     yield dg.MaterializeResult(asset_key=LABELS_TABLE, metadata={"rows_landed": total.labels})
     for stream in STREAMS:

@@ -17,7 +17,7 @@ import polars as pl
 from dagster import AssetExecutionContext
 
 from assets.cancels import mark_cancelled
-from assets.checks import holds, specs, unique
+from assets.checks import holds, refuse_non_finite, specs, unique
 from assets.conditions import apply_policy, opra_policy
 from assets.nbbo import join_nbbo, max_age_ns
 from assets.tail import ALERT_PATH, plan_for, tail_inputs
@@ -91,6 +91,7 @@ def option_prints(
     plan = plan_for(context, lake.has("option_prints"), ("option",))
     trades, quotes = tail_inputs(trades, quotes, plan, max_age_ns(params))
     result = enrich_option_prints(trades, quotes, params).collect()
+    refuse_non_finite(result, "option_prints", "event_id", "premium")
     checks = [
         unique(result, "event_id"),
         holds("nbbo_never_after_trade", result, pl.col("nbbo_ts") > pl.col("ts_event")),

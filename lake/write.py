@@ -48,7 +48,9 @@ class WriteResult:
     rows_written
         Rows inserted (landing) or written (partition overwrite).
     rows_skipped
-        Rows already present (landing only): a re-delivered batch skips all of its rows.
+        Rows already present (landing only): a re-delivered batch skips all of its rows,
+        and a row whose key is stored with other content is skipped too and listed in
+        ``conflicts``.
     version
         The Delta table version after the write.
     """
@@ -57,6 +59,9 @@ class WriteResult:
     rows_written: int
     rows_skipped: int
     version: int
+    #: Landing only: rows of the batch whose key is stored with other content (the stored
+    #: row stays; the caller quarantines these).
+    conflicts: pl.DataFrame | None = None
 
 
 def _open(lake: Lake, table: str) -> DeltaTable | None:
@@ -195,10 +200,47 @@ def land(lake: Lake, table: str, frame: pl.DataFrame, key: str = "event_id") -> 
     if frame.height == 0:
         return _nothing(lake, table)
     if lake.is_local and _polars_writes_fast(frame):
-        inserted, version = _append_unseen(lake, table, frame, key)
+        inserted, version, conflicts = _append_unseen(lake, table, frame, key)
     else:
+        existing = _open(lake, table)
+        conflicts = None
+        if existing is not None:
+            stored = (
+                pl.scan_delta(existing)
+                .filter(
+                    pl.col("date").is_in(frame.get_column("date").unique().implode()),
+                    pl.col(key).is_in(frame.get_column(key).implode()),
+                )
+                .collect()
+            )
+            conflicts = differing(stored, frame, key)
         inserted, version = _merge_by_key(lake, table, frame, key, "first", update=False)
-    return WriteResult(table, inserted, frame.height - inserted, version)
+    return WriteResult(table, inserted, frame.height - inserted, version, conflicts)
+
+
+def differing(stored: pl.DataFrame, batch: pl.DataFrame, key: str) -> pl.DataFrame:
+    """Return the rows of ``batch`` whose ``(date, key)`` is in ``stored`` with other content.
+
+    Rows are compared whole, by a hash of every column (both sides hashed in this process,
+    so the hash function is the same); an exact copy of a stored row is not a conflict.
+
+    Examples
+    --------
+    >>> a = pl.DataFrame({"date": [1, 1], "id": ["x", "y"], "v": [1.0, 2.0]})
+    >>> differing(a, a.with_columns(v=pl.Series([1.0, 2.5])), "id").get_column("id").to_list()
+    ['y']
+    """
+    if stored.height == 0:
+        return batch.head(0)
+    columns = batch.columns
+
+    def hashed(rows: pl.DataFrame) -> pl.DataFrame:
+        return rows.select("date", key, pl.struct(columns).hash(seed=0).alias("_hash"))
+
+    stored_hash = hashed(stored.select(columns)).rename({"_hash": "_stored"})
+    matched = hashed(batch).with_row_index("_i").join(stored_hash, on=["date", key], how="inner")
+    rows = matched.filter(pl.col("_hash") != pl.col("_stored")).get_column("_i").unique()
+    return batch.with_row_index("_i").filter(pl.col("_i").is_in(rows.implode())).drop("_i")
 
 
 @dataclass(frozen=True)
@@ -333,8 +375,9 @@ def computed_stats(frame: pl.DataFrame, columns: list[str] | None = None) -> dic
     ``maxValues`` of its ranged ``columns`` (all of them by default) and ``nullCount`` of
     its flat ones.
 
-    A float column holding NaN gets no range: NaN has no place in an ordering, and a wrong
-    range would skip a file a predicate needs.
+    A float column holding NaN or an infinity gets no range: NaN has no place in an
+    ordering, a wrong range would skip a file a predicate needs, and JSON has no word for
+    an infinity (a log holding ``Infinity`` cannot be opened again, so the table is lost).
     """
     schema = frame.schema
     flat = _flat_columns(schema)
@@ -343,7 +386,7 @@ def computed_stats(frame: pl.DataFrame, columns: list[str] | None = None) -> dic
         *[pl.col(c).null_count().alias(f"n:{c}") for c in flat],
         *[pl.col(c).min().alias(f"lo:{c}") for c in ranged],
         *[pl.col(c).max().alias(f"hi:{c}") for c in ranged],
-        *[pl.col(c).is_nan().any().alias(f"nan:{c}") for c in ranged if schema[c] in _FLOATS],
+        *[_not_finite(c).alias(f"nan:{c}") for c in ranged if schema[c] in _FLOATS],
     ).row(0, named=True)
     kept = [c for c in ranged if row[f"lo:{c}"] is not None and not row.get(f"nan:{c}")]
     return {
@@ -351,6 +394,11 @@ def computed_stats(frame: pl.DataFrame, columns: list[str] | None = None) -> dic
         "maxValues": {c: row[f"hi:{c}"] for c in kept},
         "nullCount": {c: row[f"n:{c}"] for c in flat},
     }
+
+
+def _not_finite(column: str) -> pl.Expr:
+    """Return whether a float column holds NaN or an infinity (nulls aside)."""
+    return ~pl.col(column).is_finite().all()
 
 
 #: Parquet writers may cut a string statistic short (polars at 64 bytes): a cut maximum is
@@ -368,7 +416,8 @@ def file_stats(frame: pl.DataFrame, path: Path) -> str:
     day of ``option_prints``: 0.3 s, against 0.9 s computing them from the rows). A column is
     computed instead where a row group of it has values but no range in the footer, or a
     string statistic may have been cut short; whether a float column holds NaN is always
-    computed (the footer leaves NaN out of its range).
+    computed (the footer leaves NaN out of its range and keeps infinities in it): such a
+    column gets no range, as in :func:`computed_stats`.
     """
     schema = frame.schema  # built anew at each access
     flat = _flat_columns(schema)
@@ -400,7 +449,7 @@ def file_stats(frame: pl.DataFrame, path: Path) -> str:
             elif st.null_count < chunk.num_values:
                 recompute.add(name)
     floats = [c for c in ranged if schema[c] in _FLOATS]
-    nan = frame.select(pl.col(floats).is_nan().any()).row(0, named=True) if floats else {}
+    nan = frame.select(_not_finite(c) for c in floats).row(0, named=True) if floats else {}
     exact = computed_stats(frame, [c for c in ranged if c in recompute]) if recompute else {}
     low: dict[str, object] = {}
     high: dict[str, object] = {}
@@ -424,7 +473,10 @@ def file_stats(frame: pl.DataFrame, path: Path) -> str:
             "minValues": {c: value(v) for c, v in low.items()},
             "maxValues": {c: value(v) for c, v in high.items()},
             "nullCount": nulls,
-        }
+        },
+        # A non-finite number here would be written as ``Infinity``, which is not JSON: every
+        # later open of the table would fail. Ranges above leave such columns out.
+        allow_nan=False,
     )
 
 
@@ -541,9 +593,12 @@ def _commit_partition(lake: Lake, table: str, frame: pl.DataFrame, date: dt.date
     return _committed(table, attempt)
 
 
-def _append_unseen(lake: Lake, table: str, frame: pl.DataFrame, key: str) -> tuple[int, int]:
+def _append_unseen(
+    lake: Lake, table: str, frame: pl.DataFrame, key: str
+) -> tuple[int, int, pl.DataFrame]:
     """Append the rows of ``frame`` whose ``(date, key)`` a local table lacks, in one commit;
-    return (rows inserted, table version).
+    return (rows inserted, table version, the batch's rows whose key is stored with other
+    content).
 
     The keys already stored are read from the table's files of the batch's dates (the key
     column only) and the new rows written by :func:`_write_files`. The commit must land on
@@ -555,25 +610,31 @@ def _append_unseen(lake: Lake, table: str, frame: pl.DataFrame, key: str) -> tup
     """
     source = frame.unique(subset=["date", key], keep="first", maintain_order=True)
 
-    def attempt() -> tuple[int, int]:
+    def attempt() -> tuple[int, int, pl.DataFrame]:
         target = _ensure_table(lake, table, source, ["date"])
         rows = _stored_order(table, target, source)
         new: list[tuple[dt.date, pl.DataFrame]] = []
+        conflicts: list[pl.DataFrame] = [rows.head(0)]
         for (day,), batch in rows.partition_by("date", as_dict=True, maintain_order=True).items():
             files = target.file_uris(file_pruning_predicate=[("date", "=", day.isoformat())])
             if files:
+                scan = pl.scan_parquet(files, hive_partitioning=False, extra_columns="ignore")
                 keys = batch.get_column(key).implode()
-                stored = (
-                    pl.scan_parquet(files, hive_partitioning=False, extra_columns="ignore")
-                    .select(key)
-                    .filter(pl.col(key).is_in(keys))
-                    .collect()
-                )
-                batch = batch.filter(~pl.col(key).is_in(stored.get_column(key).implode()))
+                stored = scan.select(key).filter(pl.col(key).is_in(keys)).collect()
+                if stored.height:
+                    # Keys seen before (a re-delivery, or a row changed since): only their
+                    # stored rows are read whole, to tell a copy from a conflict.
+                    seen = stored.get_column(key).implode()
+                    whole = scan.filter(pl.col(key).is_in(seen)).collect()
+                    conflicts.append(
+                        differing(whole.with_columns(pl.lit(day).alias("date")), batch, key)
+                    )
+                    batch = batch.filter(~pl.col(key).is_in(seen))
             if batch.height:
                 new.append((day, batch))
+        conflicted = pl.concat(conflicts)
         if not new:
-            return 0, target.version()
+            return 0, target.version(), conflicted
         actions = [a for day, batch in new for a in _write_files(lake, table, batch, day)]
         _commit_files(
             lake,
@@ -586,7 +647,7 @@ def _append_unseen(lake: Lake, table: str, frame: pl.DataFrame, key: str) -> tup
             commit_properties=CommitProperties(max_commit_retries=0),
         )
         target.update_incremental()
-        return sum(batch.height for _, batch in new), target.version()
+        return sum(batch.height for _, batch in new), target.version(), conflicted
 
     return _committed(table, attempt)
 

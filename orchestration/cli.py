@@ -11,10 +11,11 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import math
 import os
 import shutil
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -54,6 +55,32 @@ def _session_date(text: str | None) -> dt.date:
     return day
 
 
+def _number(minimum: float, *, inclusive: bool, kind: type = float) -> Callable[[str], float]:
+    """Return an argparse type: a finite ``kind`` above ``minimum`` (or at it, ``inclusive``).
+
+    A zero interval would slice a day into billions of windows, a negative speed or scale
+    means nothing: each is a usage line, not a late failure.
+    """
+    bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number {bound}") from None
+        if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number {bound}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+POSITIVE = _number(0, inclusive=False)
+NON_NEGATIVE = _number(0, inclusive=True)
+NON_NEGATIVE_INT = _number(0, inclusive=True, kind=int)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand of DESIGN.md §7."""
     parser = _Parser(
@@ -78,11 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     synth.add_argument(
         "--minutes",
-        type=int,
+        type=NON_NEGATIVE_INT,
         default=0,
         help="session minutes from the open (0: the whole session)",
     )
-    synth.add_argument("--scale", type=float, default=1.0, help="multiplies print and quote rates")
+    synth.add_argument(
+        "--scale", type=POSITIVE, default=1.0, help="multiplies print and quote rates"
+    )
 
     ingest = add(
         "ingest",
@@ -119,12 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     live.add_argument(
         "--speed",
-        type=float,
+        type=NON_NEGATIVE,
         default=1.0,
         help="1 real time, 60 a minute per second, 0 as fast as possible",
     )
     live.add_argument(
-        "--interval", type=float, default=5.0, help="seconds of market time per micro-batch"
+        "--interval", type=POSITIVE, default=5.0, help="seconds of market time per micro-batch"
     )
     live.add_argument(
         "--underlyings",
@@ -132,7 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="synthetic / alpaca underlyings",
     )
     live.add_argument(
-        "--minutes", type=int, default=0, help="synthetic: session minutes (0: whole session)"
+        "--minutes",
+        type=NON_NEGATIVE_INT,
+        default=0,
+        help="synthetic: session minutes (0: whole session)",
     )
     live.add_argument(
         "--files", nargs="*", default=[], help="databento-replay: DBN files of the day"
@@ -141,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--option", help="ibkr: SYMBOL,YYYYMMDD,STRIKE,RIGHT (e.g. SPY,20261127,600,C)"
     )
     live.add_argument("--spool", help="spool folder (default: $FLOWLAKE_SPOOL or data/spool)")
-    live.add_argument("--poll", type=float, default=1.0, help="seconds between spool checks")
+    live.add_argument("--poll", type=POSITIVE, default=1.0, help="seconds between spool checks")
     live.add_argument(
         "--record-only",
         action="store_true",
@@ -180,7 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--end", help="last trading day (default: --start)")
 
     serve = add("serve", "start the Dagster UI and the dashboards (127.0.0.1 unless --host)")
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--host", default="127.0.0.1", help="the dashboards' address")
+    serve.add_argument(
+        "--dagster-host",
+        default="127.0.0.1",
+        help="the Dagster UI's address: loopback unless given (it has no sign-in; --host never moves it)",
+    )
     serve.add_argument("--dagster-port", type=int, default=3000)
     serve.add_argument("--streamlit-port", type=int, default=8501)
 
@@ -270,6 +307,29 @@ def _summary(result: dg.ExecuteInProcessResult) -> str:
         if mat is not None and rows is not None:
             parts.append(f"{mat.asset_key.to_user_string()}={rows}")
     return ", ".join(parts)
+
+
+def _refuse_all_other_days(result: dg.ExecuteInProcessResult, day: dt.date, given: bool) -> None:
+    """Fail in one line when an ingest landed nothing because every row is of another day
+    (they are in quarantine; exiting 0 would hide that the files were not landed)."""
+    from adapters.schema import STREAMS
+    from assets.landing import OTHER_DAY_ROWS
+
+    landed = other = 0
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        if mat is None:
+            continue
+        values = {k: int(v.value) for k, v in mat.metadata.items() if isinstance(v.value, int)}
+        if mat.asset_key.path[-1] in STREAMS:
+            landed += values.get("rows_landed", 0) + values.get("rows_already_present", 0)
+        other += values.get(OTHER_DAY_ROWS, 0)
+    if landed == 0 and other:
+        hint = "" if given else " (no --date was given: it defaults to the latest session)"
+        raise CliError(
+            f"none of the rows is of {day}{hint}: {other} rows of other trading days were "
+            "quarantined; give the files' --date"
+        )
 
 
 def _calibrate(args: argparse.Namespace, lake: object) -> int:
@@ -399,7 +459,7 @@ def _live(args: argparse.Namespace, lake: object) -> int:
 
     from adapters.source import MarketSource
     from orchestration.instance import get_instance
-    from orchestration.live import TailBuild, TailBuildError, build_tail, follow, record
+    from orchestration.live import DAMAGED, TailBuild, TailBuildError, build_tail, follow, record
     from orchestration.resources import LakeResource
     from orchestration.spool import Spool
 
@@ -419,9 +479,21 @@ def _live(args: argparse.Namespace, lake: object) -> int:
         if args.record_only:
             recorded = await record(source, spool, day, speed=args.speed, interval_s=args.interval)
             return recorded.batches
+
+        def report(event: dg.AssetMaterialization | dg.AssetCheckEvaluation) -> None:
+            instance.report_runless_asset_event(event)
+            damaged = (
+                event.metadata.get(DAMAGED) if isinstance(event, dg.AssetMaterialization) else None
+            )
+            for reason in str(damaged.value).splitlines() if damaged is not None else []:
+                print(
+                    f"flowlake: warning: {reason}: quarantined; the other batches land",
+                    file=sys.stderr,
+                )
+
         done = await follow(
             source, spool, day, lake, speed=args.speed, interval_s=args.interval, poll_s=args.poll,
-            build=build, report=instance.report_runless_asset_event,
+            build=build, report=report,
         )  # fmt: skip
         return done.batches
 
@@ -529,13 +601,20 @@ def run(argv: Sequence[str] | None = None) -> int:
         raise CliError(
             f"`flowlake {args.command}` is not implemented yet: {NOT_YET[args.command]}", EXIT_USAGE
         )
+    if args.lake is not None and not args.lake.strip():
+        raise CliError("--lake: give a folder or URI (an empty one is no lake)", EXIT_USAGE)
     lake = LakeResource(root=resolve_lake_root(args.lake))
     if args.command in ("synth", "ingest", "build", "live", "calibrate"):
         _check_writable(lake.root)
     if args.command == "serve":
-        from orchestration.serve import serve
+        from orchestration.serve import PortTaken, serve
 
-        return serve(args.host, args.dagster_port, args.streamlit_port, lake.root)
+        try:
+            return serve(
+                args.host, args.dagster_port, args.streamlit_port, lake.root, args.dagster_host
+            )
+        except PortTaken as exc:
+            raise CliError(str(exc)) from None
     if args.command == "calibrate":
         return _calibrate(args, lake)
     if args.command == "live":
@@ -605,6 +684,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             result = _materialize(
                 "landing", day, {"lake": lake, "source": source, "thresholds": ThresholdsResource()}
             )
+            _refuse_all_other_days(result, day, given=args.date is not None)
         case "build":
             from orchestration.thresholds import load_thresholds
 

@@ -19,14 +19,22 @@ from dataclasses import dataclass, field, replace
 import dagster as dg
 import polars as pl
 
-from adapters.schema import STREAMS
+from adapters.schema import STREAMS, quarantine_rows
 from adapters.source import Batch, MarketSource
 from assets.landing import LandingCounts, land_batch
 from assets.tail import Tail
 from lake import Lake
+from lake.write import land
 from orchestration.partitions import trading_days
 from orchestration.resources import LakeResource
-from orchestration.spool import Spool, SpooledBatch
+from orchestration.spool import UNREADABLE, Spool, SpoolDamaged, SpooledBatch
+
+#: Materialization metadata of the quarantine: the spooled batches quarantined whole.
+DAMAGED = "damaged_spool_batches"
+
+
+class SettingsChanged(ValueError):
+    """A recording resumed with settings other than the spool's."""
 
 
 @dataclass(frozen=True)
@@ -45,10 +53,32 @@ async def record(
 
     A batch's cursor is its position in the source's stream; on a restart the batches up
     to the last spooled cursor are skipped, so a resumed recording continues exactly
-    where it stopped.
+    where it stopped. A position means the same rows only for the same source, universe
+    and interval: those settings go into every manifest, and a restart with others is
+    refused before anything is recorded.
+
+    Raises
+    ------
+    SettingsChanged
+        When the day's spool was recorded with other settings.
     """
     spool.sweep(day)
-    last = spool.last(day)
+    # A batch whose manifest is damaged says nothing of where the recording was: resumed
+    # after the last readable one, its positions are recorded again (landing is idempotent).
+    readable = [b for b in spool.batches(day) if UNREADABLE not in b.manifest]
+    last = readable[-1] if readable else None
+    settings = {"source": source.name, "universe": source.universe(), "interval_s": interval_s}
+    recorded = None if last is None else last.manifest.get("settings")
+    if recorded is not None and recorded != settings:
+        changed = ", ".join(
+            f"{k} {recorded.get(k)!r} -> {settings[k]!r}"
+            for k in settings
+            if recorded.get(k) != settings[k]
+        )
+        raise SettingsChanged(
+            f"spool {spool.root} holds {day} recorded with other settings ({changed}): resume "
+            "with the same source, underlyings and --interval, or record into another --spool"
+        )
     resume_after = -1 if last is None or last.cursor is None else last.cursor
     written = skipped = rows = 0
     position = -1
@@ -57,7 +87,7 @@ async def record(
         if position <= resume_after:
             skipped += 1
             continue
-        spool.append(day, batch, source=source.name, cursor=position)
+        spool.append(day, batch, source=source.name, cursor=position, settings=settings)
         written += 1
         rows += batch.rows
     return RecordResult(written, skipped, rows)
@@ -72,7 +102,31 @@ def land_spooled(lake: Lake, spool: Spool, batches: list[SpooledBatch]) -> Landi
     """
     total = LandingCounts()
     for day in sorted({b.day for b in batches}):
-        parts = [spool.read(b) for b in batches if b.day == day]
+        parts = []
+        for spooled in (b for b in batches if b.day == day):
+            try:
+                parts.append(spool.read(spooled))
+            except SpoolDamaged as exc:
+                # One damaged batch must not stop the day: it is recorded in quarantine
+                # with its reason and manifest, and the others land.
+                damaged = quarantine_rows(
+                    "spool",
+                    pl.DataFrame(
+                        {
+                            "event_id": [spooled.manifest.get("batch_id", str(spooled.seq))],
+                            "source": [spooled.manifest.get("source")],
+                            "ts_recv": [spooled.manifest.get("created_ns")],
+                            "date": [day],
+                            "manifest": [json.dumps(spooled.manifest, sort_keys=True)],
+                        },
+                        schema_overrides={"ts_recv": pl.Int64, "source": pl.String},
+                    ),
+                    str(exc),
+                )
+                written = land(lake, "quarantine", damaged, key="quarantine_id").rows_written
+                total = total + LandingCounts(quarantined=written, damaged=(str(exc),))
+        if not parts:
+            continue
         names = {n for p in parts for n in p.streams}
         streams = {
             n: pl.concat([p.streams[n] for p in parts if n in p.streams], how="diagonal_relaxed")
@@ -229,15 +283,24 @@ def spool_tick(
                 "batches": len(new),
                 "landed_ns": time.time_ns(),
             }
+            partition = key if trading_days.has_partition_key(key) else None
             events += [
                 dg.AssetMaterialization(
                     asset_key=s,
-                    partition=key if trading_days.has_partition_key(key) else None,
+                    partition=partition,
                     metadata={**meta, "rows_landed": counts.landed.get(s, 0)},
                 )
                 for s in STREAMS
                 if counts.landed.get(s, 0)
             ]
+            if counts.damaged:
+                events.append(
+                    dg.AssetMaterialization(
+                        asset_key="quarantine",
+                        partition=partition,
+                        metadata={**meta, DAMAGED: "\n".join(counts.damaged)},
+                    )
+                )
         flight = _in_flight(instance, entry.get("run_key"))
         if flight is None:  # failed: build its tail again with the next run
             pending = pending | Tail.restored(entry.get("run_tail"))

@@ -18,7 +18,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from adapters.files import read_canonical, read_directory, stream_of
+from adapters.files import canonical_files, read_canonical, stream_of
 from adapters.schema import landed_schema
 from adapters.source import Batch
 from adapters.synthetic.market import SyntheticSpec
@@ -284,7 +284,8 @@ class SnapshotSource(MarketDataSource):
 
     def batches(self, day: dt.date) -> Iterator[Batch]:
         folder = Path(self.path) / day.isoformat()
-        yield Batch(streams=read_directory(folder if folder.is_dir() else Path(self.path)))
+        files = canonical_files(folder if folder.is_dir() else Path(self.path))
+        return FilesSource(paths=[str(f) for f in files]).batches(day)
 
 
 class FilesSource(MarketDataSource):
@@ -293,10 +294,11 @@ class FilesSource(MarketDataSource):
     paths: list[str]
 
     def batches(self, day: dt.date) -> Iterator[Batch]:
-        frames: dict[str, list[pl.DataFrame]] = {}
+        # One batch per file: each is validated on its own, so a file that leaves out an
+        # optional column gets that column's default, whatever the others carry (combined
+        # first, its rows held nulls there and were quarantined).
         for path in self.paths:
-            frames.setdefault(stream_of(path), []).append(read_canonical(path))
-        yield Batch(streams={k: pl.concat(v, how="diagonal_relaxed") for k, v in frames.items()})
+            yield Batch(streams={stream_of(path): read_canonical(path)})
 
 
 class DatabentoFilesSource(MarketDataSource):

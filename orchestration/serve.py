@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,45 +17,134 @@ from orchestration.instance import ensure_dagster_home
 ROOT = Path(__file__).resolve().parent.parent
 
 
+LOOPBACK = "127.0.0.1"
+#: ``prctl`` option: the signal a process gets when its parent dies (linux/prctl.h).
+_PR_SET_PDEATHSIG = 1
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _die_with_parent() -> None:
+    """In a child before it runs: ask the kernel for SIGTERM when ``serve`` dies.
+
+    The children run in sessions of their own (so that stopping one stops its whole
+    tree), which a signal to serve's group does not reach: without this a ``kill -9`` of
+    serve left the UI servers listening for good. A SIGTERM lets ``dagster dev`` stop its
+    webserver, daemon and code servers itself.
+    """
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def _listener(port: int) -> str | None:
+    """Return which process listens on TCP ``port`` ("pid 123: dagster dev ..."), or
+    None when none does. Linux: the socket's inode from /proc/net/tcp*, its owner from
+    the file descriptors under /proc."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
+                inodes.add(fields[9])
+    if not inodes:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                    return f"pid {proc.name}: {command.strip()[:400]}"
+        except OSError:
+            continue
+    return "another process"
+
+
+def port_in_use(host: str, port: int) -> str | None:
+    """Return what holds ``host:port`` (see :func:`_listener`), or None when it is free."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return _listener(port) or "another process"
+    return None
+
+
+class PortTaken(OSError):
+    """A port serve needs is held by another process."""
+
+
 def serve(
-    host: str = "127.0.0.1",
+    host: str = LOOPBACK,
     dagster_port: int = 3000,
     streamlit_port: int = 8501,
     lake: str | None = None,
+    dagster_host: str = LOOPBACK,
 ) -> int:
     """Run ``dagster dev -w workspace.yaml`` and ``streamlit run``; stop both on Ctrl-C.
 
-    Each child runs in its own process group because ``dagster dev`` started in the
-    background ignores SIGINT/SIGTERM (DESIGN.md §8): the group is what gets stopped.
+    The dashboards listen on ``host``; the Dagster UI on ``dagster_host``, loopback unless
+    asked otherwise: it has no sign-in, and its GraphQL API launches runs that write
+    wherever the user can. Each child runs in its own process group because ``dagster
+    dev`` started in the background ignores SIGINT/SIGTERM: the group is what gets
+    stopped. Each child also dies with serve (:func:`_die_with_parent`).
 
     Returns
     -------
     int
         The exit code: 0 after Ctrl-C, otherwise the code of the child that stopped first.
+
+    Raises
+    ------
+    PortTaken
+        When a port is held already, naming the process that holds it.
     """
+    for name, bind, port in (("--dagster-port", dagster_host, dagster_port),
+                             ("--streamlit-port", host, streamlit_port)):  # fmt: skip
+        holder = port_in_use(bind, port)
+        if holder is not None:
+            raise PortTaken(f"{name} {port} on {bind} is taken ({holder})")
     env = dict(os.environ)
     env["DAGSTER_HOME"] = str(ensure_dagster_home())
     if lake:
         env["FLOWLAKE_LAKE"] = lake
     bin_dir = Path(sys.executable).parent
     commands = [
-        [str(bin_dir / "dagster"), "dev", "-w", str(ROOT / "workspace.yaml"), "-h", host, "-p", str(dagster_port)],
+        [str(bin_dir / "dagster"), "dev", "-w", str(ROOT / "workspace.yaml"), "-h", dagster_host, "-p", str(dagster_port)],
         [
             str(bin_dir / "streamlit"), "run", str(ROOT / "dashboards" / "app.py"),
             "--server.address", host, "--server.port", str(streamlit_port),
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            # A set server address is the URL Streamlit prints: on a wildcard host it would
+            # otherwise ask a public service for this machine's external IP.
+            "--browser.serverAddress", socket.gethostname() if host in ("0.0.0.0", "::") else host,
         ],
     ]  # fmt: skip
     # SIGTERM (a service manager, `timeout`, CI) must stop the children too, not orphan them.
     signal.signal(signal.SIGTERM, _raise_interrupt)
     children = [
-        subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True) for cmd in commands
+        subprocess.Popen(
+            cmd, cwd=ROOT, env=env, start_new_session=True, preexec_fn=_die_with_parent
+        )
+        for cmd in commands
     ]
-    print(f"Dagster UI:  http://{host}:{dagster_port}", flush=True)
+    if dagster_host not in (LOOPBACK, "localhost", "::1"):
+        print(
+            f"flowlake: warning: the Dagster UI on {dagster_host} has no sign-in: anyone who "
+            "reaches it can launch runs that write where this user can",
+            file=sys.stderr,
+            flush=True,
+        )
+    print(f"Dagster UI:  http://{dagster_host}:{dagster_port}", flush=True)
     print(f"Dashboards:  http://{host}:{streamlit_port}", flush=True)
     print("Ctrl-C stops both.", flush=True)
     code = 0

@@ -27,6 +27,12 @@ SPOOL_ENV = "FLOWLAKE_SPOOL"
 DEFAULT_SPOOL = "data/spool"
 MANIFEST = "manifest.json"
 LABELS = "synthetic_labels"
+#: The manifest key of a batch whose manifest could not be read (and why).
+UNREADABLE = "unreadable"
+
+
+class SpoolDamaged(ValueError):
+    """A spooled batch that cannot be read whole."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,13 @@ class Spool:
         for path in sorted(p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()):
             seq = int(path.name)
             if seq > after and (path / MANIFEST).is_file():
-                out.append(SpooledBatch(day, seq, path, json.loads((path / MANIFEST).read_text())))
+                try:
+                    manifest = json.loads((path / MANIFEST).read_text())
+                except (OSError, ValueError) as exc:
+                    # Written whole and renamed into place, a manifest is damaged only by
+                    # hand or by the disk: the batch is listed, and reading it says why.
+                    manifest = {UNREADABLE: f"{MANIFEST}: {exc}"}
+                out.append(SpooledBatch(day, seq, path, manifest))
         return out
 
     def days(self) -> list[dt.date]:
@@ -103,9 +115,18 @@ class Spool:
         return found[-1] if found else None
 
     def append(
-        self, day: dt.date, batch: Batch, *, source: str, cursor: int | None = None
+        self,
+        day: dt.date,
+        batch: Batch,
+        *,
+        source: str,
+        cursor: int | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> SpooledBatch:
         """Write ``batch`` as the day's next sequence number, atomically; return it.
+
+        ``settings`` (what the recording covers, see :func:`orchestration.live.record`) go
+        into the manifest with the ``cursor``.
 
         Raises
         ------
@@ -130,7 +151,8 @@ class Spool:
                     os.fsync(handle.fileno())
                 rows[name] = frame.height
             manifest = {"batch_id": uuid.uuid4().hex, "seq": seq, "day": day.isoformat(), "source": source,
-                        "cursor": cursor, "created_ns": time.time_ns(), "rows": rows}  # fmt: skip
+                        "cursor": cursor, "created_ns": time.time_ns(), "rows": rows,
+                        "settings": settings}  # fmt: skip
             with open(tmp / MANIFEST, "w", encoding="utf-8") as handle:
                 json.dump(manifest, handle)
                 handle.flush()
@@ -151,7 +173,27 @@ class Spool:
         return SpooledBatch(day, seq, final, manifest)
 
     def read(self, spooled: SpooledBatch) -> Batch:
-        """Return the batch stored at ``spooled``."""
-        frames = {p.stem: pl.read_parquet(p) for p in sorted(spooled.path.glob("*.parquet"))}
+        """Return the batch stored at ``spooled``.
+
+        Raises
+        ------
+        SpoolDamaged
+            When a file of the batch is missing or cannot be read (a disk fault, a file
+            cut short by hand), naming the batch and the file.
+        """
+        if UNREADABLE in spooled.manifest:
+            raise SpoolDamaged(
+                f"spool batch {spooled.seq} of {spooled.day} is damaged: {spooled.manifest[UNREADABLE]}"
+            )
+        frames = {}
+        for name in spooled.manifest.get("rows") or {}:
+            path = spooled.path / f"{name}.parquet"
+            try:
+                frames[name] = pl.read_parquet(path)
+            except (OSError, pl.exceptions.PolarsError) as exc:
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise SpoolDamaged(
+                    f"spool batch {spooled.seq} of {spooled.day} is damaged: {path.name}: {reason}"
+                ) from exc
         labels = frames.pop(LABELS, None)
         return Batch(streams=frames, labels=labels)

@@ -90,6 +90,9 @@ class Crashing(MarketSource):
     after: int
     name: str = "synthetic"
 
+    def universe(self) -> str:
+        return self.inner.universe()
+
     def historical(self, day: dt.date) -> Iterator[Batch]:
         return self.inner.historical(day)
 

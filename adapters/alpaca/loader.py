@@ -102,6 +102,14 @@ class AlpacaLive(MarketSource):
     config: AlpacaConfig = field(default_factory=AlpacaConfig)
     name: str = "alpaca"
 
+    def universe(self) -> str:
+        """Return the subscribed symbols and feeds."""
+        c = self.config
+        return (
+            f"alpaca underlyings={','.join(c.underlyings)} contracts={','.join(c.contracts)} "
+            f"options_feed={c.options_feed} stock_feed={c.stock_feed}"
+        )
+
     def historical(self, day: dt.date) -> Iterator[Batch]:
         """Return :class:`AlpacaHistorical` batches for ``day`` (REST)."""
         return AlpacaHistorical(self.config).historical(day)

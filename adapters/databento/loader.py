@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import databento as db
 import polars as pl
+from databento.common.error import BentoWarning
 
 from adapters.databento.config import DatabentoConfig
 from adapters.databento.parsing import apply_definitions, parse
@@ -17,11 +19,46 @@ from adapters.source import Batch, MarketSource
 DBN_SUFFIXES = (".dbn", ".dbn.zst")
 
 
-def load_stores(stores: Iterable[db.DBNStore]) -> Batch:
-    """Return one batch from DBN stores: definitions fill option multipliers and underlyings."""
+#: What databento warns when a DBN stream ends inside a record.
+TRUNCATED = "truncated"
+
+
+def _parse_whole(store: db.DBNStore, name: str) -> dict[str, pl.DataFrame]:
+    """Return :func:`parse` of ``store``, refusing a stream that ends inside a record.
+
+    databento decodes the whole records of a cut file and only warns about the rest: the
+    file would land as if whole, less its last records.
+
+    Raises
+    ------
+    ValueError
+        For a truncated stream, naming ``name``.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", BentoWarning)
+        parsed = parse(store)
+    for warning in caught:
+        if issubclass(warning.category, BentoWarning) and TRUNCATED in str(warning.message):
+            raise ValueError(f"{name}: DBN file is truncated (it ends inside a record)")
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return parsed
+
+
+def load_stores(stores: Iterable[db.DBNStore], names: Iterable[str] | None = None) -> Batch:
+    """Return one batch from DBN stores: definitions fill option multipliers and underlyings.
+
+    ``names`` (file paths, requests) name the stores in errors.
+
+    Raises
+    ------
+    ValueError
+        When a store's stream is truncated.
+    """
     parts: dict[str, list[pl.DataFrame]] = {}
-    for store in stores:
-        for stream, frame in parse(store).items():
+    labels = iter(names) if names is not None else None
+    for i, store in enumerate(stores):
+        name = next(labels) if labels is not None else f"DBN stream {i}"
+        for stream, frame in _parse_whole(store, name).items():
             parts.setdefault(stream, []).append(frame)
     merged = {k: pl.concat(v, how="diagonal_relaxed") for k, v in parts.items()}
     contracts = merged.pop("option_contracts", None)
@@ -42,12 +79,16 @@ class DatabentoFiles(MarketSource):
     paths: tuple[str, ...]
     name: str = "databento-files"
 
+    def universe(self) -> str:
+        """Return the files replayed."""
+        return "databento files " + " ".join(str(Path(p).resolve()) for p in self.paths)
+
     def historical(self, day: dt.date) -> Iterator[Batch]:
         """Yield the files' rows as one batch (landing keeps the rows of ``day``)."""
         for path in self.paths:
             if not Path(path).is_file():
                 raise ValueError(f"{path}: no such DBN file")
-        yield load_stores(db.DBNStore.from_file(p) for p in self.paths)
+        yield load_stores((db.DBNStore.from_file(p) for p in self.paths), self.paths)
 
 
 @dataclass(frozen=True)
@@ -83,4 +124,4 @@ class DatabentoHistorical(MarketSource):
                 )
                 for schema in schemas
             ]
-            yield load_stores(stores)
+            yield load_stores(stores, (f"{dataset} {schema} of {day}" for schema in schemas))

@@ -102,6 +102,11 @@ class IbkrOptionsBridge(MarketSource):
     ib_factory: Callable[[], IB] = IB
     name: str = "ibkr"
 
+    def universe(self) -> str:
+        """Return the option (and so its underlying) the bridge streams."""
+        c = self.config
+        return f"ibkr {c.symbol} {c.expiry} {c.strike} {c.right} {c.exchange} {c.currency}"
+
     def contracts(self) -> list[Contract]:
         """Return the option and its underlying as IB contracts."""
         c = self.config

@@ -20,6 +20,14 @@ class SyntheticMarket(MarketSource):
     chunk: int = 16
     name: str = "synthetic"
 
+    def universe(self) -> str:
+        """Return the spec that decides the day's rows (its date aside)."""
+        s = self.spec
+        return (
+            f"synthetic seed={s.seed} underlyings={','.join(s.underlyings)} "
+            f"minutes={s.minutes or 'all'} scale={s.scale}"
+        )
+
     def historical(self, day: dt.date) -> Iterator[Batch]:
         """Yield the day ``chunk`` underlyings at a time (with their labels)."""
         for part in iter_day(replace(self.spec, date=day), self.chunk):
