@@ -33,6 +33,7 @@ from dagster import AssetExecutionContext
 from adapters.calendar import next_session, previous_session
 from assets.checks import OverflowRefused, holds, refuse_non_finite, specs, unique
 from assets.contract_baselines import PREVIOUS_DAY
+from assets.money import exact_sum
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
 
@@ -109,7 +110,7 @@ def roll_volume(
             # Summed wide: a sum past 2^63 fails the cast to Int64 below instead of wrapping
             # to a negative volume.
             pl.col("size").cast(pl.Int128).sum().alias("volume"),
-            pl.col("premium").sum().alias("premium"),
+            exact_sum(pl.col("premium")).alias("premium"),
             pl.len().cast(pl.Int64).alias("n_prints"),
         )
     )

@@ -28,6 +28,7 @@ from dagster import AssetExecutionContext
 from assets.checks import all_exist, in_unit_interval, specs, unique
 from assets.classifier_hits import clearance
 from assets.flow_packets import chain_starts
+from assets.money import exact_sum
 from assets.tail import drop_held, held_until, plan_for
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
@@ -166,7 +167,7 @@ def infer_dark(
         .agg(
             pl.col("_eid").alias("event_ids"),
             pl.col("size").sum().alias("shares"),
-            pl.col("notional").sum(),
+            exact_sum(pl.col("notional")).alias("notional"),
             pl.len().cast(pl.Int64).alias("n_prints"),
         )
         .join(good.select("event_id", "date", "nbbo_bid", "nbbo_ask", "nbbo_age_ms"), on="event_id")

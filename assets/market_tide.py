@@ -15,6 +15,7 @@ import polars as pl
 from dagster import AssetExecutionContext
 
 from assets.checks import specs, unique
+from assets.money import exact_sum
 from assets.tail import plan_for
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource
@@ -43,10 +44,10 @@ def build_tide(prints: pl.LazyFrame) -> pl.LazyFrame:
         (pl.col("ts_event") // MINUTE_NS * MINUTE_NS).alias("ts")
     )
     sums = [
-        premium.filter(call).sum().alias("call_premium"),
-        premium.filter(put).sum().alias("put_premium"),
-        premium.filter((call & buy) | (put & sell)).sum().alias("bullish_premium"),
-        premium.filter((call & sell) | (put & buy)).sum().alias("bearish_premium"),
+        exact_sum(premium.filter(call)).alias("call_premium"),
+        exact_sum(premium.filter(put)).alias("put_premium"),
+        exact_sum(premium.filter((call & buy) | (put & sell))).alias("bullish_premium"),
+        exact_sum(premium.filter((call & sell) | (put & buy))).alias("bearish_premium"),
         pl.len().cast(pl.Int64).alias("n_prints"),
     ]
     per = rows.group_by("date", "underlying", "ts").agg(sums)

@@ -31,6 +31,7 @@ from dagster import AssetExecutionContext
 from adapters.calendar import to_ns
 from assets.checks import all_exist, specs, unique
 from assets.flow_packets import window_ns
+from assets.money import exact_sum
 from assets.ordering import KEY_LIMIT, group_starts, instrument_codes, order_by_code_time
 from assets.tail import ALERT_PATH, plan_for
 from orchestration.partitions import partition_date, trading_days
@@ -242,8 +243,8 @@ def structures_of_legs(
             pl.col("contract").n_unique().alias("_n_contracts"),
             pl.col("packet_id"),
             pl.col("contract"),
-            signed.sum().alias("net_premium"),
-            pl.col("premium").sum().alias("gross_premium"),
+            exact_sum(signed).alias("net_premium"),
+            exact_sum(pl.col("premium")).alias("gross_premium"),
             pl.col("expiry").unique().sort().alias("expiries"),
             pl.col("strike").unique().sort().alias("strikes"),
             pl.col("right").unique().sort().alias("rights"),

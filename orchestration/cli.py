@@ -211,6 +211,17 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--start", required=True, help="first trading day (YYYY-MM-DD)")
     calibrate.add_argument("--end", help="last trading day (default: --start)")
 
+    vacuum = add(
+        "vacuum",
+        "remove data files no table version needs: replaced versions and killed writes' files",
+    )
+    vacuum.add_argument(
+        "--retention-hours",
+        type=NON_NEGATIVE_INT,
+        help="only files older than this (default: each table's retention, a week)",
+    )
+    vacuum.add_argument("--dry-run", action="store_true", help="list the files, remove none")
+
     serve = add("serve", "start the Dagster UI and the dashboards (127.0.0.1 unless --host)")
     serve.add_argument("--host", default="127.0.0.1", help="the dashboards' address")
     serve.add_argument(
@@ -231,7 +242,7 @@ def _materialize(
 ) -> dg.ExecuteInProcessResult:
     from orchestration.definitions import defs
     from orchestration.failures import run_failure
-    from orchestration.instance import get_instance
+    from orchestration.instance import fail_orphaned_runs, get_instance, process_tags
 
     assets = list(defs.assets or [])
     graph = defs.resolve_asset_graph()
@@ -247,6 +258,7 @@ def _materialize(
     # The instance is closed on the way out: its SQLite connections would otherwise be finalised
     # by the garbage collector on whichever thread happens to run it, much later.
     with get_instance() as instance, _native_stderr_to(instance.root_directory) as native_log:
+        fail_orphaned_runs(instance)
         result = dg.materialize(
             assets,
             resources=resources,
@@ -254,7 +266,7 @@ def _materialize(
             instance=instance,
             selection=chosen,
             raise_on_error=False,
-            tags=tags,
+            tags={**(tags or {}), **process_tags()},
             # The run's step-by-step log (tracebacks included) is in the Dagster UI; the terminal
             # gets one line.
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
@@ -330,6 +342,31 @@ def _refuse_all_other_days(result: dg.ExecuteInProcessResult, day: dt.date, give
             f"none of the rows is of {day}{hint}: {other} rows of other trading days were "
             "quarantined; give the files' --date"
         )
+
+
+def _vacuum(args: argparse.Namespace, lake: object) -> int:
+    from lake.vacuum import local_tables, vacuum
+    from orchestration.resources import LakeResource
+
+    assert isinstance(lake, LakeResource)
+    if lake.lake().is_local:
+        tables = local_tables(lake.lake())
+    else:
+        from orchestration.definitions import defs
+
+        tables = sorted(k.path[-1] for k in defs.resolve_asset_graph().get_all_asset_keys())
+    try:
+        done = vacuum(lake.lake(), tables, args.retention_hours, args.dry_run)
+    except ValueError as exc:
+        raise CliError(f"--retention-hours: {exc}", EXIT_USAGE) from None
+    verb = "would remove" if args.dry_run else "removed"
+    for result in done:
+        if result.files:
+            print(f"{result.table}: {verb} {len(result.files)} files")
+    print(
+        f"vacuum {lake.root}: {verb} {sum(len(r.files) for r in done)} files in {len(done)} tables"
+    )
+    return 0
 
 
 def _calibrate(args: argparse.Namespace, lake: object) -> int:
@@ -617,6 +654,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             raise CliError(str(exc)) from None
     if args.command == "calibrate":
         return _calibrate(args, lake)
+    if args.command == "vacuum":
+        return _vacuum(args, lake)
     if args.command == "live":
         return _live(args, lake)
     if args.command == "bench":

@@ -467,3 +467,48 @@ def test_serve_keeps_dagster_on_loopback_and_its_children_die_with_it(
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+# -- 10. files of killed writes are vacuumed; killed runs are failed -----------------------
+
+
+def test_vacuum_removes_old_unreferenced_files_only(
+    clean_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+    import time
+
+    from orchestration.cli import main
+
+    lake = Lake(str(clean_env))
+    frame = option_trades([{"ts": i, "price": 1.0 + i, "event_id": f"t{i}"} for i in range(5)])
+    overwrite_partition(lake, "option_prints", frame, DAY)
+    overwrite_partition(lake, "option_prints", frame.head(3), DAY)  # the first files replaced
+    folder = Path(lake.uri("option_prints")) / f"date={DAY.isoformat()}"
+    replaced = sorted(folder.glob("*.parquet"), key=lambda p: p.stat().st_mtime)[0]
+    # What a writer killed before its commit leaves: a data file no version names.
+    orphan, fresh = folder / "part-killed-old.parquet", folder / "part-killed-new.parquet"
+    frame.drop("date").write_parquet(orphan)
+    frame.drop("date").write_parquet(fresh)
+    two_hours_ago = time.time() - 7200
+    for path in (orphan, replaced):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+
+    def flowlake(*args: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as exc:
+            main(list(args))
+        out, err = capsys.readouterr()
+        return int(exc.value.code), out, err
+
+    code, out, _ = flowlake("vacuum", "--retention-hours", "1", "--dry-run")
+    assert code == 0 and "option_prints: would remove 1 files" in out
+    assert orphan.exists()
+    code, out, _ = flowlake("vacuum", "--retention-hours", "1")
+    assert code == 0 and "option_prints: removed 1 files" in out
+    assert not orphan.exists() and fresh.exists()
+    # A replaced file's age counts from its removal (just now), not from when it was written:
+    # time travel to the version before keeps working for the retention.
+    assert replaced.exists()
+    assert read(lake, "option_prints").height == 3
+    code, _, err = flowlake("vacuum", "--retention-hours", "0")
+    assert code == 2 and "under 1 h" in err and err.count("\n") == 1

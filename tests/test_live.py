@@ -325,7 +325,7 @@ def test_live_micro_batches_equal_whole_day_replay(
     for table, keys in DERIVED_KEYS.items():
         a, b = read(Lake(str(replay_root)), table), read(Lake(str(live_root)), table)
         assert a.height > 0 or table not in DERIVED_IDS, table
-        assert_frame_equal(a.sort(keys), b.sort(keys), check_column_order=False)
+        assert_frame_equal(a.sort(keys), b.sort(keys), check_column_order=False, check_exact=True)
 
 
 def test_live_tails_of_the_next_session_equal_its_replay(
@@ -363,7 +363,9 @@ def test_live_tails_of_the_next_session_equal_its_replay(
         b = read(Lake(str(live_root)), table, dates=[nxt])
         assert (a is None) == (b is None), table
         if a is not None:
-            assert_frame_equal(a.sort(keys), b.sort(keys), check_column_order=False)
+            assert_frame_equal(
+                a.sort(keys), b.sort(keys), check_column_order=False, check_exact=True
+            )
 
 
 def test_flowlake_live_runs_to_the_end_and_exits_zero(

@@ -173,12 +173,17 @@ def test_killed_dagster_run_leaves_whole_versions_and_a_rerun_completes(
     for table, key in DERIVED_KEYS.items():
         assert read(lake, table).sort(key).equals(before[table])
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-        runs = instance.get_runs()
-        assert runs[0].status != dg.DagsterRunStatus.SUCCESS  # the killed one, newest first
+        killed = instance.get_runs()[0]  # newest first
+        assert killed.status == dg.DagsterRunStatus.STARTED  # nothing could end it
     rerun = cli(["build", "--date", day], env)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     for table, key in DERIVED_KEYS.items():
         assert read(lake, table).sort(key).equals(before[table])
+    # The next command marked the killed run failed instead of leaving it started for good.
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        run = instance.get_run_by_id(killed.run_id)
+        assert run is not None and run.status == dg.DagsterRunStatus.FAILURE
+        assert instance.get_runs()[0].status == dg.DagsterRunStatus.SUCCESS
 
 
 WRITER = textwrap.dedent(
