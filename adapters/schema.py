@@ -85,6 +85,10 @@ RAW_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
 
 STREAMS: tuple[str, ...] = tuple(RAW_SCHEMAS)
 
+#: The quarantine reason of a row whose event_id is landed already with other content: the
+#: stored row stays (a landed row is never rewritten), and the new one is kept in quarantine.
+CONFLICT = "duplicate event_id with different content than the landed row"
+
 #: How a valid row of another trading day than the one being landed starts its reason.
 OTHER_DAY = "trading date"
 

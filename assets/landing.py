@@ -15,7 +15,14 @@ import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
 
-from adapters.schema import OTHER_DAY, QUARANTINE_SCHEMA, STREAMS, quarantine_rows, validate
+from adapters.schema import (
+    CONFLICT,
+    OTHER_DAY,
+    QUARANTINE_SCHEMA,
+    STREAMS,
+    quarantine_rows,
+    validate,
+)
 from adapters.source import Batch
 from assets.tail import Tail, batch_tail
 from lake import Lake
@@ -27,10 +34,6 @@ LABELS_TABLE = "synthetic_labels"
 
 #: Quarantine metadata: the rows of the run that were valid but of another trading day.
 OTHER_DAY_ROWS = "rows_of_other_days"
-
-#: The quarantine reason of a row whose event_id is landed already with other content: the
-#: stored row stays (a landed row is never rewritten), and the new one is kept here.
-CONFLICT = "duplicate event_id with different content than the landed row"
 
 
 def split_day(

@@ -221,8 +221,9 @@ def land(lake: Lake, table: str, frame: pl.DataFrame, key: str = "event_id") -> 
 def differing(stored: pl.DataFrame, batch: pl.DataFrame, key: str) -> pl.DataFrame:
     """Return the rows of ``batch`` whose ``(date, key)`` is in ``stored`` with other content.
 
-    Rows are compared whole, by a hash of every column (both sides hashed in this process,
-    so the hash function is the same); an exact copy of a stored row is not a conflict.
+    Rows are compared by a hash of every column but ``ts_recv`` (both sides hashed in this
+    process, so the hash function is the same): a feed that sends an event again after a
+    reconnect receives it at another time, and that is the same event, not a conflict.
 
     Examples
     --------
@@ -232,7 +233,7 @@ def differing(stored: pl.DataFrame, batch: pl.DataFrame, key: str) -> pl.DataFra
     """
     if stored.height == 0:
         return batch.head(0)
-    columns = batch.columns
+    columns = [c for c in batch.columns if c != "ts_recv"]
 
     def hashed(rows: pl.DataFrame) -> pl.DataFrame:
         return rows.select("date", key, pl.struct(columns).hash(seed=0).alias("_hash"))

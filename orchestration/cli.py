@@ -55,20 +55,31 @@ def _session_date(text: str | None) -> dt.date:
     return day
 
 
-def _number(minimum: float, *, inclusive: bool, kind: type = float) -> Callable[[str], float]:
-    """Return an argparse type: a finite ``kind`` above ``minimum`` (or at it, ``inclusive``).
+def _number(
+    minimum: float, *, inclusive: bool, kind: type = float, maximum: float | None = None
+) -> Callable[[str], float]:
+    """Return an argparse type: a finite ``kind`` above ``minimum`` (or at it, ``inclusive``)
+    and at most ``maximum``.
 
     A zero interval would slice a day into billions of windows, a negative speed or scale
-    means nothing: each is a usage line, not a late failure.
+    means nothing, a scale of a million would not fit in memory: each is a usage line, not
+    a late failure.
     """
     bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
+    if maximum is not None:
+        bound += f" and <= {maximum:g}"
 
     def parse(text: str) -> float:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number {bound}") from None
-        if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
+        if (
+            not math.isfinite(value)
+            or value < minimum
+            or (value == minimum and not inclusive)
+            or (maximum is not None and value > maximum)
+        ):
             raise argparse.ArgumentTypeError(f"{text!r} is not a number {bound}")
         return value
 
@@ -79,6 +90,11 @@ def _number(minimum: float, *, inclusive: bool, kind: type = float) -> Callable[
 POSITIVE = _number(0, inclusive=False)
 NON_NEGATIVE = _number(0, inclusive=True)
 NON_NEGATIVE_INT = _number(0, inclusive=True, kind=int)
+PORT = _number(1, inclusive=True, kind=int, maximum=65535)
+#: A micro-batch of market time: 10 ms up to a whole day.
+INTERVAL = _number(0.01, inclusive=True, maximum=86_400)
+#: The synthetic market's rate multiplier: a full universe at 100x is ~10^9 rows.
+SCALE = _number(0, inclusive=False, maximum=100)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="session minutes from the open (0: the whole session)",
     )
     synth.add_argument(
-        "--scale", type=POSITIVE, default=1.0, help="multiplies print and quote rates"
+        "--scale", type=SCALE, default=1.0, help="multiplies print and quote rates (at most 100)"
     )
 
     ingest = add(
@@ -153,7 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="1 real time, 60 a minute per second, 0 as fast as possible",
     )
     live.add_argument(
-        "--interval", type=POSITIVE, default=5.0, help="seconds of market time per micro-batch"
+        "--interval",
+        type=INTERVAL,
+        default=5.0,
+        help="seconds of market time per micro-batch (0.01 to 86400)",
     )
     live.add_argument(
         "--underlyings",
@@ -229,8 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="127.0.0.1",
         help="the Dagster UI's address: loopback unless given (it has no sign-in; --host never moves it)",
     )
-    serve.add_argument("--dagster-port", type=int, default=3000)
-    serve.add_argument("--streamlit-port", type=int, default=8501)
+    serve.add_argument("--dagster-port", type=PORT, default=3000)
+    serve.add_argument("--streamlit-port", type=PORT, default=8501)
 
     for name, issue in NOT_YET.items():
         add(name, f"not implemented yet: {issue}")

@@ -512,3 +512,25 @@ def test_vacuum_removes_old_unreferenced_files_only(
     assert read(lake, "option_prints").height == 3
     code, _, err = flowlake("vacuum", "--retention-hours", "0")
     assert code == 2 and "under 1 h" in err and err.count("\n") == 1
+
+
+def test_quarantine_rows_of_a_fixed_and_reingested_file_are_resolved(lake: Lake) -> None:
+    from lake.quarantine import with_resolution
+
+    raw = pl.DataFrame([raw_trade("a1", 1.25, 10), raw_trade("a2", "1e308", 1)])
+    land_batch(lake, Batch({"option_trades": raw}), DAY)
+    before = with_resolution(lake, read(lake, "quarantine"))
+    assert before.select("event_id", "resolved").rows() == [("a2", False)]
+    fixed = raw.with_columns(pl.Series("price", ["1.30", "2.5"]))  # a1 now conflicts
+    land_batch(lake, Batch({"option_trades": fixed}), DAY)
+    after = with_resolution(lake, read(lake, "quarantine")).sort("event_id")
+    assert after.select("event_id", "resolved").rows() == [("a1", False), ("a2", True)]
+    assert after.item(0, "reason") == CONFLICT
+
+
+def test_an_event_received_again_later_is_the_same_event(lake: Lake) -> None:
+    frame = option_trades([{"ts": i, "price": 1.0 + i, "event_id": f"t{i}"} for i in range(3)])
+    land(lake, "option_trades", frame)
+    later = frame.with_columns(pl.col("ts_recv") + 5_000_000_000)  # resent after a reconnect
+    again = land(lake, "option_trades", later)
+    assert again.rows_skipped == 3 and again.conflicts is not None and again.conflicts.height == 0

@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboards.data import current_lake, load_day, stream_stats
 from dashboards.state import open_page
+from lake.quarantine import with_resolution
 from lake.read import table_version
 
 view = open_page("Pipeline health")
@@ -91,8 +92,12 @@ def health() -> None:
     if quarantine is None or quarantine.is_empty():
         st.success("Nothing quarantined for this day.")
     else:
+        # Rows landed since (a file fixed and ingested again) are resolved, not outstanding.
+        quarantine = with_resolution(lake, quarantine)
         st.dataframe(
-            quarantine.group_by("stream", "reason").len().sort("len", descending=True),
+            quarantine.group_by("stream", "reason", "resolved")
+            .len()
+            .sort("resolved", "len", descending=[False, True]),
             hide_index=True,
             width="stretch",
             key="quarantine_counts",
