@@ -22,11 +22,17 @@ EQUITY_EXTENDED_OPEN = dt.time(4, 0)
 EQUITY_EXTENDED_CLOSE = dt.time(20, 0)
 
 
+#: The first day flowlake lands, builds and backfills (OPRA.PILLAR history starts
+#: 2023-03-28; equity history is older).
+FIRST_SUPPORTED = dt.date(2010, 1, 1)
+
+
 @lru_cache(maxsize=1)
 def _calendar() -> ExchangeCalendar:
     import exchange_calendars as xcals
 
-    return xcals.get_calendar("XNYS")  # type: ignore[no-any-return]
+    # From 2010 whatever today is (the library's default window starts 20 years back).
+    return xcals.get_calendar("XNYS", start=FIRST_SUPPORTED.isoformat())  # type: ignore[no-any-return]
 
 
 def first_session() -> dt.date:

@@ -29,6 +29,7 @@ from dagster import AssetExecutionContext
 
 from adapters.calendar import NY, session_bounds, to_ns
 from adapters.osi import parse_osi_columns
+from adapters.quotes import NBBO
 from adapters.synthetic.pricing import YEAR_SECONDS, black_scholes
 from assets.checks import holds, specs, unique
 from assets.nbbo import valid_quotes
@@ -111,7 +112,8 @@ def chain_at(
     )
     probes = parsed.join(pl.LazyFrame({"ts": times}, schema={"ts": pl.Int64}), how="cross")
     mids = (
-        valid_quotes(quotes)
+        # A venue's own book is not the market's mid: NBBO rows only.
+        valid_quotes(quotes.filter(pl.col("exchange") == NBBO))
         .filter(pl.col("bid") > 0)
         .select("contract", pl.col("ts_event").alias("_qts"), ((pl.col("bid") + pl.col("ask")) / 2).alias("mid"))
         .sort("_qts")

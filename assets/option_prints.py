@@ -19,7 +19,7 @@ from dagster import AssetExecutionContext
 from assets.cancels import mark_cancelled
 from assets.checks import holds, refuse_non_finite, specs, unique
 from assets.conditions import apply_policy, opra_policy
-from assets.nbbo import join_nbbo, max_age_ns
+from assets.nbbo import join_nbbo, max_age_ns, nbbo_stream, standing_quotes
 from assets.tail import ALERT_PATH, plan_for, tail_inputs
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
@@ -33,7 +33,8 @@ def enrich_option_prints(
     Parameters
     ----------
     trades, quotes
-        Landing rows (``option_trades``, ``option_quotes``) of one day.
+        Landing rows of one day: ``option_trades``, and the NBBO of ``option_quotes``
+        (:func:`assets.nbbo.nbbo_stream`).
     params
         ``max_age_ms``, ``eps_min``, ``eps_spread_fraction``.
 
@@ -87,10 +88,15 @@ def option_prints(
     th = thresholds.load()
     params = {**th.section("nbbo"), **th.section("placement")}
     trades = lake.scan_day("option_trades", day)
-    quotes = lake.scan_day("option_quotes", day)
+    day_quotes = lake.scan_day("option_quotes", day)
     plan = plan_for(context, lake.has("option_prints"), ("option",))
-    trades, quotes = tail_inputs(trades, quotes, plan, max_age_ns(params))
-    result = enrich_option_prints(trades, quotes, params).collect()
+    trades, quotes = tail_inputs(trades, day_quotes, plan, max_age_ns(params))
+    if plan.since_ns is not None:
+        # A complete stream's book stands however old: a tail needs it as the day has it.
+        quotes = pl.concat(
+            [standing_quotes(day_quotes, plan.since_ns - max_age_ns(params)), quotes]
+        )
+    result = enrich_option_prints(trades, nbbo_stream(quotes), params).collect()
     refuse_non_finite(result, "option_prints", "event_id", "premium")
     checks = [
         unique(result, "event_id"),

@@ -21,7 +21,7 @@ from typing import NoReturn
 
 import dagster as dg
 
-from adapters.calendar import is_session, latest_session
+from adapters.calendar import first_session, is_session, last_session, latest_session
 from lake.location import resolve_lake_root
 
 NOT_YET: dict[str, str] = {}
@@ -50,6 +50,12 @@ def _session_date(text: str | None) -> dt.date:
         day = dt.date.fromisoformat(text)
     except ValueError:
         raise CliError(f"--date {text!r} is not a date (use YYYY-MM-DD)", EXIT_USAGE) from None
+    if not first_session() <= day <= last_session():
+        raise CliError(
+            f"--date {day} is outside the days flowlake supports "
+            f"({first_session()} to {last_session()})",
+            EXIT_USAGE,
+        )
     if not is_session(day):
         raise CliError(f"--date {day} is not an XNYS trading session", EXIT_USAGE)
     return day

@@ -6,10 +6,11 @@ import datetime as dt
 
 import dagster as dg
 
-from adapters.calendar import holidays_between, last_session
+from adapters.calendar import first_session, holidays_between, last_session
 
-#: First partition; earlier days can be added by moving this back.
-PARTITIONS_START = dt.date(2024, 1, 2)
+#: First partition: the calendar's first session (2010-01-04), so any historical day since
+#: can be landed, built and backfilled.
+PARTITIONS_START = first_session()
 
 
 def _xnys_daily() -> dg.TimeWindowPartitionsDefinition:

@@ -53,6 +53,10 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
         (["synth", "--scale", "inf"], "argument --scale: 'inf' is not a number > 0"),
         (["synth", "--minutes", "1.5"], "argument --minutes: '1.5' is not a number >= 0"),
         (["build", "--lake", ""], "--lake: give a folder or URI"),
+        (
+            ["build", "--date", "2009-12-31"],
+            "--date 2009-12-31 is outside the days flowlake supports (2010-01-04 to ",
+        ),
     ],
 )
 def test_bad_arguments_print_one_line(

@@ -147,10 +147,19 @@ def test_files_source_and_cli_ingest(
     with pytest.raises(SystemExit):
         main(["build", "--date", DAY.isoformat()])
     prints = read(lake, "option_prints")
-    # Each trade against the tbbo quote just before it (hand-checked: eps = 0.01):
-    # 0.24 in 0.24 x 0.25 -> B (nearer the bid); 0.20 in 0.18 x 0.22 -> MID;
-    # 0.19 in 0.18 x 0.22 -> B; 0.19 in 0.19 x 0.21 -> B.
-    assert prints.sort("ts_event", "seq")["placement"].to_list() == ["B", "MID", "B", "B"]
+    # The tbbo books are each trade's own venue (publishers 23, 26, 37), not the NBBO: they
+    # place nothing. The NBBO is the cbbo-1s sample, known at the end of its second
+    # (hand-checked, eps = max(0.01, 5% of the spread)):
+    # 14:30:00.818 0.24: the NBBO in force is the 13:00:01 sample, an empty book -> NONE;
+    # 14:30:01.632 0.20, 01.645 0.19, 01.746 0.19: the 14:30:01 sample 0.10 x 0.25, under a
+    # second old, eps 0.01; each is over 0.01 from both sides -> MID.
+    assert prints.sort("ts_event", "seq")["placement"].to_list() == ["NONE", "MID", "MID", "MID"]
+    quotes = read(lake, "option_quotes")
+    venues = quotes.filter(pl.col("source") == "databento.tbbo")
+    assert venues.height == 4 and set(venues.get_column("exchange")) == {"U", "I", "S"}
+    assert set(quotes.filter(pl.col("exchange") == "NBBO").get_column("source")) == {
+        "databento.cbbo-1s"
+    }
     assert list(DatabentoFiles(tuple(files)).historical(DAY))
 
 

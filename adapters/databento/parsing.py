@@ -12,6 +12,7 @@ from databento import DBNStore, Schema
 
 from adapters.calendar import trading_date_expr
 from adapters.databento.venues import venue_table
+from adapters.quotes import NBBO
 
 SOURCE = "databento"
 UNDEF_PRICE = 2**63 - 1
@@ -22,7 +23,10 @@ UNDEF_I32 = 2**31 - 1
 #: ``stat_type`` of open interest in Databento statistics records.
 STAT_OPEN_INTEREST = 9
 SAMPLED_SCHEMAS = {Schema.CBBO_1S, Schema.CBBO_1M, Schema.BBO_1S, Schema.BBO_1M}
-QUOTE_SCHEMAS = {Schema.MBP_1, Schema.CMBP_1, Schema.TCBBO}
+QUOTE_SCHEMAS = {Schema.MBP_1, Schema.CMBP_1}
+#: Schemas whose book is consolidated across OPRA's venues (the NBBO). The others (mbp-1,
+#: tbbo, bbo-1s/1m) carry the top of book of the venue in ``publisher_id``.
+CONSOLIDATED_SCHEMAS = {Schema.CMBP_1, Schema.TCBBO, Schema.CBBO_1S, Schema.CBBO_1M}
 
 
 def records(store: DBNStore) -> pl.DataFrame:
@@ -111,10 +115,10 @@ def _ids(tag: str, seq: str) -> pl.Expr:
     ).alias("event_id")
 
 
-def _common(tag: str, seq: str) -> list[pl.Expr]:
+def _common(tag: str, seq: str, source: str = SOURCE) -> list[pl.Expr]:
     return [
         _ids(tag, seq),
-        pl.lit(SOURCE).alias("source"),
+        pl.lit(source).alias("source"),
         pl.col("ts_event").cast(pl.Int64),
         pl.col("ts_recv").cast(pl.Int64),
         pl.col(seq).cast(pl.Int64).alias("seq"),
@@ -124,7 +128,7 @@ def _common(tag: str, seq: str) -> list[pl.Expr]:
 def _trades(frame: pl.DataFrame, options: bool) -> pl.DataFrame:
     key = "contract" if options else "symbol"
     out = frame.filter(pl.col("action") == "T").select(
-        *_common("t", "sequence"),
+        *_common("t", _sequence(frame)),
         pl.col("symbol").alias(key),
         _price("price").alias("price"),
         pl.col("size").cast(pl.Int64),
@@ -135,10 +139,28 @@ def _trades(frame: pl.DataFrame, options: bool) -> pl.DataFrame:
     return out
 
 
-def _quotes(frame: pl.DataFrame, options: bool, seq: str) -> pl.DataFrame:
+def quote_source(schema: Schema | str) -> str:
+    """Return the ``source`` of quotes from a schema (``databento.cmbp-1``): what the book
+    is (consolidated or one venue's) and whether it holds every change or samples them
+    (:data:`adapters.quotes.QUOTE_SOURCES`) depends on it."""
+    return f"{SOURCE}.{Schema(schema).value}"
+
+
+def _quotes(frame: pl.DataFrame, options: bool, seq: str, schema: Schema) -> pl.DataFrame:
     key = "contract" if options else "symbol"
+    # Options: a consolidated book is the NBBO; a venue's book keeps its venue, and never
+    # places a trade unless flowlake consolidates every venue's book (adapters.quotes).
+    exchange = (
+        [
+            pl.lit(NBBO).alias("exchange")
+            if schema in CONSOLIDATED_SCHEMAS
+            else _exchange(frame, True)
+        ]
+        if options
+        else []
+    )
     return frame.select(
-        *_common("q", seq),
+        *_common("q", seq, quote_source(schema)),
         pl.col("symbol").alias(key),
         # A one-sided book (an ask, no bid) is a zero bid, as OPRA shows "no bid"; a book
         # with neither side stays empty and is quarantined on landing.
@@ -149,7 +171,7 @@ def _quotes(frame: pl.DataFrame, options: bool, seq: str) -> pl.DataFrame:
         _price("ask_px_00").alias("ask"),
         pl.col("bid_sz_00").cast(pl.Int64).alias("bid_size"),
         pl.col("ask_sz_00").cast(pl.Int64).alias("ask_size"),
-        *([pl.lit("NBBO").alias("exchange")] if options else []),
+        *exchange,
     )
 
 
@@ -174,27 +196,36 @@ def parse(store: DBNStore) -> dict[str, pl.DataFrame]:
     match store.schema:
         case Schema.TRADES:
             return {trades: _trades(frame, options)}
-        case Schema.TBBO:
-            # The BBO of a tbbo record is the book just before its trade: a quote at the
-            # trade's own timestamp, which the backward as-of join still matches.
+        case Schema.TBBO | Schema.TCBBO:
+            # The BBO of a tbbo (tcbbo) record is the venue's (the consolidated) book just
+            # before its trade: a quote at the trade's own timestamp, which the backward
+            # as-of join still matches.
             return {
                 trades: _trades(frame, options),
-                quotes: _quotes(frame.filter(pl.col("action") == "T"), options, "sequence"),
+                quotes: _quotes(
+                    frame.filter(pl.col("action") == "T"), options, _sequence(frame), store.schema
+                ),
             }
         case schema if schema in SAMPLED_SCHEMAS:
             # A sampled book (cbbo-1s, bbo-1m, ...) is the state at the end of its interval,
             # known only then: dating it at its last change (ts_event) would let it place
             # trades that happened at that same instant but before the change.
             sampled = frame.with_columns(pl.col("ts_recv").alias("ts_event"))
-            return {quotes: _quotes(sampled, options, "ts_recv")}
+            return {quotes: _quotes(sampled, options, "ts_recv", schema)}
         case schema if schema in QUOTE_SCHEMAS:
-            return {quotes: _quotes(frame, options, "sequence")}
+            return {quotes: _quotes(frame, options, _sequence(frame), schema)}
         case Schema.DEFINITION:
             return {"option_contracts": _definitions(frame)} if options else {}
         case Schema.STATISTICS:
             return {"option_open_interest": _open_interest(frame)}
         case other:
             raise ValueError(f"unsupported Databento schema {other} in {store.dataset}")
+
+
+def _sequence(frame: pl.DataFrame) -> str:
+    """Return the column that orders records sharing a timestamp: ``sequence`` where the
+    schema has it (cmbp-1 and tcbbo records have none: their receive time orders them)."""
+    return "sequence" if "sequence" in frame.columns else "ts_recv"
 
 
 def _definitions(frame: pl.DataFrame) -> pl.DataFrame:
