@@ -122,6 +122,28 @@ def trading_date_expr(ts_ns: pl.Expr) -> pl.Expr:
     )
 
 
+def sessions_meeting(start_ns: int, end_ns: int, stream_kind: str) -> list[dt.date]:
+    """Return the sessions whose accepted window (:func:`session_windows`) meets the time
+    range ``[start_ns, end_ns)``: the trading days a file covering that range can hold.
+
+    Examples
+    --------
+    >>> day = dt.date(2023, 3, 28)
+    >>> sessions_meeting(ny_ns(day, dt.time(0)), ny_ns(day, dt.time(23)), "option")
+    [datetime.date(2023, 3, 28)]
+    """
+    first = dt.datetime.fromtimestamp(start_ns / 1e9, NY).date() - dt.timedelta(days=1)
+    last = dt.datetime.fromtimestamp(end_ns / 1e9, NY).date() + dt.timedelta(days=1)
+    windows = session_windows(
+        [first + dt.timedelta(n) for n in range((last - first).days + 1)], stream_kind
+    )
+    return (
+        windows.filter((pl.col("lo_ns") < end_ns) & (pl.col("hi_ns") > start_ns))
+        .get_column("date")
+        .to_list()
+    )
+
+
 def session_windows(days: list[dt.date], stream_kind: str) -> pl.DataFrame:
     """Return the accepted ``[lo_ns, hi_ns]`` window per session day for a stream kind.
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import polars as pl
 
+from adapters.calendar import is_session, trading_date_expr
 from adapters.schema import ROW_ERROR, STREAMS
 
 SUFFIXES = (".parquet", ".csv")
@@ -98,6 +100,29 @@ def stream_of(path: str | Path) -> str:
     if stem not in STREAMS:
         raise ValueError(f"{path}: file name must start with one of {', '.join(STREAMS)}")
     return stem
+
+
+def canonical_days(paths: list[str]) -> list[dt.date]:
+    """Return the trading sessions the rows of canonical files fall on (``ts_event``'s New
+    York date; ``date`` for open interest), in order. Rows whose time cannot be read are
+    left to the validator.
+
+    Raises
+    ------
+    ValueError
+        For an unreadable file, naming it.
+    """
+    days: set[dt.date] = set()
+    for path in paths:
+        frame = read_canonical(path)
+        if "ts_event" in frame.columns:
+            date = trading_date_expr(pl.col("ts_event").cast(pl.Int64, strict=False))
+        elif "date" in frame.columns:
+            date = pl.col("date").cast(pl.Date, strict=False)
+        else:
+            continue
+        days.update(frame.select(date.drop_nulls().unique()).to_series().to_list())
+    return sorted(d for d in days if is_session(d))
 
 
 def canonical_files(folder: str | Path) -> list[Path]:

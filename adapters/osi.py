@@ -6,10 +6,34 @@ Root padded to 6 with spaces, expiry YYMMDD, right C/P, strike x 1000 as 8 digit
 from __future__ import annotations
 
 import datetime as dt
+from functools import cache
+from pathlib import Path
 
 import polars as pl
 
 OSI_PATTERN = r"^[A-Z0-9.]{1,6} *\d{6}[CP]\d{8}$"
+#: Roots that are not their underlying's symbol (index options: SPXW -> SPX).
+ROOTS_FILE = Path(__file__).with_name("option_roots.csv")
+
+
+@cache
+def index_roots() -> dict[str, str]:
+    """Return root -> underlying for the roots that are not their underlying
+    (``option_roots.csv``); any other root is its underlying's symbol."""
+    table = pl.read_csv(ROOTS_FILE)
+    return dict(zip(table.get_column("root"), table.get_column("underlying"), strict=True))
+
+
+def underlying_of(root: pl.Expr) -> pl.Expr:
+    """Return the underlying of OSI roots: the root table's, else the root itself.
+
+    Examples
+    --------
+    >>> pl.select(underlying_of(pl.lit("SPXW"))).item()
+    'SPX'
+    """
+    roots = index_roots()
+    return root.replace_strict(list(roots), list(roots.values()), default=root)
 
 
 def format_osi(root: str, expiry: dt.date, right: str, strike: float) -> str:
@@ -42,15 +66,18 @@ def osi_expr(root: pl.Expr, expiry: pl.Expr, right: pl.Expr, strike: pl.Expr) ->
 
 
 def parse_osi_columns(contract: pl.Expr) -> dict[str, pl.Expr]:
-    """Return expressions for underlying, expiry, right and strike parsed from OSI symbols.
+    """Return expressions for root, underlying, expiry, right and strike parsed from OSI
+    symbols (the underlying of an index root from :func:`underlying_of`).
 
     Symbols that do not match the OSI layout give nulls in every parsed column, which
     the validator reports as an unparseable symbol.
     """
     ok = contract.str.contains(OSI_PATTERN) & (contract.str.len_chars() == 21)
     tail = contract.str.slice(-15)
+    root = pl.when(ok).then(contract.str.slice(0, 6).str.strip_chars_end(" "))
     return {
-        "underlying": pl.when(ok).then(contract.str.slice(0, 6).str.strip_chars_end(" ")),
+        "root": root,
+        "underlying": underlying_of(root),
         "expiry": pl.when(ok).then(tail.str.slice(0, 6).str.to_date("%y%m%d", strict=False)),
         "right": pl.when(ok).then(tail.str.slice(6, 1)),
         "strike": pl.when(ok).then(

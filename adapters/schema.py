@@ -213,7 +213,12 @@ def _rules(stream: str) -> list[tuple[str, pl.Expr]]:
                 "contract symbol disagrees with underlying/expiry/right/strike",
                 # Only judged when the symbol parses: an unparseable one is reported above.
                 (
-                    (parsed["underlying"] != pl.col("underlying"))
+                    # An adjusted series (AAPL1) keeps its underlying's symbol before
+                    # the digit; an index root (SPXW) is in the roots table.
+                    (
+                        (parsed["underlying"] != pl.col("underlying"))
+                        & (parsed["root"].str.replace(r"\d+$", "") != pl.col("underlying"))
+                    )
                     | (parsed["expiry"] != pl.col("expiry"))
                     | (parsed["right"] != pl.col("right"))
                     | ((parsed["strike"] - pl.col("strike")).abs() > 5e-4)

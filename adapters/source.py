@@ -66,6 +66,32 @@ class MarketSource(ABC):
         raise NotImplementedError(f"source {self.name!r} has no live mode")
 
 
+def rows_of_day(batch: Batch, day: dt.date, others: Iterable[dt.date]) -> Batch:
+    """Return ``batch`` without its rows of the ``others`` days: an ingest that lands
+    several days runs once per day, and a row of another of its days lands in that day's
+    run instead of going to quarantine as "another day" here. Rows whose date cannot be
+    told stay, for the validator to judge.
+    """
+    elsewhere = sorted(set(others) - {day})
+    if not elsewhere:
+        return batch
+    from adapters.calendar import trading_date_expr
+
+    def kept(frame: pl.DataFrame) -> pl.DataFrame:
+        if "ts_event" in frame.columns:
+            date = trading_date_expr(pl.col("ts_event").cast(pl.Int64, strict=False))
+        elif "date" in frame.columns:
+            date = pl.col("date").cast(pl.Date, strict=False)
+        else:
+            return frame
+        return frame.filter(~date.is_in(elsewhere).fill_null(False))
+
+    return Batch(
+        streams={name: kept(frame) for name, frame in batch.streams.items()},
+        labels=batch.labels,
+    )
+
+
 def slice_by_time(
     batch: Batch, start_ns: int, end_ns: int, step_ns: int
 ) -> Iterator[tuple[int, Batch]]:

@@ -346,6 +346,25 @@ def _summary(result: dg.ExecuteInProcessResult) -> str:
     return ", ".join(parts)
 
 
+def _days_of_files(paths: list[str], dbn: bool) -> list[dt.date]:
+    """Return the trading days of files (a DBN file's metadata, canonical files' rows):
+    what ``ingest`` lands when no ``--date`` is given. Fails in one line when they hold
+    no supported session."""
+    from adapters.databento.loader import dbn_days
+    from adapters.files import canonical_days
+
+    try:
+        days = sorted({d for p in paths for d in dbn_days(p)}) if dbn else canonical_days(paths)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if not days:
+        raise CliError(
+            f"the files hold no XNYS session flowlake supports ({first_session()} to "
+            f"{last_session()}); give --date to land them on one"
+        )
+    return days
+
+
 def _refuse_all_other_days(result: dg.ExecuteInProcessResult, day: dt.date, given: bool) -> None:
     """Fail in one line when an ingest landed nothing because every row is of another day
     (they are in quarantine; exiting 0 would hide that the files were not landed)."""
@@ -740,15 +759,25 @@ def run(argv: Sequence[str] | None = None) -> int:
                 raise CliError(
                     "ingest DBN files and canonical Parquet/CSV files in separate runs", EXIT_USAGE
                 )
+            days = [day] if args.date else _days_of_files(args.paths, bool(dbn))
+            names = [d.isoformat() for d in days]
             source = (
-                DatabentoFilesSource(paths=list(args.paths))
+                DatabentoFilesSource(paths=list(args.paths), days=names)
                 if dbn
-                else FilesSource(paths=list(args.paths))
+                else FilesSource(paths=list(args.paths), days=names)
             )
-            result = _materialize(
-                "landing", day, {"lake": lake, "source": source, "thresholds": ThresholdsResource()}
-            )
-            _refuse_all_other_days(result, day, given=args.date is not None)
+            # One landing run per trading day, each with that day's rows (a multi-day file
+            # lands every row on its own date).
+            for each in days:
+                result = _materialize(
+                    "landing",
+                    each,
+                    {"lake": lake, "source": source, "thresholds": ThresholdsResource()},
+                )
+                if args.date:
+                    _refuse_all_other_days(result, each, given=True)
+                print(f"ingest {each} -> {lake.root}: {_summary(result)}")
+            return 0
         case "build":
             from orchestration.thresholds import load_thresholds
 

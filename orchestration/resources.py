@@ -20,7 +20,7 @@ from pydantic import Field
 
 from adapters.files import canonical_files, read_canonical, stream_of
 from adapters.schema import landed_schema
-from adapters.source import Batch
+from adapters.source import Batch, rows_of_day
 from adapters.synthetic.market import SyntheticSpec
 from adapters.synthetic.source import SyntheticMarket
 from lake import Lake
@@ -292,24 +292,33 @@ class FilesSource(MarketDataSource):
     """Canonical Parquet/CSV files named by stream (``option_trades*.parquet``, ...)."""
 
     paths: list[str]
+    days: list[str] = Field(
+        default=[], description="every day this ingest lands: their rows wait for their own run"
+    )
 
     def batches(self, day: dt.date) -> Iterator[Batch]:
         # One batch per file: each is validated on its own, so a file that leaves out an
         # optional column gets that column's default, whatever the others carry (combined
         # first, its rows held nulls there and were quarantined).
+        others = [dt.date.fromisoformat(d) for d in self.days]
         for path in self.paths:
-            yield Batch(streams={stream_of(path): read_canonical(path)})
+            yield rows_of_day(Batch(streams={stream_of(path): read_canonical(path)}), day, others)
 
 
 class DatabentoFilesSource(MarketDataSource):
     """Local Databento DBN files (``.dbn`` / ``.dbn.zst``) of any supported schema."""
 
     paths: list[str]
+    days: list[str] = Field(
+        default=[], description="every day this ingest lands: their rows wait for their own run"
+    )
 
     def batches(self, day: dt.date) -> Iterator[Batch]:
         from adapters.databento.loader import DatabentoFiles
 
-        return DatabentoFiles(tuple(self.paths)).historical(day)
+        others = [dt.date.fromisoformat(d) for d in self.days]
+        for batch in DatabentoFiles(tuple(self.paths)).historical(day):
+            yield rows_of_day(batch, day, others)
 
 
 class DatabentoSource(MarketDataSource):
@@ -318,7 +327,9 @@ class DatabentoSource(MarketDataSource):
     options_symbols: list[str] = Field(
         default=["SPY.OPT"], description="OPRA.PILLAR parent symbols"
     )
-    equity_symbols: list[str] = Field(default=["SPY"], description="EQUS.MINI raw symbols")
+    equity_symbols: list[str] = Field(
+        default=["SPY"], description="raw symbols of the equity datasets (trades and quotes)"
+    )
     gateway: str = Field(default="", description="API base URL; empty: Databento's default")
 
     def batches(self, day: dt.date) -> Iterator[Batch]:
@@ -328,6 +339,7 @@ class DatabentoSource(MarketDataSource):
         config = DatabentoConfig(
             symbols=(
                 ("OPRA.PILLAR", tuple(self.options_symbols)),
+                ("EQUS.PLUS", tuple(self.equity_symbols)),
                 ("EQUS.MINI", tuple(self.equity_symbols)),
             ),
             gateway=self.gateway or None,

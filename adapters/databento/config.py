@@ -16,7 +16,12 @@ class DatabentoConfig:
     Attributes
     ----------
     datasets
-        Dataset -> schemas to fetch (``OPRA.PILLAR``: trades, tbbo, definition, statistics).
+        Dataset -> schemas to fetch. Options: ``tcbbo``, each trade with the consolidated
+        BBO (the NBBO) just before it, plus definitions (multipliers, underlyings) and
+        statistics (open interest); a venue schema (``tbbo``, ``mbp-1`` of one venue) is not
+        the NBBO. Equities: ``EQUS.PLUS`` trades, which keep their venue and include the
+        FINRA TRFs (off-exchange prints), and ``EQUS.MINI``'s consolidated ``mbp-1`` as the
+        quotes (``EQUS.MINI``'s own trades say no venue: no off-exchange print).
     symbols
         Raw symbols per dataset (``ALL_SYMBOLS`` or parent symbols such as ``SPY.OPT``
         with ``stype_in="parent"``).
@@ -27,14 +32,20 @@ class DatabentoConfig:
     """
 
     datasets: tuple[tuple[str, tuple[str, ...]], ...] = (
-        ("OPRA.PILLAR", ("definition", "statistics", "tbbo")),
-        ("EQUS.MINI", ("tbbo",)),
+        ("OPRA.PILLAR", ("definition", "statistics", "tcbbo")),
+        ("EQUS.PLUS", ("trades",)),
+        ("EQUS.MINI", ("mbp-1",)),
     )
     symbols: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("OPRA.PILLAR", ("SPY.OPT",)),
+        ("EQUS.PLUS", ("SPY",)),
         ("EQUS.MINI", ("SPY",)),
     )
-    stype_in: tuple[tuple[str, str], ...] = (("OPRA.PILLAR", "parent"), ("EQUS.MINI", "raw_symbol"))
+    stype_in: tuple[tuple[str, str], ...] = (
+        ("OPRA.PILLAR", "parent"),
+        ("EQUS.PLUS", "raw_symbol"),
+        ("EQUS.MINI", "raw_symbol"),
+    )
     api_key: str | None = None
     gateway: str | None = None
 

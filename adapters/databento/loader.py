@@ -67,6 +67,32 @@ def load_stores(stores: Iterable[db.DBNStore], names: Iterable[str] | None = Non
     return Batch(streams=merged)
 
 
+def dbn_days(path: str | Path) -> list[dt.date]:
+    """Return the trading days a DBN file holds, from its metadata: the sessions whose
+    accepted window meets the file's ``[start, end)`` (options: the regular session,
+    equities: 04:00-20:00 New York). A file without an end (a live capture) is read for
+    its last record's time.
+
+    Raises
+    ------
+    ValueError
+        For a file that cannot be read as DBN, naming it.
+    """
+    from adapters.calendar import sessions_meeting
+
+    try:
+        store = db.DBNStore.from_file(path)
+        meta = store.metadata
+        start, end = int(meta.start), meta.end
+        if end is None or int(end) >= 2**63:
+            times = store.to_ndarray()["ts_event"] if store.nbytes else []
+            end = int(max(times)) + 1 if len(times) else start
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{path}: not a readable DBN file: {exc}") from exc
+    kind = "option" if str(meta.dataset).startswith("OPRA") else "equity"
+    return sessions_meeting(start, int(end), kind)
+
+
 def is_dbn(path: str | Path) -> bool:
     """Return True for a ``.dbn`` or ``.dbn.zst`` file name."""
     return str(path).lower().endswith(DBN_SUFFIXES)

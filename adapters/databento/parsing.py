@@ -17,7 +17,8 @@ from adapters.quotes import NBBO
 SOURCE = "databento"
 UNDEF_PRICE = 2**63 - 1
 UNDEF_TIMESTAMP = 2**64 - 1
-PRICE_SCALE = 1e-9
+#: DBN prices are integers of 1e-9 (see :func:`_decimal`).
+PRICE_UNITS = 1e9
 #: Databento's "unset" sentinel for i32 fields such as ``contract_multiplier``.
 UNDEF_I32 = 2**31 - 1
 #: ``stat_type`` of open interest in Databento statistics records.
@@ -85,12 +86,22 @@ def _with_symbols(frame: pl.DataFrame, store: DBNStore) -> pl.DataFrame:
     ).drop("_day", "start_date", "end_date")
 
 
+def _decimal(fixed: pl.Expr) -> pl.Expr:
+    """Return DBN fixed-point prices as floats, each the float nearest its decimal value.
+
+    Divided in numpy: polars turns a division by a constant into a multiplication by its
+    reciprocal, and 1_200_000_000 * 1e-9 is 1.2000000000000002, a price no venue quoted.
+    """
+    return fixed.cast(pl.Float64).map_batches(
+        lambda s: pl.Series(s.name, s.to_numpy() / PRICE_UNITS),
+        return_dtype=pl.Float64,
+        is_elementwise=True,
+    )
+
+
 def _price(col: str) -> pl.Expr:
     return (
-        pl.when(pl.col(col) == UNDEF_PRICE)
-        .then(None)
-        .otherwise(pl.col(col).cast(pl.Float64) * PRICE_SCALE)
-        .alias(col)
+        pl.when(pl.col(col) == UNDEF_PRICE).then(None).otherwise(_decimal(pl.col(col))).alias(col)
     )
 
 
@@ -166,7 +177,7 @@ def _quotes(frame: pl.DataFrame, options: bool, seq: str, schema: Schema) -> pl.
         # with neither side stays empty and is quarantined on landing.
         pl.when(pl.col("bid_px_00") == UNDEF_PRICE)
         .then(pl.when(pl.col("ask_px_00") == UNDEF_PRICE).then(None).otherwise(0.0))
-        .otherwise(pl.col("bid_px_00").cast(pl.Float64) * PRICE_SCALE)
+        .otherwise(_decimal(pl.col("bid_px_00")))
         .alias("bid"),
         _price("ask_px_00").alias("ask"),
         pl.col("bid_sz_00").cast(pl.Int64).alias("bid_size"),
