@@ -122,6 +122,17 @@ def trading_date_expr(ts_ns: pl.Expr) -> pl.Expr:
     )
 
 
+def row_date(columns: list[str]) -> pl.Expr | None:
+    """Return the trading date of a raw row as landing sees it: the New York date of
+    ``ts_event``, else its ``date`` (open interest); None for rows with neither. A value
+    that does not parse gives null."""
+    if "ts_event" in columns:
+        return trading_date_expr(pl.col("ts_event").cast(pl.Int64, strict=False))
+    if "date" in columns:
+        return pl.col("date").cast(pl.Date, strict=False)
+    return None
+
+
 def sessions_meeting(start_ns: int, end_ns: int, stream_kind: str) -> list[dt.date]:
     """Return the sessions whose accepted window (:func:`session_windows`) meets the time
     range ``[start_ns, end_ns)``: the trading days a file covering that range can hold.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from adapters.calendar import is_session, trading_date_expr
+from adapters.calendar import is_session, row_date
 from adapters.schema import ROW_ERROR, STREAMS
 
 SUFFIXES = (".parquet", ".csv")
@@ -115,13 +115,9 @@ def canonical_days(paths: list[str]) -> list[dt.date]:
     days: set[dt.date] = set()
     for path in paths:
         frame = read_canonical(path)
-        if "ts_event" in frame.columns:
-            date = trading_date_expr(pl.col("ts_event").cast(pl.Int64, strict=False))
-        elif "date" in frame.columns:
-            date = pl.col("date").cast(pl.Date, strict=False)
-        else:
-            continue
-        days.update(frame.select(date.drop_nulls().unique()).to_series().to_list())
+        date = row_date(frame.columns)
+        if date is not None:
+            days.update(frame.select(date.drop_nulls().unique()).to_series().to_list())
     return sorted(d for d in days if is_session(d))
 
 

@@ -75,16 +75,11 @@ def rows_of_day(batch: Batch, day: dt.date, others: Iterable[dt.date]) -> Batch:
     elsewhere = sorted(set(others) - {day})
     if not elsewhere:
         return batch
-    from adapters.calendar import trading_date_expr
+    from adapters.calendar import row_date
 
     def kept(frame: pl.DataFrame) -> pl.DataFrame:
-        if "ts_event" in frame.columns:
-            date = trading_date_expr(pl.col("ts_event").cast(pl.Int64, strict=False))
-        elif "date" in frame.columns:
-            date = pl.col("date").cast(pl.Date, strict=False)
-        else:
-            return frame
-        return frame.filter(~date.is_in(elsewhere).fill_null(False))
+        date = row_date(frame.columns)
+        return frame if date is None else frame.filter(~date.is_in(elsewhere).fill_null(False))
 
     return Batch(
         streams={name: kept(frame) for name, frame in batch.streams.items()},

@@ -20,6 +20,7 @@ margin (monotone in premium). ``explanation`` names each rule with its value and
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation.
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
@@ -27,6 +28,7 @@ import polars as pl
 from dagster import AssetExecutionContext
 
 from adapters.calendar import trading_date_expr
+from adapters.osi import index_roots
 from assets.checks import all_exist, in_unit_interval, specs, unique
 from assets.contract_baselines import (
     PREVIOUS_DAY,
@@ -34,6 +36,8 @@ from assets.contract_baselines import (
     prior_state_for,
     score_packets,
 )
+from assets.nbbo import nbbo_stream
+from assets.parity import parity_levels
 from assets.structures import structures_since
 from assets.tail import ALERT_PATH, Plan, plan_for, tail_of
 from orchestration.partitions import partition_date, trading_days
@@ -73,11 +77,18 @@ def _num(expr: pl.Expr, decimals: int) -> pl.Expr:
     return (rounded.cast(pl.Int64) if decimals == 0 else rounded).cast(pl.String)
 
 
-def with_underlying_price(packets: pl.LazyFrame, equity_quotes: pl.LazyFrame) -> pl.LazyFrame:
+def with_underlying_price(
+    packets: pl.LazyFrame,
+    equity_quotes: pl.LazyFrame,
+    option_quotes: Callable[[list[str]], pl.LazyFrame] | None = None,
+) -> pl.LazyFrame:
     """Return packets with ``underlying_price``: the underlying's NBBO mid at the packet start.
 
     Only the 0DTE rule reads the price, so only underlyings with a same-day expiry packet
     have their quotes sorted and joined (a handful of index ETFs out of hundreds of names).
+    An index (SPX, NDX, RUT, VIX: ``adapters/option_roots.csv``) that no quote of its own
+    prices takes the level its same-day options imply (:func:`assets.parity.parity_levels`),
+    from the NBBO rows ``option_quotes(underlyings)`` gives.
     """
     same_day = pl.col("expiry") == trading_date_expr(pl.col("start_ts"))
     # A list of names, not a semi-join: the filter reaches the quotes' Parquet scan, which
@@ -111,8 +122,33 @@ def with_underlying_price(packets: pl.LazyFrame, equity_quotes: pl.LazyFrame) ->
         )
         .drop("_qts", "_qseq")
     )
+    if option_quotes is not None:
+        priced = priced.collect().lazy()
+        # Indices only (European, cash-settled: parity holds); an equity's options are
+        # American, with dividends. A landed quote of the index itself comes first.
+        index = pl.col("underlying").is_in(sorted(set(index_roots().values())))
+        indices = priced.filter(index).select("underlying").unique().collect().to_series()
+        if indices.len():
+            implied = parity_levels(
+                priced.filter(pl.col("underlying").is_in(indices.implode())),
+                option_quotes(indices.to_list()),
+                UNDERLYING_MAX_AGE_NS,
+            ).rename({"underlying_price": "_implied"})
+            priced = (
+                priced.join(implied, on="packet_id", how="left")
+                .with_columns(
+                    (pl.col("underlying_price").is_null() & pl.col("_implied").is_not_null()).alias(
+                        "underlying_implied"
+                    ),
+                    pl.coalesce("underlying_price", "_implied").alias("underlying_price"),
+                )
+                .drop("_implied")
+            )
+    if "underlying_implied" not in priced.collect_schema().names():
+        priced = priced.with_columns(pl.lit(False).alias("underlying_implied"))
     unpriced = packets.filter(~same_day | same_day.is_null()).with_columns(
-        pl.lit(None, pl.Float64).alias("underlying_price")
+        pl.lit(None, pl.Float64).alias("underlying_price"),
+        pl.lit(False).alias("underlying_implied"),
     )
     return pl.concat([priced, unpriced])
 
@@ -257,11 +293,14 @@ def classify_packets(scored: pl.LazyFrame, th: dict[str, Any], config_version: s
                 gate_score,
             ).alias("_score"),
             pl.format(
-                "0DTE gamma punch: expires today ({}); strike {} within {}% of underlying {} ({}%); premium ${} >= ${}; size {} >= {}; {}",
+                "0DTE gamma punch: expires today ({}); strike {} within {}% of underlying {}{} ({}%); premium ${} >= ${}; size {} >= {}; {}",
                 pl.col("expiry").cast(pl.String),
                 pl.col("strike"),
                 pl.lit(zd["max_strike_distance"] * 100),
                 _num(pl.col("underlying_price"), 2),
+                pl.when(pl.col("underlying_implied").fill_null(False))
+                .then(pl.lit(" (implied by its options' put-call parity)"))
+                .otherwise(pl.lit("")),
                 _num(distance * 100, 2),
                 _num(pl.col("premium"), 0),
                 pl.lit(zd["min_premium"]),
@@ -464,11 +503,13 @@ def build_hits(
     th: dict[str, Any],
     config_version: str,
     earlier: pl.LazyFrame | None = None,
+    option_quotes: Callable[[list[str]], pl.LazyFrame] | None = None,
 ) -> pl.DataFrame:
     """Return every classifier hit of one day, ordered by ts, hit_id.
 
     ``earlier`` is a live tail's carried baseline state (see
-    :func:`assets.contract_baselines.earlier_packets`).
+    :func:`assets.contract_baselines.earlier_packets`); ``option_quotes`` gives the option
+    NBBO of underlyings no equity quote prices (see :func:`with_underlying_price`).
 
     Returns
     -------
@@ -490,7 +531,7 @@ def build_hits(
         .with_columns(pl.lit(True).alias("in_structure"))
     )
     scored = (
-        with_underlying_price(candidates, equity_quotes)
+        with_underlying_price(candidates, equity_quotes, option_quotes)
         .join(scores.drop("contract", "start_ts"), on="packet_id", how="left")
         .join(legs, on="packet_id", how="left")
         .with_columns(pl.col("in_structure").fill_null(False), pl.col("n_prior").fill_null(0))
@@ -554,9 +595,18 @@ def classifier_hits(
         # few hundred packets does not explode every contract of yesterday (37k contracts:
         # 0.24 s -> 0.01 s for the scores, the same scores).
         prior = prior.join(packets.select("contract").unique(), on="contract", how="semi")
+
+    def index_options(underlyings: list[str]) -> pl.LazyFrame:
+        # The whole day's, a tail's too: the as-of join sees only quotes before each packet,
+        # so a tail prices a packet as the whole day does.
+        roots = [r for r, u in index_roots().items() if u in underlyings] + underlyings
+        root = pl.col("contract").str.slice(0, 6).str.strip_chars_end(" ")
+        return nbbo_stream(lake.scan_day("option_quotes", day).filter(root.is_in(roots)))
+
     hits = build_hits(
-        packets, structures, prior, quotes, thresholds_dict(th), th.config_version, earlier
-    )
+        packets, structures, prior, quotes, thresholds_dict(th), th.config_version, earlier,
+        index_options,
+    )  # fmt: skip
     if plan.since_ns is not None:
         hits = hits.filter(pl.col("ts") >= plan.since_ns)
     known = packets.select("packet_id").collect().get_column("packet_id")

@@ -226,3 +226,42 @@ def test_live_tails_of_a_venue_books_day_equal_its_replay(tmp_path: Path) -> Non
     b = read(Lake(str(live)), "option_prints").sort("event_id")
     assert_frame_equal(a, b, check_column_order=False, check_exact=True)
     assert sorted(b.get_column("placement").to_list()) == sorted(["A", "B", "AA", "AA", "B"])
+
+
+def test_spx_0dte_flow_is_priced_against_the_level_its_options_imply(
+    clean_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No feed prints the SPX index; its 0DTE calls and puts do. By hand: at the 6000
+    strike the call mid is 12.25 and the put mid 9.25 (the closest pair; at 6010, 7.25 and
+    14.25), so SPX = 6000 + 12.25 - 9.25 = 6003. A 500-lot bought at the 6000 call's ask
+    is 0.05% from the money: a 0DTE hit."""
+    t0 = ny_ns(DAY, dt.time(10, 0))
+    books = {  # contract -> (bid, ask)
+        "SPXW  251205C06000000": (12.0, 12.5), "SPXW  251205P06000000": (9.0, 9.5),
+        "SPXW  251205C06010000": (7.0, 7.5), "SPXW  251205P06010000": (14.0, 14.5),
+    }  # fmt: skip
+    quotes = pl.DataFrame(
+        [
+            {"event_id": f"q{i}", "source": "test", "ts_event": t0, "ts_recv": t0,
+             "contract": c, "bid": b, "ask": a, "bid_size": 10, "ask_size": 10,
+             "exchange": "NBBO", "seq": i}
+            for i, (c, (b, a)) in enumerate(books.items())
+        ]
+    )  # fmt: skip
+    trades = pl.DataFrame(
+        [{"event_id": "t0", "source": "test", "ts_event": t0 + 500 * MS, "ts_recv": t0 + 500 * MS,
+          "contract": "SPXW  251205C06000000", "price": 12.5, "size": 500, "exchange": "C"}]
+    )  # fmt: skip
+    quotes.write_parquet(tmp_path / "option_quotes.parquet")
+    trades.write_parquet(tmp_path / "option_trades.parquet")
+    flowlake(["ingest", str(tmp_path / "option_quotes.parquet"),
+              str(tmp_path / "option_trades.parquet")], capsys)  # fmt: skip
+    flowlake(["build", "--date", DAY.isoformat()], capsys)
+    lake = Lake(str(clean_env))
+    prints = read(lake, "option_prints")
+    assert prints.select("underlying", "placement", "premium").rows() == [("SPX", "A", 625_000.0)]
+    hits = read(lake, "classifier_hits").filter(pl.col("classifier") == "zero_dte")
+    assert hits.height == 1
+    assert "of underlying 6003.0 (implied by its options' put-call parity)" in hits.item(
+        0, "explanation"
+    )
