@@ -87,6 +87,7 @@ def test_dealer_sign_convention_and_strike_profile_by_hand() -> None:
             "ts_event": [at - 10**9, at - 10**9, at + 10**9],  # the last one is after 10:00
             "bid": [call_mid - 0.01, put_mid - 0.01, 9.0],
             "ask": [call_mid + 0.01, put_mid + 0.01, 9.5],
+            "exchange": ["NBBO"] * 3,
         }
     )
     equity = pl.LazyFrame(
@@ -122,3 +123,20 @@ def test_built_day_has_gamma_snapshots(built_lake: Path) -> None:
     assert (gamma["n_contracts"] > 0).all()
     flips = gamma.drop_nulls("gamma_flip")
     assert ((flips["gamma_flip"] / flips["spot"] - 1).abs() <= 0.1).all()
+
+
+def test_a_venue_book_is_not_the_mid_gex_uses() -> None:
+    """One venue's book (an OPRA tbbo or mbp-1 row) is not the market: the same quotes as
+    venue rows give no snapshot mid, so no exposure."""
+    from assets.gamma_exposure import chain_at
+
+    at = ny_ns(DAY, dt.time(10))
+    quotes = pl.LazyFrame(
+        {"contract": ["SPY   261127C00105000"], "ts_event": [at - 10**9], "bid": [1.0],
+         "ask": [1.1], "exchange": ["C"]}
+    )  # fmt: skip
+    equity = pl.LazyFrame(
+        {"symbol": ["SPY"], "ts_event": [at - 5 * 10**9], "bid": [99.99], "ask": [100.01]}
+    )
+    oi = pl.LazyFrame({"contract": ["SPY   261127C00105000"], "open_interest": [1000]})
+    assert chain_at(quotes, equity, oi, [at], 60 * 10**9).height == 0
