@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from adapters.calendar import session_windows, trading_date_expr
 from adapters.osi import parse_osi_columns
+from adapters.quotes import COMPLETE_SOURCES
 
 Stream = Literal[
     "option_trades", "option_quotes", "equity_trades", "equity_quotes", "option_open_interest"
@@ -185,12 +186,16 @@ def _rules(stream: str) -> list[tuple[str, pl.Expr]]:
         ]
     if stream in ("option_quotes", "equity_quotes"):
         both = pl.col("bid").is_not_null() & pl.col("ask").is_not_null()
+        # In a complete change stream a crossed or empty NBBO is the state in force: kept,
+        # it places nothing (rule 1); quarantined, the NBBO before it would place prints.
+        complete = pl.col("source").is_in(COMPLETE_SOURCES)
+        empty = pl.col("bid").is_null() & pl.col("ask").is_null()
         rules += [
-            ("bid not a finite number >= 0", ~_nonnegative_finite("bid")),
-            ("ask not a finite number >= 0", ~_nonnegative_finite("ask")),
+            ("bid not a finite number >= 0", ~_nonnegative_finite("bid") & ~(complete & empty)),
+            ("ask not a finite number >= 0", ~_nonnegative_finite("ask") & ~(complete & empty)),
             (
                 "crossed quote (bid > ask)",
-                both & (pl.col("bid") > pl.col("ask")) & (pl.col("ask") > 0),
+                both & (pl.col("bid") > pl.col("ask")) & (pl.col("ask") > 0) & ~complete,
             ),
             ("negative quote size", (pl.col("bid_size") < 0) | (pl.col("ask_size") < 0)),
             _above("bid", f"{kind}_price"),

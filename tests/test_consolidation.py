@@ -145,3 +145,28 @@ def test_venue_snapshots_never_place_a_trade() -> None:
         pl.lit("databento.tbbo").alias("source")
     )
     assert placements(prints([(0, 1.10)]), nbbo_stream(tbbo)) == ["NONE"]
+
+
+def test_a_complete_streams_crossed_or_empty_nbbo_lands_and_places_nothing() -> None:
+    from adapters.schema import validate
+    from tests.conftest import CONTRACT
+
+    def quote(ms: int, bid: float | None, ask: float | None, source: str) -> dict:
+        return {"event_id": f"q{ms}{source}", "source": source, "ts_event": T0 + ms * MS,
+                "ts_recv": T0 + ms * MS, "contract": CONTRACT, "bid": bid, "ask": ask,
+                "bid_size": 1, "ask_size": 1, "exchange": "NBBO", "seq": ms}  # fmt: skip
+
+    rows = [quote(0, 1.0, 1.1, "databento.cmbp-1"), quote(10, 1.2, 1.1, "databento.cmbp-1"),
+            quote(20, None, None, "databento.cmbp-1"), quote(30, 1.2, 1.1, "databento.cbbo-1s"),
+            quote(40, None, None, "databento.cbbo-1s")]  # fmt: skip
+    result = validate(
+        "option_quotes", pl.DataFrame(rows, schema_overrides={"bid": pl.Float64, "ask": pl.Float64})
+    )
+    # A sampled stream's crossed or empty sample says nothing certain: quarantined.
+    assert result.valid.get_column("ts_event").to_list() == [T0, T0 + 10 * MS, T0 + 20 * MS]
+    assert result.quarantined.height == 2
+    trades = pl.LazyFrame(
+        {"contract": [CONTRACT] * 3, "ts_event": [T0 + 5 * MS, T0 + 15 * MS, T0 + 25 * MS],
+         "seq": [0, 1, 2], "price": [1.1, 1.1, 1.1]}
+    )  # fmt: skip
+    assert placements(trades, nbbo_stream(result.valid.lazy())) == ["A", "NONE", "NONE"]
