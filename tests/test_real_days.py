@@ -265,3 +265,57 @@ def test_spx_0dte_flow_is_priced_against_the_level_its_options_imply(
     assert "of underlying 6003.0 (implied by its options' put-call parity)" in hits.item(
         0, "explanation"
     )
+
+
+def test_tcbbo_beside_trades_of_the_same_dataset_is_refused(tmp_path: Path) -> None:
+    from adapters.databento.loader import DatabentoFiles
+
+    t0 = ny_ns(DAY, dt.time(10))
+    start, end = ny_ns(DAY, dt.time(0)), ny_ns(DAY, dt.time(23))
+    cboe = publisher("OPRA.PILLAR", "XCBO")
+    record = dbn.CBBOMsg(  # a tcbbo record: a print and the consolidated book before it
+        rtype=int(dbn.RType.TCBBO), publisher_id=cboe, instrument_id=1, ts_event=t0,
+        price=1_100_000_000, size=1, side=dbn.Side.NONE, ts_recv=t0 + 1000,
+        levels=dbn.ConsolidatedBidAskPair(bid_px=1_000_000_000, ask_px=1_100_000_000,
+                                          bid_sz=1, ask_sz=1),
+    )  # fmt: skip
+    tcbbo = write(tmp_path / "d.tcbbo.dbn", "OPRA.PILLAR", dbn.Schema.TCBBO, start, end,
+                  {SPXW: 1}, [record])  # fmt: skip
+    trades = write(tmp_path / "d.trades.dbn", "OPRA.PILLAR", dbn.Schema.TRADES, start, end,
+                   {SPXW: 1}, [trade(cboe, 1, t0, 1.1, 1, 1)])  # fmt: skip
+    alone = next(DatabentoFiles((str(tcbbo),)).historical(DAY)).streams
+    assert alone["option_trades"].height == 1
+    assert alone["option_quotes"].select("exchange", "source", "bid", "ask").rows() == [
+        ("NBBO", "databento.tcbbo", 1.0, 1.1)
+    ]
+    with pytest.raises(ValueError, match="ingest tcbbo or trades/tbbo, not both"):
+        next(DatabentoFiles((str(tcbbo), str(trades))).historical(DAY))
+
+
+def test_cmbp1_lands_as_a_complete_nbbo(tmp_path: Path) -> None:
+    from adapters.databento.loader import DatabentoFiles
+    from adapters.schema import validate
+
+    t0 = ny_ns(DAY, dt.time(10))
+    opra = publisher("OPRA.PILLAR", "OPRA")
+
+    def update(ms: int, bid: float | None, ask: float | None) -> dbn.CMBP1Msg:
+        return dbn.CMBP1Msg(
+            rtype=int(dbn.RType.CMBP_1), publisher_id=opra, instrument_id=1,
+            ts_event=t0 + ms * MS, price=0, size=0, action=dbn.Action.MODIFY,
+            side=dbn.Side.NONE, ts_recv=t0 + ms * MS + 1000,
+            levels=dbn.ConsolidatedBidAskPair(
+                bid_px=dbn.UNDEF_PRICE if bid is None else round(bid * 1e9),
+                ask_px=dbn.UNDEF_PRICE if ask is None else round(ask * 1e9), bid_sz=2, ask_sz=3),
+        )  # fmt: skip
+
+    path = write(tmp_path / "d.cmbp-1.dbn", "OPRA.PILLAR", dbn.Schema.CMBP_1,
+                 ny_ns(DAY, dt.time(0)), ny_ns(DAY, dt.time(23)), {SPXW: 1},
+                 [update(0, 1.0, 1.1), update(5, 1.2, 1.1), update(9, None, None)])  # fmt: skip
+    quotes = next(DatabentoFiles((str(path),)).historical(DAY)).streams["option_quotes"]
+    assert quotes.select("exchange", "source", "bid", "ask").rows() == [
+        ("NBBO", "databento.cmbp-1", 1.0, 1.1),
+        ("NBBO", "databento.cmbp-1", 1.2, 1.1),  # crossed: the state in force, kept
+        ("NBBO", "databento.cmbp-1", None, None),  # empty: kept too
+    ]
+    assert validate("option_quotes", quotes).quarantined.height == 0

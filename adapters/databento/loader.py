@@ -19,6 +19,9 @@ from adapters.source import Batch, MarketSource
 DBN_SUFFIXES = (".dbn", ".dbn.zst")
 
 
+#: Schemas whose records are prints.
+TRADE_SCHEMAS = {db.Schema.TRADES, db.Schema.TBBO, db.Schema.TCBBO}
+
 #: What databento warns when a DBN stream ends inside a record.
 TRUNCATED = "truncated"
 
@@ -56,10 +59,22 @@ def load_stores(stores: Iterable[db.DBNStore], names: Iterable[str] | None = Non
     """
     parts: dict[str, list[pl.DataFrame]] = {}
     labels = iter(names) if names is not None else None
+    printing: dict[str, dict[str, str]] = {}  # dataset -> schema -> a store carrying prints
     for i, store in enumerate(stores):
         name = next(labels) if labels is not None else f"DBN stream {i}"
+        if store.schema in TRADE_SCHEMAS:
+            printing.setdefault(str(store.dataset), {})[str(store.schema)] = name
         for stream, frame in _parse_whole(store, name).items():
             parts.setdefault(stream, []).append(frame)
+    for dataset, schemas in printing.items():
+        if "tcbbo" in schemas and len(schemas) > 1:
+            # A tcbbo record has no sequence number, so its prints cannot carry the ids the
+            # trades and tbbo records give the same prints: landed together, each would count
+            # twice.
+            raise ValueError(
+                f"{dataset}: {' and '.join(sorted(schemas.values()))} carry the same prints "
+                "(tcbbo under other ids): ingest tcbbo or trades/tbbo, not both"
+            )
     merged = {k: pl.concat(v, how="diagonal_relaxed") for k, v in parts.items()}
     contracts = merged.pop("option_contracts", None)
     if "option_trades" in merged:

@@ -136,9 +136,15 @@ def _common(tag: str, seq: str, source: str = SOURCE) -> list[pl.Expr]:
     ]
 
 
+def _prints(frame: pl.DataFrame) -> pl.DataFrame:
+    """Return the records that are prints: those with action ``T``, or every record of a
+    schema without actions (a tcbbo record is a print and the book before it)."""
+    return frame.filter(pl.col("action") == "T") if "action" in frame.columns else frame
+
+
 def _trades(frame: pl.DataFrame, options: bool) -> pl.DataFrame:
     key = "contract" if options else "symbol"
-    out = frame.filter(pl.col("action") == "T").select(
+    out = _prints(frame).select(
         *_common("t", _sequence(frame)),
         pl.col("symbol").alias(key),
         _price("price").alias("price"),
@@ -213,9 +219,7 @@ def parse(store: DBNStore) -> dict[str, pl.DataFrame]:
             # as-of join still matches.
             return {
                 trades: _trades(frame, options),
-                quotes: _quotes(
-                    frame.filter(pl.col("action") == "T"), options, _sequence(frame), store.schema
-                ),
+                quotes: _quotes(_prints(frame), options, _sequence(frame), store.schema),
             }
         case schema if schema in SAMPLED_SCHEMAS:
             # A sampled book (cbbo-1s, bbo-1m, ...) is the state at the end of its interval,
