@@ -63,6 +63,20 @@ def _process_start(pid: int) -> str | None:
     return stat[stat.rindex(")") + 2 :].split()[19]
 
 
+def _alive(pid: int, started: str | None) -> bool:
+    """Return whether the process that ran a run still runs: the same pid and start time,
+    or, where the start time cannot be read (no /proc), a live pid."""
+    if started:
+        return _process_start(pid) == started
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def process_tags() -> dict[str, str]:
     """Return the tags that tie a run to this process (see :func:`fail_orphaned_runs`)."""
     return {PID_TAG: str(os.getpid()), STARTED_TAG: _process_start(os.getpid()) or ""}
@@ -85,8 +99,8 @@ def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
         pid, started = run.tags.get(PID_TAG), run.tags.get(STARTED_TAG)
         if pid is None or not pid.isdigit():
             continue
-        if started and _process_start(int(pid)) == started:
-            continue  # still running
+        if _alive(int(pid), started):
+            continue
         instance.report_run_failed(
             run, message=f"the process running it (pid {pid}) ended without finishing the run"
         )

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import dagster as dg
 import polars as pl
 import pytest
 from deltalake import DeltaTable
@@ -534,3 +535,31 @@ def test_an_event_received_again_later_is_the_same_event(lake: Lake) -> None:
     later = frame.with_columns(pl.col("ts_recv") + 5_000_000_000)  # resent after a reconnect
     again = land(lake, "option_trades", later)
     assert again.rows_skipped == 3 and again.conflicts is not None and again.conflicts.height == 0
+
+
+def test_only_runs_whose_process_is_gone_are_marked_failed(
+    instance: dg.DagsterInstance,
+) -> None:
+    import subprocess
+    import sys
+
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    from orchestration.instance import PID_TAG, STARTED_TAG, fail_orphaned_runs, process_tags
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    runs = {
+        "mine": process_tags(),  # this process: alive
+        "gone": {PID_TAG: gone, STARTED_TAG: "1"},  # its process has ended
+        "reused": {PID_TAG: process_tags()[PID_TAG], STARTED_TAG: "1"},  # pid reused since
+        "daemon": {},  # launched by the daemon: run monitoring's business
+    }
+    for run_id, tags in runs.items():
+        instance.add_run(
+            DagsterRun(job_name="j", run_id=run_id, status=dg.DagsterRunStatus.STARTED, tags=tags)
+        )
+    assert sorted(fail_orphaned_runs(instance)) == ["gone", "reused"]
+    status = {r.run_id: r.status for r in instance.get_runs()}
+    assert status["mine"] == status["daemon"] == dg.DagsterRunStatus.STARTED
+    assert status["gone"] == status["reused"] == dg.DagsterRunStatus.FAILURE
