@@ -103,6 +103,46 @@ INTERVAL = _number(0.01, inclusive=True, maximum=86_400)
 SCALE = _number(0, inclusive=False, maximum=100)
 
 
+def _alpaca_flags(command: argparse.ArgumentParser) -> None:
+    """Add the Alpaca chain-selection flags (each also an ALPACA_* setting)."""
+    group = command.add_argument_group(
+        "alpaca", "option contracts chosen from the chain (flags beat ALPACA_* settings)"
+    )
+    group.add_argument("--options-feed", choices=["indicative", "opra"])
+    group.add_argument("--max-dte", help="expiries within this many days (30)")
+    group.add_argument("--strikes-per-side", help="strikes per side of spot (8)")
+    group.add_argument("--moneyness", help="strikes within this fraction of spot (0.06)")
+    group.add_argument("--max-quotes", help="at most this many contracts (200)")
+
+
+def _alpaca_config(args: argparse.Namespace, underlyings: tuple[str, ...]) -> object:
+    """Return the AlpacaConfig of the flags and settings; a bad one is one usage line."""
+    from adapters.alpaca.config import AlpacaConfig
+
+    try:
+        return AlpacaConfig.from_settings(
+            underlyings=underlyings, options_feed=args.options_feed, max_dte=args.max_dte,
+            strikes_per_side=args.strikes_per_side, moneyness=args.moneyness,
+            max_quotes=args.max_quotes,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+
+
+def _alpaca_source(args: argparse.Namespace, symbols: list[str]) -> object:
+    """Return the Alpaca history resource with the flags' and settings' policy."""
+    from adapters.alpaca.config import AlpacaConfig
+    from orchestration.resources import AlpacaSource
+
+    config = _alpaca_config(args, tuple(symbols))
+    assert isinstance(config, AlpacaConfig)
+    return AlpacaSource(
+        underlyings=symbols, stock_feed=config.stock_feed, options_feed=config.options_feed,
+        max_dte=config.max_dte, strikes_per_side=config.strikes_per_side,
+        moneyness=config.moneyness, max_quotes=config.max_quotes,
+    )  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand of DESIGN.md §7."""
     parser = _Parser(
@@ -153,7 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--symbols", default="SPY", help="underlyings for --source databento|alpaca (comma list)"
     )
-    ingest.add_argument("--date", help="the trading day the files belong to")
+    ingest.add_argument(
+        "--date", help="the trading day (default for files: the days their rows fall on)"
+    )
+    _alpaca_flags(ingest)
 
     build = add("build", "materialize every derived asset of a day from its landing tables")
     build.add_argument("--date", help="XNYS session (default: the latest on or before today)")
@@ -197,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument(
         "--option", help="ibkr: SYMBOL,YYYYMMDD,STRIKE,RIGHT (e.g. SPY,20261127,600,C)"
     )
+    _alpaca_flags(live)
     live.add_argument("--spool", help="spool folder (default: $FLOWLAKE_SPOOL or data/spool)")
     live.add_argument("--poll", type=POSITIVE, default=1.0, help="seconds between spool checks")
     live.add_argument(
@@ -506,11 +550,10 @@ def _live_source(args: argparse.Namespace) -> object:
             from adapters.alpaca.loader import AlpacaLive
             from adapters.credentials import MissingCredentialError
 
-            config = AlpacaConfig(
-                underlyings=tuple(
-                    s.strip().upper() for s in args.underlyings.split(",") if s.strip()
-                )
+            config = _alpaca_config(
+                args, tuple(s.strip().upper() for s in args.underlyings.split(",") if s.strip())
             )
+            assert isinstance(config, AlpacaConfig)
             try:
                 config.keys()
             except MissingCredentialError as exc:
@@ -718,7 +761,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             from adapters.alpaca.config import AlpacaConfig
             from adapters.credentials import MissingCredentialError
             from adapters.databento.config import DatabentoConfig
-            from orchestration.resources import AlpacaSource, DatabentoSource
+            from orchestration.resources import DatabentoSource
 
             symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
             source = (
@@ -726,7 +769,7 @@ def run(argv: Sequence[str] | None = None) -> int:
                     options_symbols=[f"{s}.OPT" for s in symbols], equity_symbols=symbols
                 )
                 if args.source == "databento"
-                else AlpacaSource(underlyings=symbols)
+                else _alpaca_source(args, symbols)
             )
             try:
                 # Check the keys before starting a run: a missing one is one line, not a failed run.

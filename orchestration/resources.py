@@ -354,6 +354,11 @@ class AlpacaSource(MarketDataSource):
     contracts: list[str] = Field(default=[], description="Option contracts (Alpaca or OSI symbols)")
     stock_feed: str = Field(default="iex", description="iex | sip")
     rest_url: str = Field(default="", description="Data API base URL; empty: Alpaca's default")
+    options_feed: str = Field(default="indicative", description="indicative | opra")
+    max_dte: int = Field(default=30, description="without contracts: expiries within this")
+    strikes_per_side: int = Field(default=8, description="without contracts: strikes a side")
+    moneyness: float = Field(default=0.06, description="without contracts: strike band")
+    max_quotes: int = Field(default=200, description="without contracts: at most this many")
 
     def batches(self, day: dt.date) -> Iterator[Batch]:
         from adapters.alpaca.config import AlpacaConfig
@@ -364,6 +369,11 @@ class AlpacaSource(MarketDataSource):
             contracts=tuple(c.replace(" ", "") for c in self.contracts),
             stock_feed=self.stock_feed,
             rest_url=self.rest_url or None,
+            options_feed=self.options_feed,
+            max_dte=self.max_dte,
+            strikes_per_side=self.strikes_per_side,
+            moneyness=self.moneyness,
+            max_quotes=self.max_quotes,
         )
         return AlpacaHistorical(config).historical(day)
 

@@ -127,17 +127,18 @@ class FakeAlpacaStream:
 
 
 async def run_live(
-    config_kwargs: dict[str, Any], batches: int = 3
+    config_kwargs: dict[str, Any], batches: int = 3, day: dt.date = dt.date(2024, 3, 12)
 ) -> tuple[dict[str, pl.DataFrame], FakeAlpacaStream, FakeAlpacaStream]:
     opt, stk = FakeAlpacaStream(OPTION_FRAMES), FakeAlpacaStream(STOCK_FRAMES)
     async with serve(opt.handler, "127.0.0.1", 0) as s1, serve(stk.handler, "127.0.0.1", 0) as s2:
         p1, p2 = s1.sockets[0].getsockname()[1], s2.sockets[0].getsockname()[1]
-        config = AlpacaConfig(
-            underlyings=("SPY",), contracts=("SPY240426C00555000",), options_stream_url=f"ws://127.0.0.1:{p1}/v1beta1/indicative",
-            stocks_stream_url=f"ws://127.0.0.1:{p2}/v2/iex", **config_kwargs,
-        )  # fmt: skip
+        config = AlpacaConfig(**{
+            "underlyings": ("SPY",), "contracts": ("SPY240426C00555000",),
+            "options_stream_url": f"ws://127.0.0.1:{p1}/v1beta1/indicative",
+            "stocks_stream_url": f"ws://127.0.0.1:{p2}/v2/iex", **config_kwargs,
+        })  # fmt: skip
         got: dict[str, list[pl.DataFrame]] = {}
-        stream = AlpacaLive(config).live(dt.date(2024, 3, 12), interval_s=0.4)
+        stream = AlpacaLive(config).live(day, interval_s=0.4)
         try:
             for _ in range(batches):
                 batch = await asyncio.wait_for(anext(stream), timeout=20)
@@ -185,13 +186,24 @@ class FakeAlpacaRest(http.server.BaseHTTPRequestHandler):
         "/v1beta1/options/trades": "option_data__test_get_trades.json",
         "/v2/stocks/trades": "stock_data__test_get_trades.json",
         "/v2/stocks/quotes": "stock_data__test_get_quotes.json",
+        "/v2/stocks/trades/latest": "stock_data__test_get_latest_trade.json",  # AAPL 161.2958
     }
+    #: The option chain the snapshots endpoint lists (Alpaca's compact symbols).
+    CHAIN: ClassVar[list[str]] = [
+        f"AAPL{e}{r}{k * 1000:08d}"
+        for e in ("220318", "220325", "220401", "220414", "220520")
+        for r in "CP"
+        for k in range(100, 225, 5)
+    ]
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         type(self).seen.append((url.path, query, self.headers.get("APCA-API-KEY-ID")))
-        body = json.loads((DATA / self.BODIES[url.path]).read_text())["response"]
+        if url.path.startswith("/v1beta1/options/snapshots/"):
+            body = {"snapshots": {symbol: {} for symbol in self.CHAIN}}
+        else:
+            body = json.loads((DATA / self.BODIES[url.path]).read_text())["response"]
         body["next_page_token"] = None  # one page
         payload = json.dumps(body).encode()
         self.send_response(200)
@@ -302,3 +314,81 @@ def test_credentials_never_reach_the_spool_or_the_lake(tmp_path: Path) -> None:
             data = path.read_bytes()
             assert KEY.encode() not in data and SECRET.encode() not in data, path
     assert spooled.manifest["source"] == "alpaca"
+
+
+#: By hand, AAPL last 161.2958 on 2022-03-18 (a third Friday: the monthly, and 0DTE), strikes
+#: every 5: within 6% (151.6-171.0) a side has 2 (155, 160) and 2 (165, 170) strikes, fewer
+#: than 8, so 10% (145.2-177.4): 150, 155, 160 below and 165, 170, 175 above. Expiries: the
+#: nearest weekly (03-25) and the nearest monthly (03-18) within 30 days.
+CHOSEN = sorted(
+    f"AAPL{e}{r}{k * 1000:08d}"
+    for e in ("220318", "220325") for r in "CP" for k in (150, 155, 160, 165, 170, 175)
+)  # fmt: skip
+
+
+def test_chain_listed_and_chosen_by_the_policy_through_the_real_clients(fake_rest: str) -> None:
+    from adapters.alpaca.loader import choose_contracts
+
+    config = AlpacaConfig(underlyings=("AAPL",), rest_url=fake_rest, api_key=KEY, secret_key=SECRET)
+    (selection,) = choose_contracts(config, dt.date(2022, 3, 18))
+    assert sorted(selection.contracts) == CHOSEN
+    assert (selection.spot, selection.listed) == (161.2958, len(FakeAlpacaRest.CHAIN))
+    assert selection.why.startswith("24 of 250 listed contracts: nearest weekly and monthly")
+    chain_path, query, _ = FakeAlpacaRest.seen[0]
+    assert chain_path == "/v1beta1/options/snapshots/AAPL"
+    assert (query["feed"], query["expiration_date_gte"], query["expiration_date_lte"]) == (
+        ["indicative"],
+        ["2022-03-18"],
+        ["2022-04-17"],
+    )
+    # The knobs are the config's: 2 strikes a side within 6% -> 2 x 2 x 2 x 2.
+    narrow = AlpacaConfig(underlyings=("AAPL",), rest_url=fake_rest, api_key=KEY,
+                          secret_key=SECRET, strikes_per_side=2, max_quotes=12)  # fmt: skip
+    (small,) = choose_contracts(narrow, dt.date(2022, 3, 18))
+    assert len(small.contracts) == 12
+
+
+def test_history_without_contracts_fetches_the_chosen_ones(fake_rest: str) -> None:
+    config = AlpacaConfig(underlyings=("AAPL",), rest_url=fake_rest, api_key=KEY, secret_key=SECRET)
+    batch = next(AlpacaHistorical(config).historical(dt.date(2022, 3, 18)))
+    trades = [q for p, q, _ in FakeAlpacaRest.seen if p == "/v1beta1/options/trades"]
+    assert sorted(trades[0]["symbols"][0].split(",")) == CHOSEN
+    assert batch.streams["option_trades"].height > 0
+
+
+def test_live_without_contracts_subscribes_the_chosen_ones_and_spools_why(fake_rest: str) -> None:
+    from adapters.alpaca.loader import SELECTION_STREAM
+
+    rows, opt, _ = asyncio.run(
+        run_live(
+            {
+                "underlyings": ("AAPL",),
+                "contracts": (),
+                "rest_url": fake_rest,
+                "api_key": KEY,
+                "secret_key": SECRET,
+            },
+            day=dt.date(2022, 3, 18),
+        )
+    )
+    assert (
+        sorted(opt.subscriptions[0]["trades"]) == sorted(opt.subscriptions[0]["quotes"]) == CHOSEN
+    )
+    chosen = rows[SELECTION_STREAM]
+    assert sorted(chosen.get_column("contract").to_list()) == CHOSEN
+    assert set(chosen.get_column("spot")) == {161.2958}
+
+
+def test_policy_knobs_come_from_flags_then_the_environment_then_dotenv(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("ALPACA_MAX_QUOTES=50\nALPACA_STRIKES_PER_SIDE=3\n")
+    monkeypatch.setenv("ALPACA_STRIKES_PER_SIDE", "4")
+    monkeypatch.setenv("ALPACA_OPTIONS_FEED", "opra")
+    config = AlpacaConfig.from_settings(moneyness="0.05", max_dte=None)
+    assert (config.max_quotes, config.strikes_per_side, config.options_feed) == (50, 4, "opra")
+    assert (config.moneyness, config.max_dte) == (0.05, 30)
+    monkeypatch.setenv("ALPACA_OPTIONS_FEED", "sip")
+    with pytest.raises(ValueError, match="ALPACA_OPTIONS_FEED / --options-feed: 'sip'"):
+        AlpacaConfig.from_settings()

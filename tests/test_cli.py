@@ -53,6 +53,8 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
         (["synth", "--scale", "inf"], "argument --scale: 'inf' is not a number > 0"),
         (["synth", "--minutes", "1.5"], "argument --minutes: '1.5' is not a number >= 0"),
         (["build", "--lake", ""], "--lake: give a folder or URI"),
+        (["live", "--source", "alpaca", "--max-dte", "abc"], "ALPACA_MAX_DTE / --max-dte: 'abc'"),
+        (["ingest", "--source", "alpaca", "--moneyness", "2"], "ALPACA_MONEYNESS / --moneyness"),
         (
             ["build", "--date", "2009-12-31"],
             "--date 2009-12-31 is outside the days flowlake supports (2010-01-04 to ",

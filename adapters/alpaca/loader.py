@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
@@ -17,22 +18,20 @@ from adapters.alpaca.config import AlpacaConfig
 from adapters.osi import parse_osi_columns
 from adapters.source import Batch, MarketSource
 
-MAX_DTE = 30
-STRIKES_PER_SIDE = 8
-NEAR_BAND, WIDE_BAND = 0.06, 0.10
-MAX_SUBSCRIPTIONS = 200
-
 
 def _third_friday(day: dt.date) -> bool:
     return day.weekday() == 4 and 15 <= day.day <= 21
 
 
-def select_contracts(symbols: list[str], spot: float, today: dt.date) -> list[str]:
+def select_contracts(
+    symbols: list[str], spot: float, today: dt.date, policy: AlpacaConfig | None = None
+) -> list[str]:
     """Return the bounded subscription set for one underlying's option chain.
 
-    The nearest weekly and the nearest monthly expiry within 30 days; per expiry and
-    right, the 8 strikes nearest the spot on each side within +-6% (+-10% when a side
-    has fewer than 8 there); at most 200 contracts, nearest the money first.
+    The nearest weekly and the nearest monthly expiry within ``max_dte`` (30) days; per
+    expiry and right, the ``strikes_per_side`` (8) strikes nearest the spot on each side
+    within ``moneyness`` (6%), ``wide_moneyness`` (10%) when a side has fewer there; at
+    most ``max_quotes`` (200) contracts, nearest the money first.
 
     Parameters
     ----------
@@ -42,7 +41,10 @@ def select_contracts(symbols: list[str], spot: float, today: dt.date) -> list[st
         The underlying's last price.
     today
         The trading date.
+    policy
+        The knobs (:class:`AlpacaConfig`'s); None: the defaults.
     """
+    p = policy or AlpacaConfig()
     if not symbols:
         return []
     chain = (
@@ -52,7 +54,7 @@ def select_contracts(symbols: list[str], spot: float, today: dt.date) -> list[st
         .drop_nulls("expiry")
     )
     chain = chain.filter(
-        (pl.col("expiry") >= today) & (pl.col("expiry") <= today + dt.timedelta(days=MAX_DTE))
+        (pl.col("expiry") >= today) & (pl.col("expiry") <= today + dt.timedelta(days=p.max_dte))
     )
     expiries = sorted(set(chain["expiry"].to_list()))
     monthly = next((e for e in expiries if _third_friday(e)), None)
@@ -64,21 +66,108 @@ def select_contracts(symbols: list[str], spot: float, today: dt.date) -> list[st
     ):
         del expiry, right
         for side in (pl.col("strike") <= spot, pl.col("strike") > spot):
-            near = part.filter(side & ((pl.col("strike") / spot - 1).abs() <= NEAR_BAND))
+            near = part.filter(side & ((pl.col("strike") / spot - 1).abs() <= p.moneyness))
             band = (
                 near
-                if near.height >= STRIKES_PER_SIDE
-                else part.filter(side & ((pl.col("strike") / spot - 1).abs() <= WIDE_BAND))
+                if near.height >= p.strikes_per_side
+                else part.filter(side & ((pl.col("strike") / spot - 1).abs() <= p.wide_moneyness))
             )
-            picked.append(band.sort((pl.col("strike") - spot).abs()).head(STRIKES_PER_SIDE))
+            picked.append(band.sort((pl.col("strike") - spot).abs()).head(p.strikes_per_side))
     if not picked:
         return []
     out = (
         pl.concat(picked)
         .sort((pl.col("strike") - spot).abs(), "expiry", "symbol")
-        .head(MAX_SUBSCRIPTIONS)
+        .head(p.max_quotes)
     )
     return sorted(out["symbol"].to_list())
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The contracts chosen for one underlying, and why."""
+
+    underlying: str
+    spot: float | None
+    listed: int
+    contracts: tuple[str, ...]
+    why: str
+
+
+def choose_contracts(config: AlpacaConfig, today: dt.date) -> list[Selection]:
+    """List each underlying's option chain and its last price through Alpaca's data API
+    (alpaca-py's ``get_option_chain`` and ``get_stock_latest_trade``), then apply
+    :func:`select_contracts` with the config's policy.
+
+    Raises
+    ------
+    alpaca.common.exceptions.APIError
+        When the API refuses (bad keys, no subscription), with the service's message.
+    """
+    from alpaca.data.enums import DataFeed, OptionsFeed
+    from alpaca.data.historical import OptionHistoricalDataClient, StockHistoricalDataClient
+    from alpaca.data.requests import OptionChainRequest, StockLatestTradeRequest
+
+    key, secret = config.keys()
+    options = OptionHistoricalDataClient(key, secret, raw_data=True, url_override=config.rest_url)
+    stocks = StockHistoricalDataClient(key, secret, raw_data=True, url_override=config.rest_url)
+    out = []
+    for underlying in config.underlyings:
+        chain = options.get_option_chain(
+            OptionChainRequest(
+                underlying_symbol=underlying,
+                feed=OptionsFeed(config.options_feed),
+                expiration_date_gte=today,
+                expiration_date_lte=today + dt.timedelta(days=config.max_dte),
+            )
+        )
+        last = stocks.get_stock_latest_trade(
+            StockLatestTradeRequest(symbol_or_symbols=underlying, feed=DataFeed(config.stock_feed))
+        )
+        trade = last.get(underlying) if isinstance(last, dict) else None
+        spot = float(trade["p"]) if trade else None
+        listed = list(chain) if isinstance(chain, dict) else []
+        chosen = select_contracts(listed, spot, today, config) if spot else []
+        why = (
+            f"{len(chosen)} of {len(listed)} listed contracts: nearest weekly and monthly "
+            f"expiries within {config.max_dte} days, {config.strikes_per_side} strikes a side "
+            f"within {config.moneyness:.0%} ({config.wide_moneyness:.0%} where fewer) of "
+            f"{spot}, at most {config.max_quotes}"
+            if spot
+            else f"no last trade of {underlying}: no contract chosen"
+        )
+        out.append(Selection(underlying, spot, len(listed), tuple(chosen), why))
+    return out
+
+
+#: The stream a live recording's first batch carries its contract selection in (spooled
+#: with the batch; landing keeps the canonical streams only).
+SELECTION_STREAM = "alpaca_selection"
+
+
+def selection_frame(selections: list[Selection], chosen_ns: int) -> pl.DataFrame:
+    """Return the selections as rows: one per chosen contract, with the reason."""
+    return pl.DataFrame(
+        [
+            {"chosen_ns": chosen_ns, "underlying": s.underlying, "spot": s.spot,
+             "listed": s.listed, "contract": c, "why": s.why}
+            for s in selections
+            for c in s.contracts or (None,)
+        ],
+        schema={"chosen_ns": pl.Int64, "underlying": pl.String, "spot": pl.Float64,
+                "listed": pl.Int64, "contract": pl.String, "why": pl.String},
+    )  # fmt: skip
+
+
+def with_contracts(config: AlpacaConfig, today: dt.date) -> tuple[AlpacaConfig, list[Selection]]:
+    """Return ``config`` with its contracts chosen by the policy when it names none."""
+    if config.contracts:
+        return config, []
+    selections = choose_contracts(config, today)
+    chosen = tuple(c for s in selections for c in s.contracts)
+    for s in selections:
+        logging.getLogger(__name__).info("alpaca %s: %s", s.underlying, s.why)
+    return replace(config, contracts=chosen), selections
 
 
 def _batch(buffers: dict[str, list[dict[str, Any]]], received_ns: int) -> Batch:
@@ -121,11 +210,13 @@ class AlpacaLive(MarketSource):
 
         The clients reconnect with their own back-off; stopping the iteration stops them.
         """
-        del day, speed  # a live feed is today, in real time
+        del speed  # a live feed is today, in real time
         from alpaca.data.enums import DataFeed, OptionsFeed
         from alpaca.data.live import OptionDataStream, StockDataStream
 
         key, secret = self.config.keys()
+        config, selections = await asyncio.to_thread(with_contracts, self.config, day)
+        first = selection_frame(selections, time.time_ns()) if selections else None
         buffers: dict[str, list[dict[str, Any]]] = {
             "option_trades": [],
             "option_quotes": [],
@@ -140,16 +231,16 @@ class AlpacaLive(MarketSource):
             return handler
 
         streams = []
-        if self.config.contracts:
+        if config.contracts:
             options = OptionDataStream(
                 key,
                 secret,
                 raw_data=True,
-                feed=OptionsFeed(self.config.options_feed),
-                url_override=self.config.options_stream_url,
+                feed=OptionsFeed(config.options_feed),
+                url_override=config.options_stream_url,
             )
-            options.subscribe_trades(into("option_trades"), *self.config.contracts)
-            options.subscribe_quotes(into("option_quotes"), *self.config.contracts)
+            options.subscribe_trades(into("option_trades"), *config.contracts)
+            options.subscribe_quotes(into("option_quotes"), *config.contracts)
             streams.append(options)
         if self.config.underlyings:
             stocks = StockDataStream(
@@ -176,7 +267,11 @@ class AlpacaLive(MarketSource):
                 taken = {name: rows[:] for name, rows in buffers.items()}
                 for rows in buffers.values():
                     rows.clear()
-                yield _batch(taken, time.time_ns())
+                batch = _batch(taken, time.time_ns())
+                if first is not None:  # the selection is spooled with the first batch
+                    batch = Batch(streams={**batch.streams, SELECTION_STREAM: first})
+                    first = None
+                yield batch
         finally:
             for stream in streams:
                 await stream.stop_ws()
@@ -194,33 +289,38 @@ class AlpacaHistorical(MarketSource):
     name: str = "alpaca-rest"
 
     def historical(self, day: dt.date) -> Iterator[Batch]:
-        """Yield one batch with the day's option trades, stock trades and stock quotes."""
+        """Yield one batch with the day's option trades, stock trades and stock quotes.
+
+        Without configured contracts, the policy chooses them from the chain the API
+        lists now (:func:`with_contracts`): contracts that have expired since are not
+        listed. Alpaca keeps no history of option quotes, so these option prints have
+        no NBBO and place NONE.
+        """
         from alpaca.data.historical import OptionHistoricalDataClient, StockHistoricalDataClient
         from alpaca.data.requests import OptionTradesRequest, StockQuotesRequest, StockTradesRequest
 
-        key, secret = self.config.keys()
+        config, _ = with_contracts(self.config, day)
+        key, secret = config.keys()
         start = dt.datetime.combine(day, dt.time(4), tzinfo=dt.UTC)
         end = start + dt.timedelta(days=1)
         streams: dict[str, pl.DataFrame] = {}
-        if self.config.contracts:
+        if config.contracts:
             client = OptionHistoricalDataClient(
-                key, secret, raw_data=True, url_override=self.config.rest_url
+                key, secret, raw_data=True, url_override=config.rest_url
             )
             body = client.get_option_trades(
-                OptionTradesRequest(
-                    symbol_or_symbols=list(self.config.contracts), start=start, end=end
-                )
+                OptionTradesRequest(symbol_or_symbols=list(config.contracts), start=start, end=end)
             )
             streams["option_trades"] = parsing.option_trades(_rows(body))
-        if self.config.underlyings:
+        if config.underlyings:
             client = StockHistoricalDataClient(
-                key, secret, raw_data=True, url_override=self.config.rest_url
+                key, secret, raw_data=True, url_override=config.rest_url
             )
             request = {
-                "symbol_or_symbols": list(self.config.underlyings),
+                "symbol_or_symbols": list(config.underlyings),
                 "start": start,
                 "end": end,
-                "feed": self.config.stock_feed,
+                "feed": config.stock_feed,
             }
             streams["equity_trades"] = parsing.stock_trades(
                 _rows(client.get_stock_trades(StockTradesRequest(**request)))
