@@ -122,29 +122,27 @@ def with_underlying_price(
         )
         .drop("_qts", "_qseq")
     )
-    if option_quotes is not None:
-        priced = priced.collect().lazy()
-        # Indices only (European, cash-settled: parity holds); an equity's options are
-        # American, with dividends. A landed quote of the index itself comes first.
-        index = pl.col("underlying").is_in(sorted(set(index_roots().values())))
-        indices = priced.filter(index).select("underlying").unique().collect().to_series()
-        if indices.len():
-            implied = parity_levels(
-                priced.filter(pl.col("underlying").is_in(indices.implode())),
-                option_quotes(indices.to_list()),
-                UNDERLYING_MAX_AGE_NS,
-            ).rename({"underlying_price": "_implied"})
-            priced = (
-                priced.join(implied, on="packet_id", how="left")
-                .with_columns(
-                    (pl.col("underlying_price").is_null() & pl.col("_implied").is_not_null()).alias(
-                        "underlying_implied"
-                    ),
-                    pl.coalesce("underlying_price", "_implied").alias("underlying_price"),
-                )
-                .drop("_implied")
+    # Indices only (European, cash-settled: parity holds); an equity's options are American,
+    # with dividends. A landed quote of the index itself comes first.
+    indices = needed.filter(pl.col("underlying").is_in(sorted(set(index_roots().values()))))
+    if option_quotes is not None and indices.height:
+        names = indices.get_column("underlying").to_list()
+        implied = parity_levels(
+            packets.filter(same_day & pl.col("underlying").is_in(names)),
+            option_quotes(names),
+            UNDERLYING_MAX_AGE_NS,
+        ).rename({"underlying_price": "_implied"})
+        priced = (
+            priced.join(implied, on="packet_id", how="left")
+            .with_columns(
+                (pl.col("underlying_price").is_null() & pl.col("_implied").is_not_null()).alias(
+                    "underlying_implied"
+                ),
+                pl.coalesce("underlying_price", "_implied").alias("underlying_price"),
             )
-    if "underlying_implied" not in priced.collect_schema().names():
+            .drop("_implied")
+        )
+    else:
         priced = priced.with_columns(pl.lit(False).alias("underlying_implied"))
     unpriced = packets.filter(~same_day | same_day.is_null()).with_columns(
         pl.lit(None, pl.Float64).alias("underlying_price"),

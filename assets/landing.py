@@ -98,11 +98,17 @@ def land_batch(lake: Lake, batch: Batch, day: dt.date, track_tail: bool = False)
         if conflicts:
             rejected.append(quarantine_rows(stream, result.conflicts, CONFLICT))
         landed[stream], present[stream] = result.rows_written, result.rows_skipped - conflicts
-    quarantined = land(lake, "quarantine", pl.concat(rejected), key="quarantine_id").rows_written
+    quarantined = land(
+        lake, "quarantine", pl.concat(rejected), key="quarantine_id", compare=False
+    ).rows_written
     labels = 0
     if batch.labels is not None and batch.labels.height:
         labels = land(
-            lake, LABELS_TABLE, batch.labels.with_columns(pl.lit(day).alias("date")), key="label_id"
+            lake,
+            LABELS_TABLE,
+            batch.labels.with_columns(pl.lit(day).alias("date")),
+            key="label_id",
+            compare=False,
         ).rows_written
     tail = batch_tail(lake, day, Batch(streams=valid)) if track_tail else Tail()
     other_day = quarantine.filter(

@@ -189,20 +189,25 @@ def _nothing(lake: Lake, table: str) -> WriteResult:
     return WriteResult(table, 0, 0, existing.version() if existing is not None else -1)
 
 
-def land(lake: Lake, table: str, frame: pl.DataFrame, key: str = "event_id") -> WriteResult:
+def land(
+    lake: Lake, table: str, frame: pl.DataFrame, key: str = "event_id", compare: bool = True
+) -> WriteResult:
     """Append rows whose ``(date, key)`` is not in the table yet; return what was done.
 
     The same batch landed twice inserts its rows once, in one commit: on a local lake an
     append of the rows whose keys the table lacks, committed only on the version the keys
     were read from (:func:`_append_unseen`); elsewhere, and for struct columns, Delta's
-    insert-only merge. ``frame`` must carry ``date`` (the partition column).
+    insert-only merge. ``frame`` must carry ``date`` (the partition column). With
+    ``compare``, rows whose key is stored with other content are returned as
+    ``conflicts``; without it (a key that is a hash of the content, such as
+    ``quarantine_id``) the stored rows are not read for that.
     """
     if frame.height == 0:
         return _nothing(lake, table)
     if lake.is_local and _polars_writes_fast(frame):
-        inserted, version, conflicts = _append_unseen(lake, table, frame, key)
+        inserted, version, conflicts = _append_unseen(lake, table, frame, key, compare)
     else:
-        existing = _open(lake, table)
+        existing = _open(lake, table) if compare else None
         conflicts = None
         if existing is not None:
             stored = (
@@ -595,7 +600,7 @@ def _commit_partition(lake: Lake, table: str, frame: pl.DataFrame, date: dt.date
 
 
 def _append_unseen(
-    lake: Lake, table: str, frame: pl.DataFrame, key: str
+    lake: Lake, table: str, frame: pl.DataFrame, key: str, compare: bool = True
 ) -> tuple[int, int, pl.DataFrame]:
     """Append the rows of ``frame`` whose ``(date, key)`` a local table lacks, in one commit;
     return (rows inserted, table version, the batch's rows whose key is stored with other
@@ -623,13 +628,14 @@ def _append_unseen(
                 keys = batch.get_column(key).implode()
                 stored = scan.select(key).filter(pl.col(key).is_in(keys)).collect()
                 if stored.height:
-                    # Keys seen before (a re-delivery, or a row changed since): only their
-                    # stored rows are read whole, to tell a copy from a conflict.
                     seen = stored.get_column(key).implode()
-                    whole = scan.filter(pl.col(key).is_in(seen)).collect()
-                    conflicts.append(
-                        differing(whole.with_columns(pl.lit(day).alias("date")), batch, key)
-                    )
+                    if compare:
+                        # Keys seen before (a re-delivery, or a row changed since): only
+                        # their stored rows are read whole, to tell a copy from a conflict.
+                        whole = scan.filter(pl.col(key).is_in(seen)).collect()
+                        conflicts.append(
+                            differing(whole.with_columns(pl.lit(day).alias("date")), batch, key)
+                        )
                     batch = batch.filter(~pl.col(key).is_in(seen))
             if batch.height:
                 new.append((day, batch))

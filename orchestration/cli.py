@@ -17,12 +17,15 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import dagster as dg
 
 from adapters.calendar import first_session, is_session, last_session, latest_session
 from lake.location import resolve_lake_root
+
+if TYPE_CHECKING:
+    from adapters.alpaca.config import AlpacaConfig
 
 NOT_YET: dict[str, str] = {}
 EXIT_USAGE = 2
@@ -115,7 +118,7 @@ def _alpaca_flags(command: argparse.ArgumentParser) -> None:
     group.add_argument("--max-quotes", help="at most this many contracts (200)")
 
 
-def _alpaca_config(args: argparse.Namespace, underlyings: tuple[str, ...]) -> object:
+def _alpaca_config(args: argparse.Namespace, underlyings: tuple[str, ...]) -> AlpacaConfig:
     """Return the AlpacaConfig of the flags and settings; a bad one is one usage line."""
     from adapters.alpaca.config import AlpacaConfig
 
@@ -131,11 +134,9 @@ def _alpaca_config(args: argparse.Namespace, underlyings: tuple[str, ...]) -> ob
 
 def _alpaca_source(args: argparse.Namespace, symbols: list[str]) -> object:
     """Return the Alpaca history resource with the flags' and settings' policy."""
-    from adapters.alpaca.config import AlpacaConfig
     from orchestration.resources import AlpacaSource
 
     config = _alpaca_config(args, tuple(symbols))
-    assert isinstance(config, AlpacaConfig)
     return AlpacaSource(
         underlyings=symbols, stock_feed=config.stock_feed, options_feed=config.options_feed,
         max_dte=config.max_dte, strikes_per_side=config.strikes_per_side,
@@ -409,7 +410,7 @@ def _days_of_files(paths: list[str], dbn: bool) -> list[dt.date]:
     return days
 
 
-def _refuse_all_other_days(result: dg.ExecuteInProcessResult, day: dt.date, given: bool) -> None:
+def _refuse_all_other_days(result: dg.ExecuteInProcessResult, day: dt.date) -> None:
     """Fail in one line when an ingest landed nothing because every row is of another day
     (they are in quarantine; exiting 0 would hide that the files were not landed)."""
     from adapters.schema import STREAMS
@@ -425,9 +426,8 @@ def _refuse_all_other_days(result: dg.ExecuteInProcessResult, day: dt.date, give
             landed += values.get("rows_landed", 0) + values.get("rows_already_present", 0)
         other += values.get(OTHER_DAY_ROWS, 0)
     if landed == 0 and other:
-        hint = "" if given else " (no --date was given: it defaults to the latest session)"
         raise CliError(
-            f"none of the rows is of {day}{hint}: {other} rows of other trading days were "
+            f"none of the rows is of {day}: {other} rows of other trading days were "
             "quarantined; give the files' --date"
         )
 
@@ -546,14 +546,12 @@ def _live_source(args: argparse.Namespace) -> object:
                 )
             return Replayed(DatabentoFiles(tuple(args.files)), name="databento-replay")
         case "alpaca":
-            from adapters.alpaca.config import AlpacaConfig
             from adapters.alpaca.loader import AlpacaLive
             from adapters.credentials import MissingCredentialError
 
             config = _alpaca_config(
                 args, tuple(s.strip().upper() for s in args.underlyings.split(",") if s.strip())
             )
-            assert isinstance(config, AlpacaConfig)
             try:
                 config.keys()
             except MissingCredentialError as exc:
@@ -818,7 +816,7 @@ def run(argv: Sequence[str] | None = None) -> int:
                     {"lake": lake, "source": source, "thresholds": ThresholdsResource()},
                 )
                 if args.date:
-                    _refuse_all_other_days(result, each, given=True)
+                    _refuse_all_other_days(result, each)
                 print(f"ingest {each} -> {lake.root}: {_summary(result)}")
             return 0
         case "build":

@@ -123,7 +123,9 @@ def land_spooled(lake: Lake, spool: Spool, batches: list[SpooledBatch]) -> Landi
                     ),
                     str(exc),
                 )
-                written = land(lake, "quarantine", damaged, key="quarantine_id").rows_written
+                written = land(
+                    lake, "quarantine", damaged, key="quarantine_id", compare=False
+                ).rows_written
                 total = total + LandingCounts(quarantined=written, damaged=(str(exc),))
         if not parts:
             continue
