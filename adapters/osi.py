@@ -55,6 +55,32 @@ def format_osi(root: str, expiry: dt.date, right: str, strike: float) -> str:
     return f"{root:<6}{expiry:%y%m%d}{right}{milli:08d}"
 
 
+def parse_osi(symbol: str) -> tuple[str, dt.date, str, float]:
+    """Return (root, expiry, right, strike) of one OSI symbol (spaces optional).
+
+    Raises
+    ------
+    ValueError
+        For a symbol that is not in the OSI layout.
+
+    Examples
+    --------
+    >>> parse_osi("SPXW  261218P05900000")
+    ('SPXW', datetime.date(2026, 12, 18), 'P', 5900.0)
+    """
+    compact = symbol.replace(" ", "")
+    tail, root = compact[-15:], compact[:-15]
+    if not (
+        1 <= len(root) <= 6
+        and tail[6:7] in ("C", "P")
+        and tail[:6].isdigit()
+        and tail[7:].isdigit()
+    ):
+        raise ValueError(f"{symbol!r} is not an OSI option symbol")
+    expiry = dt.datetime.strptime(tail[:6], "%y%m%d").date()
+    return root, expiry, tail[6], int(tail[7:]) / 1000
+
+
 def osi_expr(root: pl.Expr, expiry: pl.Expr, right: pl.Expr, strike: pl.Expr) -> pl.Expr:
     """Return an expression building OSI symbols from column expressions (vectorised)."""
     return pl.concat_str(
@@ -62,6 +88,16 @@ def osi_expr(root: pl.Expr, expiry: pl.Expr, right: pl.Expr, strike: pl.Expr) ->
         expiry.dt.strftime("%y%m%d"),
         right,
         (strike * 1000).round(0).cast(pl.Int64).cast(pl.String).str.zfill(8),
+    )
+
+
+def from_compact(symbol: pl.Expr) -> pl.Expr:
+    """Return the 21-character OSI symbol of a compact one (``SPY240426C00555000``, as Alpaca
+    writes them; spaces are dropped first, so an OSI symbol maps to itself)."""
+    compact = symbol.str.replace_all(" ", "")
+    return pl.concat_str(
+        compact.str.slice(0, compact.str.len_chars() - 15).str.pad_end(6, " "),
+        compact.str.slice(-15),
     )
 
 

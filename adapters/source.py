@@ -27,10 +27,14 @@ class Batch:
         Stream name (``option_trades``, ...) -> rows.
     labels
         Planted-pattern labels (the synthetic market only).
+    resume
+        Where a live feed that can replay continues after a restart (ns of market time,
+        see :meth:`MarketSource.resumed`); None for the others.
     """
 
     streams: dict[str, pl.DataFrame]
     labels: pl.DataFrame | None = field(default=None)
+    resume: int | None = field(default=None)
 
     @property
     def rows(self) -> int:
@@ -42,6 +46,20 @@ class MarketSource(ABC):
     """A source of canonical raw batches."""
 
     name: str = "source"
+    #: A restarted recording of a source that replays the day from its start (synthetic,
+    #: files) skips the batches it spooled before. A real-time feed continues from now
+    #: instead (see :meth:`resumed`), and every batch it then delivers is new.
+    replays_day: bool = True
+
+    def resumed(self, resume: int | None, stopped_ns: int) -> MarketSource:
+        """Return this real-time source continuing a recording that stopped at
+        ``stopped_ns`` (wall clock), its last batch's ``resume`` in hand.
+
+        A feed that can replay (Databento Live) starts from ``resume``, so the pause is
+        filled; one that cannot logs the gap (``flowlake`` logger) and continues from now.
+        """
+        del resume, stopped_ns
+        return self
 
     def universe(self) -> str:
         """Return what a recording of this source covers: its instruments and the options

@@ -106,16 +106,22 @@ INTERVAL = _number(0.01, inclusive=True, maximum=86_400)
 SCALE = _number(0, inclusive=False, maximum=100)
 
 
-def _alpaca_flags(command: argparse.ArgumentParser) -> None:
-    """Add the Alpaca chain-selection flags (each also an ALPACA_* setting)."""
+def _chain_flags(command: argparse.ArgumentParser, *, ibkr: bool) -> None:
+    """Add the chain-selection flags (each also an ALPACA_* / IBKR_* setting)."""
     group = command.add_argument_group(
-        "alpaca", "option contracts chosen from the chain (flags beat ALPACA_* settings)"
+        "alpaca, ibkr",
+        "option contracts chosen from the chain (flags beat ALPACA_* / IBKR_* settings)",
     )
-    group.add_argument("--options-feed", choices=["indicative", "opra"])
+    group.add_argument("--options-feed", choices=["indicative", "opra"], help="alpaca's feed")
     group.add_argument("--max-dte", help="expiries within this many days (30)")
     group.add_argument("--strikes-per-side", help="strikes per side of spot (8)")
     group.add_argument("--moneyness", help="strikes within this fraction of spot (0.06)")
     group.add_argument("--max-quotes", help="at most this many contracts (200)")
+    if ibkr:
+        group.add_argument(
+            "--contracts", default="", help="OSI option symbols instead of the chosen (comma list)"
+        )
+        group.add_argument("--max-lines", help="ibkr: the account's market-data lines (100)")
 
 
 def _alpaca_config(args: argparse.Namespace, underlyings: tuple[str, ...]) -> AlpacaConfig:
@@ -197,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--date", help="the trading day (default for files: the days their rows fall on)"
     )
-    _alpaca_flags(ingest)
+    _chain_flags(ingest, ibkr=False)
 
     build = add("build", "materialize every derived asset of a day from its landing tables")
     build.add_argument("--date", help="XNYS session (default: the latest on or before today)")
@@ -227,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument(
         "--underlyings",
         default="SPY,QQQ,IWM,AAPL,MSFT,NVDA,AMZN,TSLA",
-        help="synthetic / alpaca underlyings",
+        help="synthetic / alpaca / ibkr / databento underlyings",
     )
     live.add_argument(
         "--minutes",
@@ -238,10 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument(
         "--files", nargs="*", default=[], help="databento-replay: DBN files of the day"
     )
-    live.add_argument(
-        "--option", help="ibkr: SYMBOL,YYYYMMDD,STRIKE,RIGHT (e.g. SPY,20261127,600,C)"
-    )
-    _alpaca_flags(live)
+    _chain_flags(live, ibkr=True)
     live.add_argument("--spool", help="spool folder (default: $FLOWLAKE_SPOOL or data/spool)")
     live.add_argument("--poll", type=POSITIVE, default=1.0, help="seconds between spool checks")
     live.add_argument(
@@ -519,6 +522,11 @@ def _check_underlyings(text: str) -> None:
         raise CliError(str(exc), EXIT_USAGE) from None
 
 
+def _symbols(text: str) -> tuple[str, ...]:
+    """Return the symbols of a comma list, upper case."""
+    return tuple(s.strip().upper() for s in text.split(",") if s.strip())
+
+
 def _live_source(args: argparse.Namespace) -> object:
     from adapters.source import Replayed
 
@@ -549,28 +557,30 @@ def _live_source(args: argparse.Namespace) -> object:
             from adapters.alpaca.loader import AlpacaLive
             from adapters.credentials import MissingCredentialError
 
-            config = _alpaca_config(
-                args, tuple(s.strip().upper() for s in args.underlyings.split(",") if s.strip())
-            )
+            config = _alpaca_config(args, _symbols(args.underlyings))
             try:
                 config.keys()
             except MissingCredentialError as exc:
                 raise CliError(str(exc), EXIT_USAGE) from None
             return AlpacaLive(config)
         case "ibkr":
-            from adapters.ibkr.bridge import IbkrOptionsBridge
+            from adapters.ibkr.bridge import IbkrLive
             from adapters.ibkr.config import IbkrConfig
+            from adapters.osi import parse_osi
 
+            contracts = tuple(c.strip().upper() for c in args.contracts.split(",") if c.strip())
             try:
-                symbol, expiry, strike, right = (args.option or "").split(",")
-                config = IbkrConfig(
-                    symbol=symbol.upper(), expiry=expiry, strike=float(strike), right=right.upper()
-                )
-            except ValueError:
-                raise CliError(
-                    "--option: give SYMBOL,YYYYMMDD,STRIKE,RIGHT for --source ibkr", EXIT_USAGE
-                ) from None
-            return IbkrOptionsBridge(config)
+                for contract in contracts:
+                    parse_osi(contract)
+                config = IbkrConfig.from_settings(
+                    underlyings=_symbols(args.underlyings), contracts=contracts,
+                    max_dte=args.max_dte, strikes_per_side=args.strikes_per_side,
+                    moneyness=args.moneyness, max_quotes=args.max_quotes,
+                    max_lines=args.max_lines,
+                )  # fmt: skip
+            except ValueError as exc:
+                raise CliError(str(exc), EXIT_USAGE) from None
+            return IbkrLive(config)
     raise CliError(f"unknown source {args.source!r}", EXIT_USAGE)
 
 
@@ -840,6 +850,13 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Console-script entry point."""
+    import logging
+
+    # Sources warn through the "flowlake" logger (a gap, delayed data): one line each.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("flowlake: warning: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    logging.getLogger("flowlake").addHandler(handler)
     try:
         code = run(argv)
     except CliError as exc:

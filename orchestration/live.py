@@ -51,11 +51,13 @@ async def record(
 ) -> RecordResult:
     """Spool the live batches of ``source`` for ``day`` until the source ends.
 
-    A batch's cursor is its position in the source's stream; on a restart the batches up
-    to the last spooled cursor are skipped, so a resumed recording continues exactly
-    where it stopped. A position means the same rows only for the same source, universe
-    and interval: those settings go into every manifest, and a restart with others is
-    refused before anything is recorded.
+    A batch's cursor is its position in the source's stream. A source that replays the
+    day from its start (synthetic, files) skips, on a restart, the batches up to the last
+    spooled cursor, so a resumed recording continues exactly where it stopped. A
+    real-time feed continues instead (:meth:`~adapters.source.MarketSource.resumed`, from
+    the last batch's ``resume`` where it can replay), its positions numbered on. A position
+    means the same rows only for the same source, universe and interval: those settings go
+    into every manifest, and a restart with others is refused before anything is recorded.
 
     Raises
     ------
@@ -80,11 +82,14 @@ async def record(
             "with the same source, underlyings and --interval, or record into another --spool"
         )
     resume_after = -1 if last is None or last.cursor is None else last.cursor
+    replays = source.replays_day
+    if last is not None and not replays:
+        source = source.resumed(last.manifest.get("resume"), int(last.manifest["created_ns"]))
     written = skipped = rows = 0
-    position = -1
+    position = -1 if replays else resume_after
     async for batch in source.live(day, speed=speed, interval_s=interval_s):
         position += 1
-        if position <= resume_after:
+        if replays and position <= resume_after:
             skipped += 1
             continue
         spool.append(day, batch, source=source.name, cursor=position, settings=settings)

@@ -126,7 +126,7 @@ class Spool:
         """Write ``batch`` as the day's next sequence number, atomically; return it.
 
         ``settings`` (what the recording covers, see :func:`orchestration.live.record`) go
-        into the manifest with the ``cursor``.
+        into the manifest with the ``cursor`` and the batch's ``resume``.
 
         Raises
         ------
@@ -151,7 +151,7 @@ class Spool:
                     os.fsync(handle.fileno())
                 rows[name] = frame.height
             manifest = {"batch_id": uuid.uuid4().hex, "seq": seq, "day": day.isoformat(), "source": source,
-                        "cursor": cursor, "created_ns": time.time_ns(), "rows": rows,
+                        "cursor": cursor, "resume": batch.resume, "created_ns": time.time_ns(), "rows": rows,
                         "settings": settings}  # fmt: skip
             with open(tmp / MANIFEST, "w", encoding="utf-8") as handle:
                 json.dump(manifest, handle)

@@ -18,8 +18,9 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from adapters.alpaca.config import AlpacaConfig
-from adapters.alpaca.loader import AlpacaHistorical, AlpacaLive, select_contracts
+from adapters.alpaca.loader import AlpacaHistorical, AlpacaLive
 from adapters.alpaca.parsing import option_trades
+from adapters.chain import select_contracts
 from adapters.credentials import MissingCredentialError
 from adapters.schema import validate
 
@@ -357,7 +358,7 @@ def test_history_without_contracts_fetches_the_chosen_ones(fake_rest: str) -> No
 
 
 def test_live_without_contracts_subscribes_the_chosen_ones_and_spools_why(fake_rest: str) -> None:
-    from adapters.alpaca.loader import SELECTION_STREAM
+    from adapters.chain import SELECTION_STREAM
 
     rows, opt, _ = asyncio.run(
         run_live(

@@ -6,40 +6,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.credentials import credential
+from adapters.chain import ChainPolicy, choice, policy_settings
+from adapters.credentials import credential, resolve_settings
 
 KEY_ENV = "APCA_API_KEY_ID"
 SECRET_ENV = "APCA_API_SECRET_KEY"
 
 
-def _choice(*allowed: str) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        if text not in allowed:
-            raise ValueError(text)
-        return text
-
-    return parse
-
-
-def _in_range(kind: Callable[[str], Any], low: float, high: float) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        value = kind(text)
-        if not low <= value <= high:
-            raise ValueError(text)
-        return value
-
-    return parse
-
-
 #: Config field -> (environment variable, parser): the settings a user sets once.
 SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "options_feed": ("ALPACA_OPTIONS_FEED", _choice("indicative", "opra")),
-    "stock_feed": ("ALPACA_STOCK_FEED", _choice("iex", "sip")),
-    "max_dte": ("ALPACA_MAX_DTE", _in_range(int, 0, 366)),
-    "strikes_per_side": ("ALPACA_STRIKES_PER_SIDE", _in_range(int, 1, 100)),
-    "moneyness": ("ALPACA_MONEYNESS", _in_range(float, 0.001, 1.0)),
-    "wide_moneyness": ("ALPACA_WIDE_MONEYNESS", _in_range(float, 0.001, 1.0)),
-    "max_quotes": ("ALPACA_MAX_QUOTES", _in_range(int, 1, 10_000)),
+    "options_feed": ("ALPACA_OPTIONS_FEED", choice("indicative", "opra")),
+    "stock_feed": ("ALPACA_STOCK_FEED", choice("iex", "sip")),
+    **policy_settings("ALPACA_"),
 }
 
 
@@ -64,7 +42,7 @@ class AlpacaConfig:
         The selection policy when ``contracts`` is empty: the nearest weekly and monthly
         expiries within ``max_dte`` days, ``strikes_per_side`` strikes per side within
         ``moneyness`` of spot (``wide_moneyness`` where a side has fewer), at most
-        ``max_quotes`` contracts.
+        ``max_quotes`` contracts (:class:`~adapters.chain.ChainPolicy`).
     """
 
     underlyings: tuple[str, ...] = ("SPY",)
@@ -93,22 +71,15 @@ class AlpacaConfig:
         ValueError
             For a setting that is not a number in its range or a known feed, naming it.
         """
-        values: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
-        for field_name, (variable, parse) in SETTINGS.items():
-            if field_name in values:
-                text = str(values[field_name])
-            else:
-                found = credential(variable, required=False)
-                if found is None:
-                    continue
-                text = found
-            try:
-                values[field_name] = parse(text)
-            except ValueError:
-                raise ValueError(
-                    f"{variable} / --{field_name.replace('_', '-')}: {text!r} is not valid"
-                ) from None
-        return cls(**values)
+        return cls(**resolve_settings(SETTINGS, given))
+
+    @property
+    def policy(self) -> ChainPolicy:
+        """Return the chain-selection knobs."""
+        return ChainPolicy(
+            self.max_dte, self.strikes_per_side, self.moneyness, self.wide_moneyness,
+            self.max_quotes,
+        )  # fmt: skip
 
     def keys(self) -> tuple[str, str]:
         """Return (key id, secret); one clear error naming the variable if either is missing."""

@@ -15,89 +15,14 @@ import polars as pl
 
 from adapters.alpaca import parsing
 from adapters.alpaca.config import AlpacaConfig
-from adapters.osi import parse_osi_columns
+from adapters.chain import SELECTION_STREAM, Selection, select_contracts, selection_frame
 from adapters.source import Batch, MarketSource
-
-
-def _third_friday(day: dt.date) -> bool:
-    return day.weekday() == 4 and 15 <= day.day <= 21
-
-
-def select_contracts(
-    symbols: list[str], spot: float, today: dt.date, policy: AlpacaConfig | None = None
-) -> list[str]:
-    """Return the bounded subscription set for one underlying's option chain.
-
-    The nearest weekly and the nearest monthly expiry within ``max_dte`` (30) days; per
-    expiry and right, the ``strikes_per_side`` (8) strikes nearest the spot on each side
-    within ``moneyness`` (6%), ``wide_moneyness`` (10%) when a side has fewer there; at
-    most ``max_quotes`` (200) contracts, nearest the money first.
-
-    Parameters
-    ----------
-    symbols
-        Contract symbols of the chain (Alpaca's compact form or OSI).
-    spot
-        The underlying's last price.
-    today
-        The trading date.
-    policy
-        The knobs (:class:`AlpacaConfig`'s); None: the defaults.
-    """
-    p = policy or AlpacaConfig()
-    if not symbols:
-        return []
-    chain = (
-        pl.DataFrame({"symbol": symbols})
-        .with_columns(parsing.osi_symbol(pl.col("symbol").str.replace_all(" ", "")).alias("osi"))
-        .with_columns(**parse_osi_columns(pl.col("osi")))
-        .drop_nulls("expiry")
-    )
-    chain = chain.filter(
-        (pl.col("expiry") >= today) & (pl.col("expiry") <= today + dt.timedelta(days=p.max_dte))
-    )
-    expiries = sorted(set(chain["expiry"].to_list()))
-    monthly = next((e for e in expiries if _third_friday(e)), None)
-    weekly = next((e for e in expiries if not _third_friday(e)), None)
-    chosen_exp = [e for e in (weekly, monthly) if e is not None]
-    picked = []
-    for (expiry, right), part in chain.filter(pl.col("expiry").is_in(chosen_exp)).group_by(
-        "expiry", "right", maintain_order=True
-    ):
-        del expiry, right
-        for side in (pl.col("strike") <= spot, pl.col("strike") > spot):
-            near = part.filter(side & ((pl.col("strike") / spot - 1).abs() <= p.moneyness))
-            band = (
-                near
-                if near.height >= p.strikes_per_side
-                else part.filter(side & ((pl.col("strike") / spot - 1).abs() <= p.wide_moneyness))
-            )
-            picked.append(band.sort((pl.col("strike") - spot).abs()).head(p.strikes_per_side))
-    if not picked:
-        return []
-    out = (
-        pl.concat(picked)
-        .sort((pl.col("strike") - spot).abs(), "expiry", "symbol")
-        .head(p.max_quotes)
-    )
-    return sorted(out["symbol"].to_list())
-
-
-@dataclass(frozen=True)
-class Selection:
-    """The contracts chosen for one underlying, and why."""
-
-    underlying: str
-    spot: float | None
-    listed: int
-    contracts: tuple[str, ...]
-    why: str
 
 
 def choose_contracts(config: AlpacaConfig, today: dt.date) -> list[Selection]:
     """List each underlying's option chain and its last price through Alpaca's data API
     (alpaca-py's ``get_option_chain`` and ``get_stock_latest_trade``), then apply
-    :func:`select_contracts` with the config's policy.
+    :func:`~adapters.chain.select_contracts` with the config's policy.
 
     Raises
     ------
@@ -127,36 +52,14 @@ def choose_contracts(config: AlpacaConfig, today: dt.date) -> list[Selection]:
         trade = last.get(underlying) if isinstance(last, dict) else None
         spot = float(trade["p"]) if trade else None
         listed = list(chain) if isinstance(chain, dict) else []
-        chosen = select_contracts(listed, spot, today, config) if spot else []
+        chosen = select_contracts(listed, spot, today, config.policy) if spot else []
         why = (
-            f"{len(chosen)} of {len(listed)} listed contracts: nearest weekly and monthly "
-            f"expiries within {config.max_dte} days, {config.strikes_per_side} strikes a side "
-            f"within {config.moneyness:.0%} ({config.wide_moneyness:.0%} where fewer) of "
-            f"{spot}, at most {config.max_quotes}"
+            config.policy.why(len(chosen), len(listed), spot)
             if spot
             else f"no last trade of {underlying}: no contract chosen"
         )
         out.append(Selection(underlying, spot, len(listed), tuple(chosen), why))
     return out
-
-
-#: The stream a live recording's first batch carries its contract selection in (spooled
-#: with the batch; landing keeps the canonical streams only).
-SELECTION_STREAM = "alpaca_selection"
-
-
-def selection_frame(selections: list[Selection], chosen_ns: int) -> pl.DataFrame:
-    """Return the selections as rows: one per chosen contract, with the reason."""
-    return pl.DataFrame(
-        [
-            {"chosen_ns": chosen_ns, "underlying": s.underlying, "spot": s.spot,
-             "listed": s.listed, "contract": c, "why": s.why}
-            for s in selections
-            for c in s.contracts or (None,)
-        ],
-        schema={"chosen_ns": pl.Int64, "underlying": pl.String, "spot": pl.Float64,
-                "listed": pl.Int64, "contract": pl.String, "why": pl.String},
-    )  # fmt: skip
 
 
 def with_contracts(config: AlpacaConfig, today: dt.date) -> tuple[AlpacaConfig, list[Selection]]:
@@ -190,6 +93,19 @@ class AlpacaLive(MarketSource):
 
     config: AlpacaConfig = field(default_factory=AlpacaConfig)
     name: str = "alpaca"
+    replays_day: bool = False
+
+    def resumed(self, resume: int | None, stopped_ns: int) -> MarketSource:
+        """Continue from now: Alpaca's streams do not replay, so the pause is a gap, logged
+        with its start (``ingest --source alpaca`` fetches the day's trades afterwards)."""
+        del resume
+        stopped = dt.datetime.fromtimestamp(stopped_ns / 1e9, dt.UTC)
+        logging.getLogger("flowlake.alpaca").warning(
+            "alpaca: resuming a recording stopped at %s UTC; the streams do not replay, so "
+            "the pause is not recorded (`flowlake ingest --source alpaca` fetches its trades)",
+            stopped.strftime("%H:%M:%S"),
+        )
+        return self
 
     def universe(self) -> str:
         """Return the subscribed symbols and feeds."""

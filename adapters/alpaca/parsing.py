@@ -13,14 +13,9 @@ from typing import Any
 import msgpack
 import polars as pl
 
+from adapters.osi import from_compact
+
 SOURCE = "alpaca"
-
-
-def osi_symbol(alpaca: pl.Expr) -> pl.Expr:
-    """Return the 21-character OSI symbol of an Alpaca option symbol (``SPY240426C00555000``)."""
-    return pl.concat_str(
-        alpaca.str.slice(0, alpaca.str.len_chars() - 15).str.pad_end(6, " "), alpaca.str.slice(-15)
-    )
 
 
 def _ns(value: Any) -> int | str:
@@ -72,7 +67,7 @@ def option_trades(rows: list[dict[str, Any]], received_ns: int | None = None) ->
     return f.select(
         *_common("ot", [pl.col("S"), pl.col("t").cast(pl.String), pl.col("x"), pl.col("p").cast(pl.String), pl.col("s").cast(pl.String)]),
         (pl.lit(received_ns, pl.Int64) if received_ns is not None else pl.col("t")).alias("ts_recv"),
-        osi_symbol(pl.col("S")).alias("contract"),
+        from_compact(pl.col("S")).alias("contract"),
         pl.col("p").alias("price"),
         pl.col("s").alias("size"),
         pl.col("x").alias("exchange"),
@@ -97,7 +92,7 @@ def _quotes(
             "ax": pl.String,
         },
     )
-    instrument = osi_symbol(pl.col("S")) if key == "contract" else pl.col("S")
+    instrument = from_compact(pl.col("S")) if key == "contract" else pl.col("S")
     return f.select(
         *_common(tag, [pl.col("S"), pl.col("t").cast(pl.String), pl.col("bp").cast(pl.String), pl.col("ap").cast(pl.String), pl.col("bs").cast(pl.String), pl.col("as").cast(pl.String)]),
         (pl.lit(received_ns, pl.Int64) if received_ns is not None else pl.col("t")).alias("ts_recv"),

@@ -1,8 +1,10 @@
-"""ib_insync tick-by-tick records -> canonical raw frames.
+"""IB ticks (tick-by-tick and streaming market data, as ib_insync delivers them) -> canonical
+raw frames.
 
-IB stamps tick-by-tick data to the second, so several prints share a ``ts_event``; ``seq``
-(the arrival order on the connection) keeps their order, and the event id adds an
-occurrence index for prints identical in time, venue, price and size.
+ib_insync stamps every tick with its arrival time (it drops IB's own second-resolution
+time), so the rows carry the time the bridge saw them; ``seq`` (the arrival order on the
+connection) orders rows sharing a time, and a trade's event id adds an occurrence index
+for prints identical in time, venue, price and size.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import datetime as dt
 from collections.abc import Sequence
 
 import polars as pl
-from ib_insync import Contract, TickByTickAllLast, TickByTickBidAsk
+from ib_insync import Contract
 
 from adapters.osi import format_osi
+from adapters.quotes import NBBO
 
 SOURCE = "ibkr"
 #: IB option exchange names -> OPRA participant codes.
@@ -30,41 +33,39 @@ EQUITY_EXCHANGES: dict[str, str] = {
 }  # fmt: skip
 
 
-def _ns(moment: dt.datetime) -> int:
-    stamp = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-    return int(stamp.timestamp()) * 1_000_000_000 + stamp.microsecond * 1000
+#: A print as the bridge saw it: (ts ns, price, size, IB exchange name, IB conditions).
+TradeTick = tuple[int, float, float, str, str]
+#: A quote state: (ts ns, bid, ask, bid size, ask size).
+QuoteTick = tuple[int, float, float, float, float]
 
 
 def option_symbol(contract: Contract) -> str:
-    """Return the OSI symbol of an IB option contract."""
+    """Return the OSI symbol of an IB option contract (its root is the trading class:
+    ``SPXW`` for SPX weeklies)."""
     expiry = dt.datetime.strptime(contract.lastTradeDateOrContractMonth[:8], "%Y%m%d").date()
-    return format_osi(contract.symbol, expiry, contract.right[:1].upper(), float(contract.strike))
+    root = contract.tradingClass or contract.symbol
+    return format_osi(root, expiry, contract.right[:1].upper(), float(contract.strike))
+
+
+def _instrument(contract: Contract) -> tuple[str, str]:
+    """Return (key column, instrument) of a contract: an option's OSI symbol or a stock's."""
+    if contract.secType == "OPT":
+        return "contract", option_symbol(contract)
+    return "symbol", contract.symbol
 
 
 def trades(
-    contract: Contract, ticks: Sequence[TickByTickAllLast], first_seq: int, received_ns: int
+    contract: Contract, ticks: Sequence[TradeTick], first_seq: int, received_ns: int
 ) -> pl.DataFrame:
-    """Return canonical trades (option or equity by ``contract.secType``) of tick-by-tick prints."""
-    options = contract.secType == "OPT"
-    venues = OPTION_EXCHANGES if options else EQUITY_EXCHANGES
-    key = "contract" if options else "symbol"
-    instrument = option_symbol(contract) if options else contract.symbol
+    """Return canonical trades (option or equity by ``contract.secType``) of prints."""
+    venues = OPTION_EXCHANGES if contract.secType == "OPT" else EQUITY_EXCHANGES
+    key, instrument = _instrument(contract)
     frame = pl.DataFrame(
-        {
-            "ts_event": [_ns(t.time) for t in ticks],
-            "price": [float(t.price) for t in ticks],
-            "size": [int(t.size) for t in ticks],
-            "venue": [str(t.exchange or "") for t in ticks],
-            "special": [str(t.specialConditions or "") for t in ticks],
-        },
-        schema={
-            "ts_event": pl.Int64,
-            "price": pl.Float64,
-            "size": pl.Int64,
-            "venue": pl.String,
-            "special": pl.String,
-        },
-    )
+        [(t, p, round(q), x or "", c or "") for t, p, q, x, c in ticks],
+        schema={"ts_event": pl.Int64, "price": pl.Float64, "size": pl.Int64,
+                "venue": pl.String, "special": pl.String},
+        orient="row",
+    )  # fmt: skip
     return frame.with_row_index("_i").select(
         pl.concat_str(
             pl.lit(f"ib-{contract.conId}"), pl.col("ts_event").cast(pl.String), pl.col("venue"), pl.col("price").cast(pl.String),
@@ -83,34 +84,23 @@ def trades(
 
 
 def quotes(
-    contract: Contract, ticks: Sequence[TickByTickBidAsk], first_seq: int, received_ns: int
+    contract: Contract, ticks: Sequence[QuoteTick], first_seq: int, received_ns: int
 ) -> pl.DataFrame:
-    """Return canonical quotes of tick-by-tick bid/ask updates."""
-    options = contract.secType == "OPT"
-    key = "contract" if options else "symbol"
+    """Return canonical quotes of bid/ask states; an option's SMART quote is IB's NBBO."""
+    key, instrument = _instrument(contract)
     frame = pl.DataFrame(
-        {
-            "ts_event": [_ns(t.time) for t in ticks],
-            "bid": [float(t.bidPrice) for t in ticks],
-            "ask": [float(t.askPrice) for t in ticks],
-            "bid_size": [int(t.bidSize) for t in ticks],
-            "ask_size": [int(t.askSize) for t in ticks],
-        },
-        schema={
-            "ts_event": pl.Int64,
-            "bid": pl.Float64,
-            "ask": pl.Float64,
-            "bid_size": pl.Int64,
-            "ask_size": pl.Int64,
-        },
-    )
+        [(t, b, a, round(bs), round(as_)) for t, b, a, bs, as_ in ticks],
+        schema={"ts_event": pl.Int64, "bid": pl.Float64, "ask": pl.Float64,
+                "bid_size": pl.Int64, "ask_size": pl.Int64},
+        orient="row",
+    )  # fmt: skip
     return frame.with_row_index("_i").select(
         pl.concat_str(pl.lit(f"ib-q-{contract.conId}"), pl.col("ts_event").cast(pl.String), (pl.col("_i").cast(pl.Int64) + first_seq).cast(pl.String), separator="-").alias("event_id"),
         pl.lit(SOURCE).alias("source"),
         "ts_event",
         pl.lit(received_ns, pl.Int64).alias("ts_recv"),
-        pl.lit(option_symbol(contract) if options else contract.symbol).alias(key),
+        pl.lit(instrument).alias(key),
         "bid", "ask", "bid_size", "ask_size",
         (pl.col("_i").cast(pl.Int64) + first_seq).alias("seq"),
-        *([pl.lit("NBBO").alias("exchange")] if options else []),
+        *([pl.lit(NBBO).alias("exchange")] if key == "contract" else []),
     )  # fmt: skip
