@@ -155,6 +155,18 @@ def sessions_meeting(start_ns: int, end_ns: int, stream_kind: str) -> list[dt.da
     )
 
 
+def recording_end(day: dt.date) -> int:
+    """Return when a live recording of ``day`` ends (ns since the epoch): the close plus
+    the options' grace, when the last option print may come.
+
+    Raises
+    ------
+    ValueError
+        When ``day`` is not an XNYS session.
+    """
+    return to_ns(session_bounds(day)[1] + OPTION_CLOSE_GRACE)
+
+
 def session_windows(days: list[dt.date], stream_kind: str) -> pl.DataFrame:
     """Return the accepted ``[lo_ns, hi_ns]`` window per session day for a stream kind.
 

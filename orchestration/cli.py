@@ -213,7 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
         "live", "record a source into the spool and land + build each micro-batch as it arrives"
     )
     live.add_argument(
-        "--source", choices=["synthetic", "alpaca", "ibkr", "databento-replay"], default="synthetic"
+        "--source",
+        choices=["synthetic", "alpaca", "ibkr", "databento", "databento-replay"],
+        default="synthetic",
     )
     live.add_argument(
         "--date", help="the trading day (synthetic / replay; default: the latest session)"
@@ -563,6 +565,17 @@ def _live_source(args: argparse.Namespace) -> object:
             except MissingCredentialError as exc:
                 raise CliError(str(exc), EXIT_USAGE) from None
             return AlpacaLive(config)
+        case "databento":
+            from adapters.credentials import MissingCredentialError
+            from adapters.databento.config import DatabentoConfig
+            from adapters.databento.live import DatabentoLive
+
+            try:
+                databento = DatabentoConfig.for_underlyings(_symbols(args.underlyings))
+                databento.key()
+            except (ValueError, MissingCredentialError) as exc:
+                raise CliError(str(exc), EXIT_USAGE) from None
+            return DatabentoLive(databento)
         case "ibkr":
             from adapters.ibkr.bridge import IbkrLive
             from adapters.ibkr.config import IbkrConfig

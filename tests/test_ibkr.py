@@ -226,7 +226,7 @@ def config_at(port: int, **kw: object) -> IbkrConfig:
 def test_options_stream_as_market_data_for_the_chosen_chain_slice(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    got, server = run(config_at, dt.time(15, 59, 56), monkeypatch, pushes=2)
+    got, server = run(config_at, dt.time(16, 14, 56), monkeypatch, pushes=2)
     # The policy: the weekly (11-27) and the monthly (12-18) within 30 days, 2 strikes a side
     # of 600.4 (600, 595 | 605, 610), calls and puts: 16, less 11-27's unlisted 590 (not near).
     chosen = sorted(got[SELECTION_STREAM]["contract"].to_list())
@@ -257,14 +257,14 @@ def test_options_stream_as_market_data_for_the_chosen_chain_slice(
         if name != SELECTION_STREAM:
             result = validate(name, frame, day=DAY)
             assert result.quarantined.height == 0, (name, result.quarantined["reason"].to_list())
-    # The stream ended at the session's close (16:00 New York) on its own.
-    assert trades["ts_event"].max() < ny_ns(DAY, dt.time(16, 0, 1))  # type: ignore[operator]
+    # The stream ended on its own at the recording's end (16:15 New York: the options' close).
+    assert trades["ts_event"].max() < ny_ns(DAY, dt.time(16, 15, 1))  # type: ignore[operator]
 
 
 def test_a_dropped_connection_reconnects_and_resubscribes(monkeypatch: pytest.MonkeyPatch) -> None:
     got, server = run(
         lambda port: config_at(port, contracts=("SPY   261218C00600000",)),
-        dt.time(15, 59, 55),
+        dt.time(16, 14, 55),
         monkeypatch,
         pushes=1,
         during=TwsServer.drop,
@@ -327,7 +327,7 @@ def test_a_restarted_recording_continues_and_reports_the_gap(
     asyncio.run(once(stop_after=True, start=dt.time(15, 0)))
     first = spool.batches(DAY)
     with caplog.at_level(logging.WARNING, logger="flowlake"):
-        asyncio.run(once(stop_after=False, start=dt.time(15, 59, 57)))
+        asyncio.run(once(stop_after=False, start=dt.time(16, 14, 57)))
     every = spool.batches(DAY)
     assert [b.cursor for b in every] == list(range(len(every)))  # numbered on, none skipped
     assert len(every) > len(first)
@@ -346,7 +346,7 @@ def test_flowlake_live_lands_placed_option_prints(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``flowlake live --source ibkr`` against the loopback gateway: the chosen options'
-    prints land, placed against IB's quote, and the run ends at the session's close."""
+    prints land, placed against IB's quote, and the run ends at the options' close."""
     import threading
 
     from lake import Lake
@@ -367,7 +367,7 @@ def test_flowlake_live_lands_placed_option_prints(
     monkeypatch.setenv("IBKR_PORT", str(port))
     monkeypatch.setenv("FLOWLAKE_LAKE", str(tmp_path / "lake"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(bridge, "now_ns", session_clock(dt.time(15, 59, 54)))
+    monkeypatch.setattr(bridge, "now_ns", session_clock(dt.time(16, 14, 54)))
     args = ["live", "--source", "ibkr", "--date", DAY.isoformat(), "--underlyings", "SPY",
             "--strikes-per-side", "1", "--speed", "1", "--interval", "0.5",
             "--spool", str(tmp_path / "spool"), "--poll", "0.5"]  # fmt: skip

@@ -342,7 +342,8 @@ class IbkrLive(MarketSource):
     async def live(
         self, day: dt.date, *, speed: float = 1.0, interval_s: float = 1.0
     ) -> AsyncIterator[Batch]:
-        """Stream; yield a batch every ``interval_s`` until the session's close; reconnect
+        """Stream; yield a batch every ``interval_s`` until the recording's end (the close
+        and the options' 15 minutes, :func:`~adapters.calendar.recording_end`); reconnect
         and resubscribe on drops.
 
         Raises
@@ -352,9 +353,9 @@ class IbkrLive(MarketSource):
             subscription), with IB's code and message.
         """
         del speed  # a live feed is today, in real time
-        from adapters.calendar import session_bounds, to_ns
+        from adapters.calendar import recording_end
 
-        close = to_ns(session_bounds(day)[1])
+        end = recording_end(day)
         ib = self.ib_factory()
         collector = TickCollector()
         refused: list[str] = []
@@ -405,7 +406,7 @@ class IbkrLive(MarketSource):
                     batch = Batch(streams={**batch.streams, SELECTION_STREAM: first})
                     first = None
                 yield batch
-                if now_ns() >= close:
+                if now_ns() >= end:
                     return
         finally:
             ib.pendingTickersEvent -= collector.on_tickers
