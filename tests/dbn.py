@@ -4,30 +4,14 @@ record classes (``databento_dbn``), so databento's own decoder reads them in the
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from pathlib import Path
 
 import databento_dbn as dbn
 from databento.common.publishers import Publisher
 
+from adapters.databento.live import Interval, Mapping
+
 PRICE = 1_000_000_000  # DBN prices are fixed-point, 1e-9 units
-
-
-@dataclass(frozen=True)
-class Interval:
-    """One mapping interval of the metadata's symbology (databento_dbn's protocol)."""
-
-    start_date: dt.date
-    end_date: dt.date
-    symbol: str
-
-
-@dataclass(frozen=True)
-class Mapping:
-    """One raw symbol's mappings (databento_dbn's ``SymbolMapping`` protocol)."""
-
-    raw_symbol: str
-    intervals: list[Interval]
 
 
 def publisher(dataset: str, venue: str) -> int:
