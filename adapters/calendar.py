@@ -7,6 +7,7 @@ asks this module, so partitions, the validator and the generators agree.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -153,6 +154,12 @@ def sessions_meeting(start_ns: int, end_ns: int, stream_kind: str) -> list[dt.da
         .get_column("date")
         .to_list()
     )
+
+
+def wall_ns() -> int:
+    """Return the wall clock (ns since the epoch): what real-time sources stamp arrivals
+    with and end their recordings by (one place, so a test can run a session's clock)."""
+    return time.time_ns()
 
 
 def recording_end(day: dt.date) -> int:

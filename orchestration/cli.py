@@ -117,10 +117,10 @@ def _chain_flags(command: argparse.ArgumentParser, *, ibkr: bool) -> None:
     group.add_argument("--strikes-per-side", help="strikes per side of spot (8)")
     group.add_argument("--moneyness", help="strikes within this fraction of spot (0.06)")
     group.add_argument("--max-quotes", help="at most this many contracts (200)")
+    group.add_argument(
+        "--contracts", default="", help="OSI option symbols instead of the chosen (comma list)"
+    )
     if ibkr:
-        group.add_argument(
-            "--contracts", default="", help="OSI option symbols instead of the chosen (comma list)"
-        )
         group.add_argument("--max-lines", help="ibkr: the account's market-data lines (100)")
 
 
@@ -130,7 +130,9 @@ def _alpaca_config(args: argparse.Namespace, underlyings: tuple[str, ...]) -> Al
 
     try:
         return AlpacaConfig.from_settings(
-            underlyings=underlyings, options_feed=args.options_feed, max_dte=args.max_dte,
+            underlyings=underlyings,
+            contracts=tuple(c.replace(" ", "") for c in _contracts(args.contracts)),
+            options_feed=args.options_feed, max_dte=args.max_dte,
             strikes_per_side=args.strikes_per_side, moneyness=args.moneyness,
             max_quotes=args.max_quotes,
         )  # fmt: skip
@@ -144,7 +146,8 @@ def _alpaca_source(args: argparse.Namespace, symbols: list[str]) -> object:
 
     config = _alpaca_config(args, tuple(symbols))
     return AlpacaSource(
-        underlyings=symbols, stock_feed=config.stock_feed, options_feed=config.options_feed,
+        underlyings=symbols, contracts=list(config.contracts), stock_feed=config.stock_feed,
+        options_feed=config.options_feed, rest_url=config.rest_url or "",
         max_dte=config.max_dte, strikes_per_side=config.strikes_per_side,
         moneyness=config.moneyness, max_quotes=config.max_quotes,
     )  # fmt: skip
@@ -529,6 +532,18 @@ def _symbols(text: str) -> tuple[str, ...]:
     return tuple(s.strip().upper() for s in text.split(",") if s.strip())
 
 
+def _contracts(text: str) -> tuple[str, ...]:
+    """Return the OSI symbols of a comma list (spaces optional); a bad one is one usage line."""
+    from adapters.osi import format_osi, parse_osi
+
+    try:
+        return tuple(
+            format_osi(*parse_osi(c.strip().upper())) for c in text.split(",") if c.strip()
+        )
+    except ValueError as exc:
+        raise CliError(f"--contracts: {exc}", EXIT_USAGE) from None
+
+
 def _live_source(args: argparse.Namespace) -> object:
     from adapters.source import Replayed
 
@@ -579,14 +594,10 @@ def _live_source(args: argparse.Namespace) -> object:
         case "ibkr":
             from adapters.ibkr.bridge import IbkrLive
             from adapters.ibkr.config import IbkrConfig
-            from adapters.osi import parse_osi
 
-            contracts = tuple(c.strip().upper() for c in args.contracts.split(",") if c.strip())
             try:
-                for contract in contracts:
-                    parse_osi(contract)
                 config = IbkrConfig.from_settings(
-                    underlyings=_symbols(args.underlyings), contracts=contracts,
+                    underlyings=_symbols(args.underlyings), contracts=_contracts(args.contracts),
                     max_dte=args.max_dte, strikes_per_side=args.strikes_per_side,
                     moneyness=args.moneyness, max_quotes=args.max_quotes,
                     max_lines=args.max_lines,

@@ -42,6 +42,8 @@ class LiveGateway:
         Close the first session after this many records (a cut connection).
     pace_s
         Seconds between records (0: in bursts of 50).
+    slow_after
+        Send a slow-reader warning after this many records.
     sessions
         What each session asked for: dataset and its subscription requests.
     """
@@ -51,6 +53,8 @@ class LiveGateway:
     instruments: dict[str, dict[str, int]]
     drop_after: int | None = None
     pace_s: float = 0.0
+    slow_after: int | None = None
+    auths: list[AuthenticationRequest] = field(default_factory=list)
     sessions: list[tuple[str, list[SubscriptionRequest]]] = field(default_factory=list)
     _server: asyncio.Server | None = None
     _writers: list[asyncio.StreamWriter] = field(default_factory=list)
@@ -103,6 +107,7 @@ class LiveGateway:
             writer.write(bytes(ChallengeRequest(cram=challenge)))
             auth = parse_gateway_message((await reader.readline()).decode())
             assert isinstance(auth, AuthenticationRequest)
+            self.auths.append(auth)
             if auth.auth != cram.get_challenge_response(challenge, self.key):
                 writer.write(
                     bytes(AuthenticationResponse(success="0", error="Authentication failed."))
@@ -129,6 +134,15 @@ class LiveGateway:
             writer.write(meta.encode())
             for count, record in enumerate(records, 1):
                 writer.write(bytes(record))  # type: ignore[call-overload]
+                if count == self.slow_after:
+                    slow = "Warning: slow reading detected; data may be delayed"
+                    writer.write(
+                        bytes(
+                            dbn.SystemMsg(
+                                int(record.ts_event), slow, dbn.SystemCode.SLOW_READER_WARNING
+                            )
+                        )
+                    )  # type: ignore[attr-defined]
                 if self.drop_after is not None and count >= self.drop_after:
                     self.drop_after = None
                     await writer.drain()

@@ -7,7 +7,8 @@ import datetime as dt
 import http.server
 import json
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
@@ -17,9 +18,11 @@ import polars as pl
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
+from adapters import calendar as market_calendar
 from adapters.alpaca.config import AlpacaConfig
 from adapters.alpaca.loader import AlpacaHistorical, AlpacaLive
 from adapters.alpaca.parsing import option_trades
+from adapters.calendar import ny_ns
 from adapters.chain import select_contracts
 from adapters.credentials import MissingCredentialError
 from adapters.schema import validate
@@ -91,6 +94,13 @@ STOCK_FRAMES = [
 ]
 
 
+def clock_on(day: dt.date, start: dt.time) -> Callable[[], int]:
+    """Return a wall clock running in real time from ``start`` New York time on ``day``: a
+    recording of a past day would otherwise be over before it starts."""
+    origin, begun = ny_ns(day, start), time.time_ns()
+    return lambda: origin + time.time_ns() - begun
+
+
 class FakeAlpacaStream:
     """A websocket server with Alpaca's handshake: connected, auth, subscription, data frames."""
 
@@ -140,6 +150,8 @@ async def run_live(
         })  # fmt: skip
         got: dict[str, list[pl.DataFrame]] = {}
         stream = AlpacaLive(config).live(day, interval_s=0.4)
+        clock = pytest.MonkeyPatch()
+        clock.setattr(market_calendar, "wall_ns", clock_on(day, dt.time(10)))
         try:
             for _ in range(batches):
                 batch = await asyncio.wait_for(anext(stream), timeout=20)
@@ -147,6 +159,7 @@ async def run_live(
                     got.setdefault(name, []).append(frame)
         finally:
             await stream.aclose()
+            clock.undo()
     return {k: pl.concat(v) for k, v in got.items()}, opt, stk
 
 
@@ -393,3 +406,52 @@ def test_policy_knobs_come_from_flags_then_the_environment_then_dotenv(
     monkeypatch.setenv("ALPACA_OPTIONS_FEED", "sip")
     with pytest.raises(ValueError, match="ALPACA_OPTIONS_FEED / --options-feed: 'sip'"):
         AlpacaConfig.from_settings()
+
+
+def test_flowlake_live_alpaca_lands_placed_option_prints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``flowlake live --source alpaca`` against the local streams: the named contract's
+    prints land placed against Alpaca's quote, and the run ends at the options' close."""
+    from lake import Lake
+    from lake.read import read
+    from orchestration.cli import main
+
+    day = dt.date(2024, 3, 12)
+    monkeypatch.setattr(market_calendar, "wall_ns", clock_on(day, dt.time(16, 14, 57)))
+    opt, stk = FakeAlpacaStream(OPTION_FRAMES), FakeAlpacaStream(STOCK_FRAMES)
+    loop = asyncio.new_event_loop()
+
+    async def start(fake: FakeAlpacaStream) -> Any:
+        return await serve(fake.handler, "127.0.0.1", 0)
+
+    servers = [loop.run_until_complete(start(f)) for f in (opt, stk)]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    p1, p2 = (s.sockets[0].getsockname()[1] for s in servers)
+    for name, value in {
+        "APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET,
+        "ALPACA_OPTIONS_STREAM_URL": f"ws://127.0.0.1:{p1}/v1beta1/indicative",
+        "ALPACA_STOCKS_STREAM_URL": f"ws://127.0.0.1:{p2}/v2/iex",
+        "FLOWLAKE_LAKE": str(tmp_path / "lake"), "DAGSTER_HOME": str(tmp_path / "home"),
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    args = ["live", "--source", "alpaca", "--date", day.isoformat(), "--underlyings", "SPY",
+            "--contracts", "SPY240426C00555000", "--speed", "1", "--interval", "0.5",
+            "--spool", str(tmp_path / "spool"), "--poll", "0.5"]  # fmt: skip
+    try:
+        with pytest.raises(SystemExit) as exc:
+            main(args)
+    finally:
+        for server in servers:
+            server.close()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+    assert exc.value.code == 0, capsys.readouterr().err
+    assert opt.subscriptions[0]["trades"] == ["SPY240426C00555000"]
+    prints = read(Lake(str(tmp_path / "lake")), "option_prints", dates=[day])
+    assert prints is not None
+    placed = prints.sort("ts_event").select("price", "placement", "nbbo_bid", "nbbo_ask").rows()
+    # The first print comes before any quote: NONE. The second, 0.21 under the 0.23 x 0.25
+    # quote 4 ns before it: below the bid.
+    assert placed == [(0.24, "NONE", None, None), (0.21, "BB", 0.23, 0.25)]

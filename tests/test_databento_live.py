@@ -191,6 +191,16 @@ def test_a_cut_connection_reopens_with_replay_from_the_last_record(
     assert landed.height == 20
 
 
+def test_a_slow_reader_is_warned_and_loses_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    records, instruments = day_records()
+    gateway = LiveGateway(KEY, records, instruments, slow_after=5)
+    with caplog.at_level(logging.WARNING, logger="flowlake"):
+        got = rows(run(gateway, lambda port: DatabentoLive(config(port))))
+    assert {str(a.slow_reader_behavior) for a in gateway.auths} == {"warn"}  # never "skip"
+    assert any("slow reading detected" in r.getMessage() for r in caplog.records)
+    assert got["option_trades"].height == 20
+
+
 def test_a_wrong_key_and_an_unknown_symbol_are_one_clear_error() -> None:
     records, instruments = day_records()
     with pytest.raises(GatewayRefused, match="Authentication failed"):

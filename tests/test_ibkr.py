@@ -26,9 +26,9 @@ from ib_insync import (
     Ticker,
 )
 
+from adapters import calendar as market_calendar
 from adapters.calendar import ny_ns
 from adapters.chain import SELECTION_STREAM, ChainPolicy
-from adapters.ibkr import bridge
 from adapters.ibkr.bridge import (
     GatewayUnreachableError,
     IbkrLive,
@@ -206,7 +206,7 @@ def run(config_of: Callable[[int], IbkrConfig], clock_start: dt.time, monkeypatc
     async def main() -> tuple[dict[str, pl.DataFrame], TwsServer]:
         server = tws()
         port = await server.start()
-        monkeypatch.setattr(bridge, "now_ns", session_clock(clock_start))
+        monkeypatch.setattr(market_calendar, "wall_ns", session_clock(clock_start))
         try:
             got = await stream(config_of(port), server, **kw)  # type: ignore[arg-type]
         finally:
@@ -284,7 +284,7 @@ def test_refusals_are_one_clear_error(
     async def main() -> None:
         server = TwsServer(stocks={"QQQ": (320730, 510.0)}, chains={}, not_subscribed={"QQQ"})
         port = await server.start()
-        monkeypatch.setattr(bridge, "now_ns", session_clock(dt.time(11, 0)))
+        monkeypatch.setattr(market_calendar, "wall_ns", session_clock(dt.time(11, 0)))
         config = IbkrConfig(underlyings=underlyings, port=port, contracts=())
         try:
             async for batch in IbkrLive(config).live(DAY, interval_s=0.2):
@@ -309,7 +309,7 @@ def test_a_restarted_recording_continues_and_reports_the_gap(
     async def once(stop_after: bool, start: dt.time) -> None:
         server = tws()
         port = await server.start()
-        monkeypatch.setattr(bridge, "now_ns", session_clock(start))
+        monkeypatch.setattr(market_calendar, "wall_ns", session_clock(start))
         source = IbkrLive(config_at(port, contracts=("SPY   261218C00600000",)))
         task = asyncio.create_task(record(source, spool, DAY, speed=1, interval_s=0.25))
         while len(server.streaming()) < 3:
@@ -367,7 +367,7 @@ def test_flowlake_live_lands_placed_option_prints(
     monkeypatch.setenv("IBKR_PORT", str(port))
     monkeypatch.setenv("FLOWLAKE_LAKE", str(tmp_path / "lake"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(bridge, "now_ns", session_clock(dt.time(16, 14, 54)))
+    monkeypatch.setattr(market_calendar, "wall_ns", session_clock(dt.time(16, 14, 54)))
     args = ["live", "--source", "ibkr", "--date", DAY.isoformat(), "--underlyings", "SPY",
             "--strikes-per-side", "1", "--speed", "1", "--interval", "0.5",
             "--spool", str(tmp_path / "spool"), "--poll", "0.5"]  # fmt: skip

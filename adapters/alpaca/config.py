@@ -18,6 +18,10 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "options_feed": ("ALPACA_OPTIONS_FEED", choice("indicative", "opra")),
     "stock_feed": ("ALPACA_STOCK_FEED", choice("iex", "sip")),
     **policy_settings("ALPACA_"),
+    # Endpoint overrides, for a proxy or a local server; Alpaca's own when unset.
+    "options_stream_url": ("ALPACA_OPTIONS_STREAM_URL", str),
+    "stocks_stream_url": ("ALPACA_STOCKS_STREAM_URL", str),
+    "rest_url": ("ALPACA_DATA_URL", str),
 }
 
 

@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
 
+from adapters import calendar as market_calendar
 from adapters.alpaca import parsing
 from adapters.alpaca.config import AlpacaConfig
 from adapters.chain import SELECTION_STREAM, Selection, select_contracts, selection_frame
@@ -122,17 +122,19 @@ class AlpacaLive(MarketSource):
     async def live(
         self, day: dt.date, *, speed: float = 1.0, interval_s: float = 1.0
     ) -> AsyncIterator[Batch]:
-        """Stream trades and quotes; yield what arrived every ``interval_s`` seconds.
+        """Stream trades and quotes; yield what arrived every ``interval_s`` seconds until
+        the recording's end (the options' close, :func:`~adapters.calendar.recording_end`).
 
         The clients reconnect with their own back-off; stopping the iteration stops them.
         """
         del speed  # a live feed is today, in real time
+        end = market_calendar.recording_end(day)
         from alpaca.data.enums import DataFeed, OptionsFeed
         from alpaca.data.live import OptionDataStream, StockDataStream
 
         key, secret = self.config.keys()
         config, selections = await asyncio.to_thread(with_contracts, self.config, day)
-        first = selection_frame(selections, time.time_ns()) if selections else None
+        first = selection_frame(selections, market_calendar.wall_ns()) if selections else None
         buffers: dict[str, list[dict[str, Any]]] = {
             "option_trades": [],
             "option_quotes": [],
@@ -183,11 +185,13 @@ class AlpacaLive(MarketSource):
                 taken = {name: rows[:] for name, rows in buffers.items()}
                 for rows in buffers.values():
                     rows.clear()
-                batch = _batch(taken, time.time_ns())
+                batch = _batch(taken, market_calendar.wall_ns())
                 if first is not None:  # the selection is spooled with the first batch
                     batch = Batch(streams={**batch.streams, SELECTION_STREAM: first})
                     first = None
                 yield batch
+                if market_calendar.wall_ns() >= end:
+                    return
         finally:
             for stream in streams:
                 await stream.stop_ws()

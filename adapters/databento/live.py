@@ -123,7 +123,10 @@ class _Session:
             elif isinstance(record, dbn.ErrorMsg):
                 self.errors.append(str(record.err))
             elif isinstance(record, dbn.SystemMsg):
-                if not record.is_heartbeat():
+                if record.code == dbn.SystemCode.SLOW_READER_WARNING:
+                    # The gateway is buffering for us; with "warn" it drops nothing.
+                    LOG.warning("databento %s: the gateway says: %s", self.dataset, record.msg)
+                elif not record.is_heartbeat():
                     LOG.info("databento %s: %s", self.dataset, record.msg)
             else:
                 self.records.append(record)
@@ -143,7 +146,13 @@ class _Session:
         """
         config = self.config
         kwargs = {"gateway": config.live_gateway} if config.live_gateway else {}
-        client = db.Live(key=config.key(), port=config.live_port, **kwargs)  # type: ignore[arg-type]
+        # A slow reader is warned, never skipped: "skip" would drop records to catch up.
+        client = db.Live(
+            key=config.key(),
+            port=config.live_port,
+            slow_reader_behavior="warn",
+            **kwargs,  # type: ignore[arg-type]
+        )
         try:
             for schema in self.schemas:
                 client.subscribe(

@@ -17,7 +17,6 @@ import asyncio
 import datetime as dt
 import logging
 import math
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
@@ -32,6 +31,7 @@ from ib_insync import (
     Ticker,
 )
 
+from adapters import calendar as market_calendar
 from adapters.chain import (
     SELECTION_STREAM,
     Selection,
@@ -54,11 +54,6 @@ DELAYED_TICKS = frozenset(range(66, 77))
 #: IB error codes that end the recording with their message (retrying cannot help):
 #: no market-data subscription, no such contract, a competing session.
 FATAL_ERRORS = frozenset({200, 354, 10089, 10090, 10091, 10167, 10168, 10197})
-
-
-def now_ns() -> int:
-    """Return the wall clock (ns since the epoch) rows are stamped with."""
-    return time.time_ns()
 
 
 class GatewayUnreachableError(ConnectionError):
@@ -101,7 +96,7 @@ def market_data_prints(
 class TickCollector:
     """Collects prints and quote states per contract between two batches.
 
-    Every row is stamped with ``clock()`` (:func:`now_ns` when None) when its update
+    Every row is stamped with ``clock()`` (the wall clock, :func:`adapters.calendar.wall_ns`, when None) when its update
     arrives: ib_insync keeps only the arrival time of a tick.
     """
 
@@ -127,7 +122,7 @@ class TickCollector:
     def on_tickers(self, tickers: Iterable[Ticker]) -> None:
         """Take the ticks of an update (ib_insync refills ``ticks`` and ``tickByTicks``
         on every update)."""
-        now = (self.clock or now_ns)()
+        now = (self.clock or market_calendar.wall_ns)()
         for ticker in tickers:
             contract = ticker.contract
             if contract is None:
@@ -353,9 +348,7 @@ class IbkrLive(MarketSource):
             subscription), with IB's code and message.
         """
         del speed  # a live feed is today, in real time
-        from adapters.calendar import recording_end
-
-        end = recording_end(day)
+        end = market_calendar.recording_end(day)
         ib = self.ib_factory()
         collector = TickCollector()
         refused: list[str] = []
@@ -382,7 +375,7 @@ class IbkrLive(MarketSource):
                     f"IB knows no stock {', '.join(unknown)} on {self.config.exchange}"
                 )
             options, selections = await choose_options(ib, self.config, stocks, day)
-            first = selection_frame(selections, now_ns()) if selections else None
+            first = selection_frame(selections, market_calendar.wall_ns()) if selections else None
 
             def subscribe() -> None:
                 collector.subscribed(o.conId for o in options)
@@ -401,12 +394,12 @@ class IbkrLive(MarketSource):
                     LOG.warning("ibkr: connection lost; reconnecting")
                     await connect_with_backoff(ib, self.config)
                     subscribe()
-                batch = collector.drain(now_ns())
+                batch = collector.drain(market_calendar.wall_ns())
                 if first is not None:  # the selection is spooled with the first batch
                     batch = Batch(streams={**batch.streams, SELECTION_STREAM: first})
                     first = None
                 yield batch
-                if now_ns() >= end:
+                if market_calendar.wall_ns() >= end:
                     return
         finally:
             ib.pendingTickersEvent -= collector.on_tickers
