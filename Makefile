@@ -9,7 +9,7 @@ UV_VERSION := 0.13.8
 RUN_UNDERLYINGS ?= SPY,QQQ,IWM,AAPL,MSFT,NVDA,AMZN,TSLA,META,GOOGL,JPM,XOM
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 
-.PHONY: install run test lint bench browser clean
+.PHONY: install run test test-scale services lint bench browser clean
 
 # Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set (as on this machine),
 # every process would otherwise compile Dagster, sqlalchemy, ... from source at each start.
@@ -27,13 +27,20 @@ install: $(STAMP)
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
+# Servers for the scale-out test, from Debian's packages: started by the test on loopback.
+services:
+	@command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq --no-install-recommends redis-server postgresql >/dev/null; }
+
 run: install
 	$(BIN)/flowlake synth --underlyings $(RUN_UNDERLYINGS)
 	$(BIN)/flowlake build
 	$(BIN)/flowlake serve
 
 test: install browser
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow and not scale" -q
+
+test-scale: install services
+	$(BIN)/python -m pytest -m scale -q -s
 
 lint: install
 	$(BIN)/ruff check .

@@ -15,32 +15,33 @@ definitions with each executor and validate the run configs below; no cluster is
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import yaml
 from dagster_celery import celery_executor
 from dagster_k8s import k8s_job_executor
 
 EXECUTOR_ENV = "FLOWLAKE_EXECUTOR"
+#: The Celery broker and results backend URLs (a Redis URL serves as both).
+BROKER_ENV, BACKEND_ENV = "FLOWLAKE_CELERY_BROKER", "FLOWLAKE_CELERY_BACKEND"
+#: The Celery settings the runs and the workers share (``-y`` of ``dagster-celery worker``).
+CELERY_FILE = Path(__file__).with_name("celery.yaml")
+#: Fixed in the executor, so that runs without run config (a backfill from the UI or the
+#: CLI, a schedule) reach the deployment's broker.
+CELERY_CONFIG: dict[str, Any] = yaml.safe_load(CELERY_FILE.read_text())["execution"]["config"]
 
 EXECUTORS: dict[str, dg.ExecutorDefinition] = {
     "multiprocess": dg.multiprocess_executor,
-    "celery": celery_executor,
+    "celery": celery_executor.configured(CELERY_CONFIG, name="celery"),
     "k8s": k8s_job_executor,
 }
 
 #: A working run config per executor (brokers and namespaces are the deployment's).
 RUN_CONFIGS: dict[str, dict[str, Any]] = {
     "multiprocess": {"execution": {"config": {"max_concurrent": 2}}},
-    "celery": {
-        "execution": {
-            "config": {
-                "broker": {"env": "FLOWLAKE_CELERY_BROKER"},
-                "backend": "rpc://",
-                "include": ["orchestration.bucketed_definitions"],
-            }
-        }
-    },
+    "celery": {},  # its settings are the executor's (CELERY_CONFIG), from the environment
     "k8s": {
         "execution": {
             "config": {
