@@ -16,6 +16,7 @@ from typing import Any
 import polars as pl
 
 from adapters.osi import from_compact, parse_osi_columns
+from adapters.source import Batch
 
 
 def choice(*allowed: str) -> Callable[[str], str]:
@@ -112,6 +113,13 @@ def selection_frame(selections: list[Selection], chosen_ns: int) -> pl.DataFrame
         schema={"chosen_ns": pl.Int64, "underlying": pl.String, "spot": pl.Float64,
                 "listed": pl.Int64, "contract": pl.String, "why": pl.String},
     )  # fmt: skip
+
+
+def with_selection(batch: Batch, selection: pl.DataFrame | None) -> Batch:
+    """Return ``batch`` carrying ``selection`` (a recording spools it with its first batch)."""
+    if selection is None:
+        return batch
+    return Batch(streams={**batch.streams, SELECTION_STREAM: selection}, resume=batch.resume)
 
 
 def _third_friday(day: dt.date) -> bool:

@@ -124,6 +124,11 @@ def _chain_flags(command: argparse.ArgumentParser, *, ibkr: bool) -> None:
         group.add_argument("--max-lines", help="ibkr: the account's market-data lines (100)")
 
 
+def _policy_flags(args: argparse.Namespace) -> dict[str, str | None]:
+    """Return the chain-policy flags as given (None: not given, the settings decide)."""
+    return {k: getattr(args, k) for k in ("max_dte", "strikes_per_side", "moneyness", "max_quotes")}
+
+
 def _alpaca_config(args: argparse.Namespace, underlyings: tuple[str, ...]) -> AlpacaConfig:
     """Return the AlpacaConfig of the flags and settings; a bad one is one usage line."""
     from adapters.alpaca.config import AlpacaConfig
@@ -132,10 +137,9 @@ def _alpaca_config(args: argparse.Namespace, underlyings: tuple[str, ...]) -> Al
         return AlpacaConfig.from_settings(
             underlyings=underlyings,
             contracts=tuple(c.replace(" ", "") for c in _contracts(args.contracts)),
-            options_feed=args.options_feed, max_dte=args.max_dte,
-            strikes_per_side=args.strikes_per_side, moneyness=args.moneyness,
-            max_quotes=args.max_quotes,
-        )  # fmt: skip
+            options_feed=args.options_feed,
+            **_policy_flags(args),
+        )
     except ValueError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
 
@@ -597,11 +601,11 @@ def _live_source(args: argparse.Namespace) -> object:
 
             try:
                 config = IbkrConfig.from_settings(
-                    underlyings=_symbols(args.underlyings), contracts=_contracts(args.contracts),
-                    max_dte=args.max_dte, strikes_per_side=args.strikes_per_side,
-                    moneyness=args.moneyness, max_quotes=args.max_quotes,
+                    underlyings=_symbols(args.underlyings),
+                    contracts=_contracts(args.contracts),
                     max_lines=args.max_lines,
-                )  # fmt: skip
+                    **_policy_flags(args),
+                )
             except ValueError as exc:
                 raise CliError(str(exc), EXIT_USAGE) from None
             return IbkrLive(config)

@@ -8,6 +8,7 @@ Every server runs on loopback and is started here (Debian's ``postgresql`` and
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ import yaml
 from moto.server import ThreadedMotoServer
 from polars.testing import assert_frame_equal
 
+from adapters.calendar import NY, is_session, previous_session
 from lake import Lake
 from lake.compare import DERIVED_KEYS
 from lake.read import read
@@ -208,14 +210,17 @@ def assert_equals_daily(cluster: Cluster) -> None:
 
 
 def failure_of(cluster: Cluster, run_id: str) -> str:
-    """Return the run's failure messages (engine and step)."""
+    """Return the run's failure messages with their errors (engine and step)."""
     with cluster.instance() as instance:
         records = instance.all_logs(run_id)
-    return "\n".join(
-        r.dagster_event.message or ""
-        for r in records
-        if r.dagster_event is not None and r.dagster_event.is_failure
-    )
+    out = []
+    for r in records:
+        event = r.dagster_event
+        if event is None or not event.is_failure:
+            continue
+        error = getattr(event.event_specific_data, "error", None)
+        out.append(f"{event.message}\n{error.to_string() if error is not None else ''}")
+    return "\n".join(out)
 
 
 def test_a_bucketed_backfill_on_celery_equals_the_daily_build(cluster: Cluster) -> None:
@@ -292,10 +297,68 @@ def test_a_broker_outage_fails_clearly_and_leaves_no_half_partition(cluster: Clu
     runs = wait(cluster, run_ids)
     failed = [i for i, r in runs.items() if r.status == dg.DagsterRunStatus.FAILURE]
     assert failed, "a run should fail while the broker is away"
+    # The run says why: the broker's connection was refused.
     messages = "\n".join(failure_of(cluster, i) for i in failed)
-    assert "Error" in messages or "error" in messages
+    assert "redis.exceptions.ConnectionError" in messages
     # Readers see whole versions only: what the failed runs left equals the daily build.
     assert_equals_daily(cluster)
     runs = wait(cluster, backfill(cluster))
     assert {r.status for r in runs.values()} == {dg.DagsterRunStatus.SUCCESS}
     assert_equals_daily(cluster)
+
+
+def latest_tick(now: dt.datetime) -> tuple[dt.date, dt.datetime]:
+    """Return the latest session whose end-of-day tick (16:30 New York) has passed, and
+    that tick's time."""
+    day = now.astimezone(NY).date()
+    while True:
+        tick = dt.datetime.combine(day, dt.time(16, 30), tzinfo=NY)
+        if is_session(day) and tick <= now:
+            return day, tick
+        day -= dt.timedelta(days=1)
+
+
+def test_the_end_of_day_schedule_ticks_through_the_daemon(cluster: Cluster) -> None:
+    """The schedule, started from Dagster's CLI as a deployment starts it, is due at its last
+    16:30 New York: the daemon ticks it on the Postgres instance and the runs it launches
+    rebuild that day in the S3 lake."""
+    from dagster._core.scheduler.instigation import InstigatorType, ScheduleInstigatorData
+
+    day, tick = latest_tick(dt.datetime.now(dt.UTC))
+    before = previous_session(day)
+    with cluster.instance() as instance:
+        for landed in (before, day):
+            assert dg.materialize(
+                list(defs.assets), resources=resources(LAKE), partition_key=landed.isoformat(),
+                instance=instance, run_config=QUIET, selection=dg.AssetSelection.groups("landing"),
+            ).success  # fmt: skip
+    subprocess.run(
+        [str(BIN / "dagster"), "schedule", "start", "eod_schedule", "-w", str(ROOT / "workspace.yaml"),
+         "-l", "flowlake"],
+        env=cluster.env, cwd=ROOT, check=True, capture_output=True,
+    )  # fmt: skip
+    with cluster.instance() as instance:
+        (state,) = [
+            s for s in instance.all_instigator_state(instigator_type=InstigatorType.SCHEDULE)
+            if s.name == "eod_schedule"
+        ]  # fmt: skip
+        # Started a minute before its last tick, as if the deployment had been up since then.
+        data = state.instigator_data
+        assert isinstance(data, ScheduleInstigatorData)
+        instance.update_instigator_state(
+            state.with_data(ScheduleInstigatorData(data.cron_schedule, tick.timestamp() - 60))
+        )
+    deadline = time.monotonic() + 180
+    runs: list[dg.DagsterRun] = []
+    while time.monotonic() < deadline and len(runs) < 2:
+        with cluster.instance() as instance:
+            runs = instance.get_runs(dg.RunsFilter(job_name="derived_job"))
+        time.sleep(2)
+    assert {r.tags.get("dagster/run_key") for r in runs} == {
+        f"eod-{day.isoformat()}",
+        f"eod-next-day-{before.isoformat()}",
+    }
+    done = wait(cluster, {r.run_id for r in runs})
+    assert {r.status for r in done.values()} == {dg.DagsterRunStatus.SUCCESS}
+    packets = read(Lake(LAKE), "flow_packets", dates=[day])
+    assert packets is not None and packets.height > 0

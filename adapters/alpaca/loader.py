@@ -15,7 +15,7 @@ import polars as pl
 from adapters import calendar as market_calendar
 from adapters.alpaca import parsing
 from adapters.alpaca.config import AlpacaConfig
-from adapters.chain import SELECTION_STREAM, Selection, select_contracts, selection_frame
+from adapters.chain import Selection, select_contracts, selection_frame, with_selection
 from adapters.source import Batch, MarketSource
 
 
@@ -186,10 +186,8 @@ class AlpacaLive(MarketSource):
                 for rows in buffers.values():
                     rows.clear()
                 batch = _batch(taken, market_calendar.wall_ns())
-                if first is not None:  # the selection is spooled with the first batch
-                    batch = Batch(streams={**batch.streams, SELECTION_STREAM: first})
-                    first = None
-                yield batch
+                yield with_selection(batch, first)
+                first = None
                 if market_calendar.wall_ns() >= end:
                     return
         finally:

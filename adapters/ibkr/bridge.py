@@ -32,12 +32,7 @@ from ib_insync import (
 )
 
 from adapters import calendar as market_calendar
-from adapters.chain import (
-    SELECTION_STREAM,
-    Selection,
-    select_contracts,
-    selection_frame,
-)
+from adapters.chain import Selection, select_contracts, selection_frame, with_selection
 from adapters.ibkr import parsing
 from adapters.ibkr.config import IbkrConfig
 from adapters.osi import format_osi, index_roots, parse_osi
@@ -127,24 +122,14 @@ class TickCollector:
             contract = ticker.contract
             if contract is None:
                 continue
-            self._add(
-                self.trades,
-                contract,
-                [
-                    (now, t.price, t.size, t.exchange, t.specialConditions)
-                    for t in ticker.tickByTicks or []
-                    if isinstance(t, TickByTickAllLast)
-                ],
-            )
-            self._add(
-                self.quotes,
-                contract,
-                [
-                    (now, t.bidPrice, t.askPrice, t.bidSize, t.askSize)
-                    for t in ticker.tickByTicks or []
-                    if isinstance(t, TickByTickBidAsk)
-                ],
-            )
+            for t in ticker.tickByTicks or []:
+                if isinstance(t, TickByTickAllLast):
+                    row = (now, t.price, t.size, t.exchange, t.specialConditions)
+                    self._add(self.trades, contract, [row])
+                elif isinstance(t, TickByTickBidAsk):
+                    self._add(
+                        self.quotes, contract, [(now, t.bidPrice, t.askPrice, t.bidSize, t.askSize)]
+                    )
             if contract.secType == "OPT":
                 self._market_data(ticker, now)
 
@@ -395,10 +380,8 @@ class IbkrLive(MarketSource):
                     await connect_with_backoff(ib, self.config)
                     subscribe()
                 batch = collector.drain(market_calendar.wall_ns())
-                if first is not None:  # the selection is spooled with the first batch
-                    batch = Batch(streams={**batch.streams, SELECTION_STREAM: first})
-                    first = None
-                yield batch
+                yield with_selection(batch, first)
+                first = None
                 if market_calendar.wall_ns() >= end:
                     return
         finally:
