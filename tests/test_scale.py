@@ -84,6 +84,16 @@ def start_worker(cluster_env: dict[str, str], name: str, log: Path) -> subproces
     )  # fmt: skip
 
 
+def children_of(pid: int) -> list[int]:
+    """Return a process's children (Linux's /proc)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        children = task / "children"
+        if children.exists():
+            found += [int(c) for c in children.read_text().split()]
+    return found
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     """Stop a process and its children."""
     if process.poll() is None:
@@ -253,9 +263,7 @@ def test_a_worker_killed_mid_step_is_run_again_elsewhere(cluster: Cluster) -> No
     killed = None
     deadline = time.monotonic() + 300
     while killed is None and time.monotonic() < deadline:
-        children = subprocess.run(
-            ["pgrep", "-P", str(victim.pid)], capture_output=True, text=True
-        ).stdout.split()
+        children = children_of(victim.pid)
         with cluster.instance() as instance:
             started = any(
                 r.status == dg.DagsterRunStatus.STARTED
@@ -263,16 +271,21 @@ def test_a_worker_killed_mid_step_is_run_again_elsewhere(cluster: Cluster) -> No
             )
         if started and children:
             # The worker's pool process (the one running its task): killed outright.
-            pool = subprocess.run(
-                ["pgrep", "-P", children[0]], capture_output=True, text=True
-            ).stdout.split()
-            killed = int((pool or children)[0])
+            pool = children_of(children[0])
+            killed = (pool or children)[0]
             time.sleep(3)  # well inside a step
             os.kill(killed, signal.SIGKILL)
         time.sleep(0.5)
     assert killed is not None
     runs = wait(cluster, run_ids)
     failed = [p for p, r in runs.items() if r.status != dg.DagsterRunStatus.SUCCESS]
+    with cluster.instance() as instance:
+        handed = [
+            (run_id, r.step_key) for run_id in run_ids for r in instance.all_logs(run_id)
+            if r.dagster_event is not None and "in celery worker" in (r.dagster_event.message or "")
+        ]  # fmt: skip
+    # The killed step was either handed to a worker a second time, or its run failed.
+    assert len(handed) > len(set(handed)) or failed
     if failed:  # the policy gave up on it: a re-run completes
         runs = wait(cluster, backfill(cluster, range(BUCKETS)))
         assert {r.status for r in runs.values()} == {dg.DagsterRunStatus.SUCCESS}
