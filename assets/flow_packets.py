@@ -39,7 +39,7 @@ LATE, AUCTION_OR_CROSS, FLOOR = 1, 2, 4
 PRINT_COLUMNS = [
     "date", "contract", "underlying", "expiry", "strike", "right", "multiplier", "complex",
     "ts_event", "seq", "exchange", "size", "premium", "price", "placement", "iso", "late",
-    "auction_or_cross", "floor", "nbbo_bid", "nbbo_ask", "event_id",
+    "auction_or_cross", "floor", "nbbo_bid", "nbbo_ask", "event_id", "aggressor_eligible",
 ]  # fmt: skip
 
 
@@ -295,6 +295,15 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
         (pl.col("price") * pl.col("size")).alias("notional"),
         # Strict: a placement outside the known ones is an error, not an uncounted print.
         pl.col("placement").cast(pl.Enum(PLACEMENTS)).to_physical().alias("placement"),
+        # Rule 4: the aggressor mix counts aggressor-eligible prints only (a late, out of
+        # sequence, auction, floor or unknown-condition print says nothing of who crossed
+        # the spread: it counts as NONE). Complex packets are never directional anyway.
+        pl.when(pl.col("aggressor_eligible") | pl.col("complex"))
+        .then(pl.col("placement"))
+        .otherwise(pl.lit("NONE"))
+        .cast(pl.Enum(PLACEMENTS))
+        .to_physical()
+        .alias("aggressor"),
         pl.col("iso").cast(pl.Int64),
         # The flags as bits of one byte: one OR-reduction gives a packet's three "has" flags.
         (
@@ -318,12 +327,18 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
     )
     size = np.add.reduceat(column["size"], heads)
     flags = np.bitwise_or.reduceat(column["flags"], heads)
+
     # Every placement count in one pass: a histogram of (placement, packet) pairs, one
-    # contiguous row of counts per placement.
-    placed = np.bincount(
-        column["placement"].astype(np.int64) * len(lengths) + packet,
-        minlength=len(PLACEMENTS) * len(lengths),
-    ).reshape(len(PLACEMENTS), len(lengths))
+    # contiguous row of counts per placement. The NBBO coverage counts every placed print;
+    # the aggressor mix, the eligible ones.
+    def histogram(codes: np.ndarray) -> np.ndarray:
+        return np.bincount(
+            codes.astype(np.int64) * len(lengths) + packet,
+            minlength=len(PLACEMENTS) * len(lengths),
+        ).reshape(len(PLACEMENTS), len(lengths))
+
+    placed = histogram(column["aggressor"])
+    unplaced = histogram(column["placement"])[PLACEMENTS.index("NONE")]
     figures = pl.DataFrame(
         {
             "end_ts": column["ts_event"][bounds[1:] - 1],
@@ -334,6 +349,7 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
             "premium": np.add.reduceat(column["premium"], heads),
             "vwap": np.add.reduceat(column["notional"], heads) / size,
             **{f"n_{p.lower()}": placed[k] for k, p in enumerate(PLACEMENTS)},
+            "_unplaced": unplaced,
             "iso_count": np.add.reduceat(column["iso"], heads),
             "has_late": (flags & LATE) > 0,
             "has_auction_or_cross": (flags & AUCTION_OR_CROSS) > 0,
@@ -341,18 +357,19 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
             "max_burst": np.maximum.reduceat(burst, heads),
         }
     )
-    del per_print, column, burst, placed
+    del per_print, column, burst, placed, unplaced
     packets = pl.concat(
         [heads_frame, figures, pl.DataFrame({"event_ids": event_ids})], how="horizontal"
     )
-    placed = pl.col("n_aa") + pl.col("n_a") + pl.col("n_mid") + pl.col("n_b") + pl.col("n_bb")
     directional = pl.col("n_aa") + pl.col("n_a") + pl.col("n_b") + pl.col("n_bb")
     return (
         packets.lazy()
         .with_columns(
             pl.col("start_ts").set_sorted(),
             (pl.col("nbbo_ask") - pl.col("nbbo_bid")).alias("spread"),
-            (placed / pl.col("n_prints")).alias("nbbo_coverage"),
+            ((pl.col("n_prints") - pl.col("_unplaced")) / pl.col("n_prints")).alias(
+                "nbbo_coverage"
+            ),
             pl.when(directional > 0)
             .then((pl.col("n_aa") + pl.col("n_a")) / directional)
             .alias("buy_ratio"),

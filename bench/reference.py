@@ -13,7 +13,7 @@ import polars as pl
 COLUMNS = (
     "date", "contract", "underlying", "expiry", "strike", "right", "multiplier", "complex",
     "ts_event", "event_id", "exchange", "price", "size", "premium", "placement", "iso", "late",
-    "auction_or_cross", "floor", "nbbo_bid", "nbbo_ask",
+    "auction_or_cross", "floor", "nbbo_bid", "nbbo_ask", "aggressor_eligible",
 )  # fmt: skip
 
 
@@ -49,7 +49,6 @@ def packets_row_by_row(prints: pl.DataFrame, params: dict[str, Any]) -> list[dic
     cur: dict[str, Any] | None = None
 
     def close(p: dict[str, Any]) -> None:
-        placed = p["AA"] + p["A"] + p["MID"] + p["B"] + p["BB"]
         directional = p["AA"] + p["A"] + p["B"] + p["BB"]
         n_ex = len(p["exchanges"])
         buy_ratio = (p["AA"] + p["A"]) / directional if directional else None
@@ -61,7 +60,7 @@ def packets_row_by_row(prints: pl.DataFrame, params: dict[str, Any]) -> list[dic
             "n_exchanges": n_ex, "size": p["size"], "max_print_size": p["max_size"],
             "premium": p["premium"], "vwap": p["notional"] / p["size"], "n_aa": p["AA"],
             "n_a": p["A"], "n_mid": p["MID"], "n_b": p["B"], "n_bb": p["BB"], "n_none": p["NONE"],
-            "nbbo_coverage": placed / p["n"], "buy_ratio": buy_ratio, "iso_count": p["iso"],
+            "nbbo_coverage": p["placed"] / p["n"], "buy_ratio": buy_ratio, "iso_count": p["iso"],
             "has_late": p["late"], "has_auction_or_cross": p["auction_or_cross"],
             "has_floor": p["floor"], "max_burst": p["max_burst"],
             "spread": ask - bid if ask is not None and bid is not None else None,
@@ -71,6 +70,7 @@ def packets_row_by_row(prints: pl.DataFrame, params: dict[str, Any]) -> list[dic
     for (
         date, contract, underlying, expiry, strike, right, multiplier, complex_, ts, event_id,
         exchange, price, size, premium, placement, iso, late, auction_or_cross, floor, bid, ask,
+        eligible,
     ) in rows.select(COLUMNS).iter_rows():  # fmt: skip
         if cur is None or (contract, complex_) != cur["key"] or ts - cur["start"] > window:
             if cur is not None:
@@ -80,7 +80,7 @@ def packets_row_by_row(prints: pl.DataFrame, params: dict[str, Any]) -> list[dic
                             "right": right, "multiplier": multiplier},
                    "nbbo_bid": bid, "nbbo_ask": ask, "exchanges": set(), "n": 0, "size": 0, "premium": 0.0,
                    "notional": 0.0, "max_size": 0, "iso": 0, "late": False, "auction_or_cross": False, "floor": False,
-                   "AA": 0, "A": 0, "MID": 0, "B": 0, "BB": 0, "NONE": 0, "recent": deque(), "max_burst": 0}  # fmt: skip
+                   "AA": 0, "A": 0, "MID": 0, "B": 0, "BB": 0, "NONE": 0, "placed": 0, "recent": deque(), "max_burst": 0}  # fmt: skip
         cur["end"] = ts
         cur["ids"].append(event_id)
         cur["exchanges"].add(exchange)
@@ -93,7 +93,8 @@ def packets_row_by_row(prints: pl.DataFrame, params: dict[str, Any]) -> list[dic
         cur["late"] = cur["late"] or late
         cur["auction_or_cross"] = cur["auction_or_cross"] or auction_or_cross
         cur["floor"] = cur["floor"] or floor
-        cur[placement] += 1
+        cur[placement if eligible or complex_ else "NONE"] += 1  # rule 4: the aggressor mix
+        cur["placed"] += placement != "NONE"  # the NBBO coverage
         if not floor:
             recent = cur["recent"]
             recent.append(ts)

@@ -98,6 +98,23 @@ def test_packet_figures_hand_computed() -> None:
     assert row["end_ts"] - row["start_ts"] == 300 * MS
 
 
+def test_the_aggressor_mix_counts_aggressor_eligible_prints_only() -> None:
+    """Rule 4: two prints at the ask, then a late report (code D: counts toward flow, not
+    aggressor-eligible) at the bid. By hand: n_a 2, n_b 0, the late print NONE; buy ratio
+    2 / 2 = 1.0, side buy (counting every print it was 2 / 3). The NBBO placed all three,
+    so the coverage stays 1.0."""
+    trades = [
+        {"ts": 0, "price": 1.20, "size": 10, "exchange": "C", "event_id": "a"},
+        {"ts": 100 * MS, "price": 1.20, "size": 10, "exchange": "X", "event_id": "b"},
+        {"ts": 200 * MS, "price": 1.00, "size": 10, "exchange": "Z", "event_id": "c",
+         "conditions": ["D"]},
+    ]  # fmt: skip
+    row = packets_of(trades).row(0, named=True)
+    assert (row["n_a"], row["n_b"], row["n_none"], row["n_prints"]) == (2, 0, 1, 3)
+    assert (row["buy_ratio"], row["side"], row["nbbo_coverage"]) == (1.0, "buy", 1.0)
+    assert row["has_late"]
+
+
 @pytest.mark.parametrize(("floor_at_40ms", "burst"), [(True, 5), (False, 6)])
 def test_max_burst_counts_non_floor_prints_within_the_burst_window(
     floor_at_40ms: bool, burst: int
