@@ -14,7 +14,7 @@ contract was hit again and again: at least ``min_prints`` non-floor prints withi
 Confidence: each condition scores how far its value clears the threshold,
 ``1 - exp(-(value - threshold) / scale)`` (0 at the threshold, towards 1 far beyond it);
 confidence = 0.5 + 0.5 x the mean score, so a bare pass is 0.5 and it rises with every
-margin (monotone in premium). ``explanation`` names each rule with its value and threshold.
+margin (monotone in premium). A sweep's ISO prints raise its score (:func:`iso_strengthened`). ``explanation`` names each rule with its value and threshold.
 """
 
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation.
@@ -69,6 +69,21 @@ def clearance(value: pl.Expr, threshold: float, scale: float | None = None) -> p
     """Return how far ``value`` clears ``threshold`` in [0, 1): 0 at it, towards 1 far past it."""
     width = scale if scale is not None else max(abs(threshold), 1e-9)
     return (1.0 - (-(value - threshold) / width).exp()).clip(0.0, 1.0)
+
+
+def iso_strengthened(score: pl.Expr, weight: float) -> pl.Expr:
+    """Return a sweep's score raised by its ISO prints: ``score + (1 - score) x weight x
+    iso_count / n_prints`` (all ISO at weight 0.5 closes half the gap to 1; none changes
+    nothing).
+
+    Examples
+    --------
+    >>> pl.DataFrame({"iso_count": [4, 0], "n_prints": [4, 4]}).select(
+    ...     iso_strengthened(pl.lit(0.6), 0.5)).to_series().to_list()
+    [0.8, 0.6]
+    """
+    share = pl.col("iso_count") / pl.col("n_prints")
+    return score + (1 - score) * weight * share
 
 
 def _num(expr: pl.Expr, decimals: int) -> pl.Expr:
@@ -220,11 +235,16 @@ def classify_packets(scored: pl.LazyFrame, th: dict[str, Any], config_version: s
             & gate_ok
         ).with_columns(
             pl.lit("sweep").alias("classifier"),
-            pl.mean_horizontal(
-                clearance(pl.col("premium"), sw["min_premium"]),
-                clearance(pl.col("n_prints"), sw["min_count"]),
-                pz_score,
-                gate_score,
+            # Rule 5: ISO prints strengthen a sweep. Their share of its prints closes
+            # ``iso_weight`` of the gap between the conditions' mean score and 1.
+            iso_strengthened(
+                pl.mean_horizontal(
+                    clearance(pl.col("premium"), sw["min_premium"]),
+                    clearance(pl.col("n_prints"), sw["min_count"]),
+                    pz_score,
+                    gate_score,
+                ),
+                float(sw["iso_weight"]),
             ).alias("_score"),
             pl.format(
                 "sweep: premium ${} >= ${}; {} prints >= {} over {} exchanges ({} ISO); {}; {}",

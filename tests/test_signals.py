@@ -363,6 +363,23 @@ def test_zero_dte_needs_strike_near_the_underlying() -> None:
     assert "zero_dte" not in hits_of([row], price=606.2)["classifier"].to_list()  # 1.02% away
 
 
+def test_iso_prints_strengthen_a_sweeps_confidence_by_hand() -> None:
+    """Rule 5. The same 4-print sweep with 0, 2 and 4 ISO prints, baseline thin (x 0.8).
+    By hand: without ISO, confidence c0 = 0.8 x (0.5 + 0.5 m), so m = (c0 / 0.8 - 0.5) / 0.5.
+    With k of 4 ISO at weight 0.5 the score is m + (1 - m) x 0.5 x k / 4."""
+    confidence = {}
+    for iso in (0, 2, 4):
+        row = packet(0, kind="sweep", n_prints=4, n_exchanges=3, iso_count=iso, premium=50_000.0)
+        confidence[iso] = (
+            hits_of([row]).filter(pl.col("classifier") == "sweep")["confidence"].item()
+        )
+    m = (confidence[0] / 0.8 - 0.5) / 0.5
+    for iso in (2, 4):
+        score = m + (1 - m) * 0.5 * iso / 4
+        assert confidence[iso] == pytest.approx(0.8 * (0.5 + 0.5 * score)), iso
+    assert confidence[0] < confidence[2] < confidence[4]
+
+
 def test_confidence_is_monotone_in_premium() -> None:
     confidences = []
     for premium in (41_000.0, 50_000.0, 80_000.0, 200_000.0, 2_000_000.0):
