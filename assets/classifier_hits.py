@@ -213,6 +213,20 @@ def _z_rule(field: str, minimum: float, min_n: int) -> tuple[pl.Expr, pl.Expr, p
     return passes, score, text
 
 
+def _spread_text(min_n: int) -> pl.Expr:
+    """Return the spread's z as evidence (rule 7): how wide the quote was for the contract."""
+    return (
+        pl.when(pl.col("spread_z").is_not_null())
+        .then(pl.format("spread z {} (n={})", _num(pl.col("spread_z"), 2), pl.col("spread_n")))
+        .otherwise(
+            pl.format(
+                f"spread z not applied: {{}} spread samples < {min_n}",
+                pl.col("spread_n").fill_null(0),
+            )
+        )
+    )
+
+
 def classify_packets(scored: pl.LazyFrame, th: dict[str, Any], config_version: str) -> pl.LazyFrame:
     """Return sweep, spike and 0DTE hits of single-leg packets not in a structure.
 
@@ -247,7 +261,7 @@ def classify_packets(scored: pl.LazyFrame, th: dict[str, Any], config_version: s
                 float(sw["iso_weight"]),
             ).alias("_score"),
             pl.format(
-                "sweep: premium ${} >= ${}; {} prints >= {} over {} exchanges ({} ISO); {}; {}",
+                "sweep: premium ${} >= ${}; {} prints >= {} over {} exchanges ({} ISO); {}; {}; {}",
                 _num(pl.col("premium"), 0),
                 pl.lit(sw["min_premium"]),
                 pl.col("n_prints"),
@@ -255,6 +269,7 @@ def classify_packets(scored: pl.LazyFrame, th: dict[str, Any], config_version: s
                 pl.col("n_exchanges"),
                 pl.col("iso_count"),
                 pz_text,
+                _spread_text(min_n),
                 gate_text,
             ).alias("explanation"),
         )
@@ -280,13 +295,14 @@ def classify_packets(scored: pl.LazyFrame, th: dict[str, Any], config_version: s
                 gate_score,
             ).alias("_score"),
             pl.format(
-                "spike: premium ${} >= ${}; size {} >= {}; {}; {}; {}",
+                "spike: premium ${} >= ${}; size {} >= {}; {}; {}; {}; {}",
                 _num(pl.col("premium"), 0),
                 pl.lit(sp["min_premium"]),
                 pl.col("size"),
                 pl.lit(sp["min_size"]),
                 pz_text,
                 sz_text,
+                _spread_text(min_n),
                 gate_text,
             ).alias("explanation"),
         )

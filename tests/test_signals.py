@@ -98,6 +98,29 @@ def test_z_scores_against_hand_computation() -> None:
     assert z.filter(pl.col("packet_id") == "p11")["premium_z"].item() is None
 
 
+def test_spread_z_by_hand_and_in_the_sweep_explanation() -> None:
+    """Rule 7. Thirteen priors, one without an NBBO (no spread): 12 spread samples 0.05,
+    0.06, ..., 0.16. By hand: mean 0.105, population sd sqrt(143/12) x 0.01, and the last
+    packet's spread 0.30 has z = (0.30 - 0.105) / sd. With 11 samples there is no z."""
+    spreads = [0.05 + 0.01 * k for k in range(12)]
+    rows = [packet(i, spread=v, premium=1000.0 + 10 * i) for i, v in enumerate(spreads)]
+    rows.insert(5, packet(99, minute=4.5, spread=None, nbbo_bid=None, nbbo_ask=None))
+    rows.append(packet(12, minute=13, spread=0.30, kind="sweep", n_prints=4, n_exchanges=3,
+                       premium=50_000.0, size=100))  # fmt: skip
+    z = score_packets(frame(rows), EMPTY_STATE, BASE)
+    last = z.filter(pl.col("packet_id") == "p12").row(0, named=True)
+    sd = (143 / 12) ** 0.5 * 0.01
+    assert (last["n_prior"], last["spread_n"]) == (13, 12)
+    assert last["spread_mean"] == pytest.approx(0.105, rel=1e-12)
+    assert last["spread_sd"] == pytest.approx(sd, rel=1e-9)
+    assert last["spread_z"] == pytest.approx((0.30 - 0.105) / sd, rel=1e-9)
+    # p11 has 12 priors but only 11 spread samples: no spread z.
+    eleven = z.filter(pl.col("packet_id") == "p11").row(0, named=True)
+    assert (eleven["n_prior"], eleven["spread_n"], eleven["spread_z"]) == (12, 11, None)
+    hit = hits_of(rows).filter(pl.col("packet_ids").list.first() == "p12").row(0, named=True)
+    assert f"spread z {(0.30 - 0.105) / sd:.2f} (n=12)" in hit["explanation"], hit["explanation"]
+
+
 def test_window_is_the_last_50_priors() -> None:
     premiums = [float(k) for k in range(60)]
     z = score_packets(
