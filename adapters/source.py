@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -50,15 +51,23 @@ class MarketSource(ABC):
     #: files) skips the batches it spooled before. A real-time feed continues from now
     #: instead (see :meth:`resumed`), and every batch it then delivers is new.
     replays_day: bool = True
+    #: Why a real-time feed's pause cannot be filled, for the warning of :meth:`resumed`.
+    no_replay: str = "the feed does not replay"
 
     def resumed(self, resume: int | None, stopped_ns: int) -> MarketSource:
         """Return this real-time source continuing a recording that stopped at
         ``stopped_ns`` (wall clock), its last batch's ``resume`` in hand.
 
-        A feed that can replay (Databento Live) starts from ``resume``, so the pause is
-        filled; one that cannot logs the gap (``flowlake`` logger) and continues from now.
+        Here: the feed continues from now, and the gap is logged (``flowlake`` logger) with
+        ``no_replay``. A feed that can replay (Databento Live) overrides this to start from
+        ``resume``, so the pause is filled.
         """
-        del resume, stopped_ns
+        del resume
+        stopped = dt.datetime.fromtimestamp(stopped_ns / 1e9, dt.UTC).strftime("%H:%M:%S")
+        logging.getLogger(f"flowlake.{self.name}").warning(
+            "%s: resuming a recording stopped at %s UTC; %s, so the pause is not recorded",
+            self.name, stopped, self.no_replay,
+        )  # fmt: skip
         return self
 
     def universe(self) -> str:
@@ -82,6 +91,16 @@ class MarketSource(ABC):
             For sources without a live mode.
         """
         raise NotImplementedError(f"source {self.name!r} has no live mode")
+
+
+def merge_streams(parts: Iterable[Batch]) -> dict[str, pl.DataFrame]:
+    """Return the streams of ``parts`` concatenated stream by stream (columns a part lacks
+    are null)."""
+    frames: dict[str, list[pl.DataFrame]] = {}
+    for part in parts:
+        for name, frame in part.streams.items():
+            frames.setdefault(name, []).append(frame)
+    return {name: pl.concat(f, how="diagonal_relaxed") for name, f in frames.items()}
 
 
 def rows_of_day(batch: Batch, day: dt.date, others: Iterable[dt.date]) -> Batch:
@@ -179,14 +198,8 @@ class Replayed(MarketSource):
         from adapters.calendar import session_bounds, to_ns
 
         parts = list(self.inner.historical(day))
-        names = {n for p in parts for n in p.streams}
         merged = Batch(
-            streams={
-                n: pl.concat(
-                    [p.streams[n] for p in parts if n in p.streams], how="diagonal_relaxed"
-                )
-                for n in names
-            },
+            streams=merge_streams(parts),
             labels=next((p.labels for p in parts if p.labels is not None), None),
         )
         open_, close = session_bounds(day)

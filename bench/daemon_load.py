@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from orchestration.definitions import defs
 from orchestration.instance import DAGSTER_YAML
 from orchestration.live import LIVE_BUILD_ENV
 from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
+from orchestration.serve import stop_groups
 from orchestration.spool import Spool, SpooledBatch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,11 +114,7 @@ def daemon_load(
             ns = {seq: int(t * 1e9) for seq, t in readable.items()}
             figures |= print_latency(spool, day, ns, spec, interval_s, speed)
     finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
+        stop_groups([daemon], timeout_s=30)
         log.close()
     batches = len(Spool(spool_root).batches(day))
     reconciled = all(

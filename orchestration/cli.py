@@ -799,7 +799,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             from adapters.databento.config import DatabentoConfig
             from orchestration.resources import DatabentoSource
 
-            symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
+            symbols = list(_symbols(args.symbols))
             source = (
                 DatabentoSource(
                     options_symbols=[f"{s}.OPT" for s in symbols], equity_symbols=symbols

@@ -20,7 +20,7 @@ import dagster as dg
 import polars as pl
 
 from adapters.schema import STREAMS, quarantine_rows
-from adapters.source import Batch, MarketSource
+from adapters.source import Batch, MarketSource, merge_streams
 from assets.landing import LandingCounts, land_batch
 from assets.tail import Tail
 from lake import Lake
@@ -134,11 +134,7 @@ def land_spooled(lake: Lake, spool: Spool, batches: list[SpooledBatch]) -> Landi
                 total = total + LandingCounts(quarantined=written, damaged=(str(exc),))
         if not parts:
             continue
-        names = {n for p in parts for n in p.streams}
-        streams = {
-            n: pl.concat([p.streams[n] for p in parts if n in p.streams], how="diagonal_relaxed")
-            for n in names
-        }
+        streams = merge_streams(parts)
         labels = [p.labels for p in parts if p.labels is not None]
         merged = Batch(streams=streams, labels=pl.concat(labels) if labels else None)
         total = total + land_batch(lake, merged, day, track_tail=True)

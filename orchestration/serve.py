@@ -68,6 +68,22 @@ def _listener(port: int) -> str | None:
     return "another process"
 
 
+def stop_groups(processes: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
+    """Stop processes started in process groups of their own (``start_new_session``), with
+    their children: SIGTERM to every group, then SIGKILL to those still there after
+    ``timeout_s`` in all."""
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 def port_in_use(host: str, port: int) -> str | None:
     """Return what holds ``host:port`` (see :func:`_listener`), or None when it is free."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
@@ -155,13 +171,5 @@ def serve(
     except KeyboardInterrupt:
         code = 0
     finally:
-        for child in children:
-            if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for child in children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
+        stop_groups(children, timeout_s=10)
     return code

@@ -34,6 +34,7 @@ from lake.read import read
 from orchestration.definitions import CROSS_BUCKET, defs
 from orchestration.executors import CELERY_FILE
 from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
+from orchestration.serve import stop_groups
 from tests.services import Redis, postgres, redis_server
 
 pytestmark = pytest.mark.scale
@@ -94,17 +95,6 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop a process and its children."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("scale")
@@ -146,8 +136,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             land_and_build_daily(cluster)
             yield cluster
         finally:
-            for process in [daemon, *cluster.workers]:
-                stop(process)
+            stop_groups([daemon, *cluster.workers], timeout_s=30)
             os.environ.clear()
             os.environ.update(saved)
             s3.stop()

@@ -94,18 +94,9 @@ class AlpacaLive(MarketSource):
     config: AlpacaConfig = field(default_factory=AlpacaConfig)
     name: str = "alpaca"
     replays_day: bool = False
-
-    def resumed(self, resume: int | None, stopped_ns: int) -> MarketSource:
-        """Continue from now: Alpaca's streams do not replay, so the pause is a gap, logged
-        with its start (``ingest --source alpaca`` fetches the day's trades afterwards)."""
-        del resume
-        stopped = dt.datetime.fromtimestamp(stopped_ns / 1e9, dt.UTC)
-        logging.getLogger("flowlake.alpaca").warning(
-            "alpaca: resuming a recording stopped at %s UTC; the streams do not replay, so "
-            "the pause is not recorded (`flowlake ingest --source alpaca` fetches its trades)",
-            stopped.strftime("%H:%M:%S"),
-        )
-        return self
+    no_replay: str = (
+        "Alpaca's streams do not replay (`flowlake ingest --source alpaca` fetches its trades)"
+    )
 
     def universe(self) -> str:
         """Return the subscribed symbols and feeds."""

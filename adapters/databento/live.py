@@ -21,11 +21,10 @@ from dataclasses import dataclass, field, replace
 
 import databento as db
 import databento_dbn as dbn
-import polars as pl
 
 from adapters.databento.config import DatabentoConfig
 from adapters.databento.loader import DatabentoHistorical, load_stores
-from adapters.source import Batch, MarketSource
+from adapters.source import Batch, MarketSource, merge_streams
 
 LOG = logging.getLogger("flowlake.databento")
 
@@ -94,7 +93,6 @@ class _Session:
     symbols: tuple[str, ...]
     stype_in: str
     config: DatabentoConfig
-    start_ns: int | None
     client: db.Live | None = None
     records: list[db.DBNRecord] = field(default_factory=list)
     definitions: list[db.DBNRecord] = field(default_factory=list)
@@ -253,7 +251,7 @@ class DatabentoLive(MarketSource):
         sessions = [
             _Session(
                 dataset, tuple(schemas), tuple(symbols.get(dataset, ("ALL_SYMBOLS",))),
-                stype_in.get(dataset, "raw_symbol"), self.config, self.start_ns,
+                stype_in.get(dataset, "raw_symbol"), self.config,
             )
             for dataset, schemas in self.config.datasets
         ]  # fmt: skip
@@ -282,14 +280,9 @@ class DatabentoLive(MarketSource):
                 # Each session's records up to its taken_ns are in this batch or before: a
                 # restart replays from the earliest of them.
                 known = [s.taken_ns for s in sessions if s.taken_ns is not None]
-                names = {n for p in parts for n in p.streams}
                 yield Batch(
-                    streams={
-                        n: pl.concat([p.streams[n] for p in parts if n in p.streams], how="diagonal_relaxed")
-                        for n in names
-                    },
-                    resume=min(known) if known else self.start_ns,
-                )  # fmt: skip
+                    streams=merge_streams(parts), resume=min(known) if known else self.start_ns
+                )
                 # Done when every session that delivers records has reached the end (a
                 # silent one, say a symbol without trades, does not hold the day open).
                 if known and all(s.taken_ns is None or s.taken_ns >= end for s in sessions):

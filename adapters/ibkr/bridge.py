@@ -285,6 +285,7 @@ class IbkrLive(MarketSource):
     ib_factory: Callable[[], IB] = IB
     name: str = "ibkr"
     replays_day: bool = False
+    no_replay: str = "IB does not replay market data"
 
     def universe(self) -> str:
         """Return the underlyings, the named contracts or the policy, and the line limit."""
@@ -294,18 +295,6 @@ class IbkrLive(MarketSource):
             f"policy={c.policy} max_lines={c.max_lines} exchange={c.exchange} "
             f"currency={c.currency}"
         )
-
-    def resumed(self, resume: int | None, stopped_ns: int) -> MarketSource:
-        """Continue from now: IB does not replay streaming market data, so the pause is
-        a gap, logged with its start."""
-        del resume
-        stopped = dt.datetime.fromtimestamp(stopped_ns / 1e9, dt.UTC)
-        LOG.warning(
-            "ibkr: resuming a recording stopped at %s UTC; IB does not replay market data, "
-            "so the prints of the pause are not recorded",
-            stopped.strftime("%H:%M:%S"),
-        )
-        return self
 
     def historical(self, day: dt.date) -> Iterator[Batch]:
         """IB's streaming market data is live only.
