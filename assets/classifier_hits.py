@@ -1,5 +1,5 @@
-"""``classifier_hits``: sweep, spike, 0DTE gamma punch, repeat hitter and roll, each with its
-evidence.
+"""``classifier_hits``: sweep, spike, 0DTE gamma punch, burst, repeat hitter and roll, each
+with its evidence.
 
 DESIGN.md §3 rule 8. Directional classifiers look only at single-leg packets that are not
 legs of a structure (a structure is reported as a structure). A packet passes the gates
@@ -7,9 +7,11 @@ when its NBBO coverage is at least ``min_coverage`` and its buy ratio is at leas
 ``min_buy_ratio`` (buy side) or at most ``max_sell_ratio`` (sell side); direction is right x
 side (bought calls and sold puts are bullish). A z condition applies only once the
 contract has ``z_min_samples`` priors; before that the absolute floors decide and the
-confidence is scaled down by ``THIN_BASELINE_FACTOR``. A repeat hitter is a packet whose
-contract was hit again and again: at least ``min_prints`` non-floor prints within the packets'
-``burst_window_ms`` (the packet's ``max_burst``), with enough premium and the gates passed.
+confidence is scaled down by ``THIN_BASELINE_FACTOR``. Two classifiers see one contract
+hit over and over, on two time scales: a *burst* is one packet with at least
+``min_prints`` non-floor prints within ``burst_window_ms`` (its ``max_burst``: one order
+split into rapid fills); a *repeat hitter* is the same contract hit again within minutes
+by similar orders on one side (:func:`classify_repeats`).
 
 Confidence: each condition scores how far its value clears the threshold,
 ``1 - exp(-(value - threshold) / scale)`` (0 at the threshold, towards 1 far beyond it);
@@ -344,28 +346,28 @@ def classify_packets(scored: pl.LazyFrame, th: dict[str, Any], config_version: s
             ).alias("explanation"),
         )
     )
-    rh = th["classifiers.repeat_hitter"]
+    bu = th["classifiers.burst"]
     hits.append(
         base.filter(
-            (pl.col("max_burst") >= rh["min_prints"])
-            & (pl.col("premium") >= rh["min_premium"])
+            (pl.col("max_burst") >= bu["min_prints"])
+            & (pl.col("premium") >= bu["min_premium"])
             & gate_ok
         ).with_columns(
-            pl.lit("repeat_hitter").alias("classifier"),
+            pl.lit("burst").alias("classifier"),
             pl.mean_horizontal(
-                clearance(pl.col("max_burst"), rh["min_prints"]),
-                clearance(pl.col("premium"), rh["min_premium"]),
+                clearance(pl.col("max_burst"), bu["min_prints"]),
+                clearance(pl.col("premium"), bu["min_premium"]),
                 gate_score,
             ).alias("_score"),
             pl.format(
-                "repeat hitter: {} non-floor prints within {} ms >= {}; {} prints over {} exchanges in the packet; premium ${} >= ${}; {}",
+                "burst: {} non-floor prints within {} ms >= {}; {} prints over {} exchanges in the packet; premium ${} >= ${}; {}",
                 pl.col("max_burst"),
                 pl.lit(th["packets"]["burst_window_ms"]),
-                pl.lit(rh["min_prints"]),
+                pl.lit(bu["min_prints"]),
                 pl.col("n_prints"),
                 pl.col("n_exchanges"),
                 _num(pl.col("premium"), 0),
-                pl.lit(rh["min_premium"]),
+                pl.lit(bu["min_premium"]),
                 gate_text,
             ).alias("explanation"),
         )
@@ -385,6 +387,94 @@ def classify_packets(scored: pl.LazyFrame, th: dict[str, Any], config_version: s
             pl.concat_list(pl.col("packet_id")).alias("packet_ids"),
             pl.col("start_ts").alias("ts"),
         )
+        .with_columns(
+            _hit_id(config_version, pl.col("packet_id")),
+            pl.lit(config_version).alias("config_version"),
+        )
+        .select(list(HIT_SCHEMA))
+    )
+
+
+def classify_repeats(
+    packets: pl.LazyFrame, legs: pl.LazyFrame, th: dict[str, Any], config_version: str
+) -> pl.LazyFrame:
+    """Return repeat-hitter hits: one contract hit again and again by similar orders.
+
+    An order is a single-leg packet, not a structure's leg, of at least ``min_order_size``
+    contracts that passes the gates (its side is its direction). A hit is an order at which
+    the last ``min_orders`` orders of its contract and side (itself included) started
+    within ``window_sec``, the largest at most ``max_size_ratio`` times the smallest, and
+    together reached ``min_premium``, when the orders before it did not already: one hit
+    per run of such orders. It reads only orders before it (at most two windows back), so
+    a live tail finds the hits the whole day does.
+
+    Parameters
+    ----------
+    packets
+        ``flow_packets`` rows (:data:`HIT_INPUTS`), any order.
+    legs
+        ``packet_id`` of every structure leg.
+
+    Returns
+    -------
+    pl.LazyFrame
+        Hits in :data:`HIT_SCHEMA`; ``packet_ids`` are the run's last ``min_orders`` orders,
+        oldest first, and ``ts`` is the hitting order's start.
+
+    Examples
+    --------
+    With the defaults, calls of one contract bought 120, 150 and 100 lots at 10:00, 10:02
+    and 10:04 for $30k in all give one hit at 10:04; a fourth at 10:05 gives none.
+    """
+    rh = th["classifiers.repeat_hitter"]
+    m = int(rh["min_orders"])
+    gate_ok, direction, gate_score, gate_text = _gates(th["gates"])
+    key = ["contract", "_direction"]
+    orders = (
+        packets.join(legs, on="packet_id", how="anti")
+        .filter(~pl.col("complex") & (pl.col("size") >= rh["min_order_size"]) & gate_ok)
+        .with_columns(direction.alias("_direction"), gate_score.alias("_gate_score"))
+        .sort("contract", "_direction", "start_ts", "packet_id")
+    )
+    # The last m orders of the contract and side, this one included.
+    last = [pl.col("packet_id").shift(i).over(key) for i in range(m - 1, -1, -1)]
+    span = (pl.col("start_ts") - pl.col("start_ts").shift(m - 1).over(key)) / 1e9
+    largest = pl.col("size").rolling_max(m).over(key)
+    smallest = pl.col("size").rolling_min(m).over(key)
+    premium = pl.col("premium").rolling_sum(m).over(key)
+    runs = orders.with_columns(
+        _span=span, _largest=largest, _smallest=smallest, _premium=premium,
+        _gates=pl.col("_gate_score").rolling_mean(m).over(key),
+        packet_ids=pl.concat_list(last),
+    ).with_columns(
+        _repeat=(
+            (pl.col("_span") <= rh["window_sec"])
+            & (pl.col("_largest") <= rh["max_size_ratio"] * pl.col("_smallest"))
+            & (pl.col("_premium") >= rh["min_premium"])
+        ).fill_null(False)
+    )  # fmt: skip
+    return (
+        runs.filter(pl.col("_repeat") & ~pl.col("_repeat").shift(1).over(key).fill_null(False))
+        .with_columns(
+            pl.lit("repeat_hitter").alias("classifier"),
+            pl.col("_direction").alias("direction"),
+            (
+                0.5 + 0.5 * pl.mean_horizontal(
+                    clearance(pl.col("_premium"), rh["min_premium"]),
+                    clearance(-pl.col("_span"), -float(rh["window_sec"]), float(rh["window_sec"])),
+                    pl.col("_gates"),
+                )
+            ).alias("confidence"),
+            pl.format(
+                "repeat hitter: {} orders of {}-{} contracts (at most {}x apart, each >= {}) within {} s <= {} s; premium ${} >= ${}; this order: {}",
+                pl.lit(m), pl.col("_smallest"), pl.col("_largest"), pl.lit(rh["max_size_ratio"]),
+                pl.lit(rh["min_order_size"]), _num(pl.col("_span"), 0), pl.lit(rh["window_sec"]),
+                _num(pl.col("_premium"), 0), pl.lit(rh["min_premium"]), gate_text,
+            ).alias("explanation"),
+            pl.col("_premium").alias("premium"),
+            pl.lit(None, pl.String).alias("structure_id"),
+            pl.col("start_ts").alias("ts"),
+        )  # fmt: skip
         .with_columns(
             _hit_id(config_version, pl.col("packet_id")),
             pl.lit(config_version).alias("config_version"),
@@ -489,6 +579,7 @@ def thresholds_dict(thresholds: Any) -> dict[str, Any]:
         "classifiers.spike",
         "classifiers.zero_dte",
         "classifiers.roll",
+        "classifiers.burst",
         "classifiers.repeat_hitter",
         "packets",
         "alerts",
@@ -520,7 +611,7 @@ PACKET_CLASSIFIERS = (
     "classifiers.sweep",
     "classifiers.spike",
     "classifiers.zero_dte",
-    "classifiers.repeat_hitter",
+    "classifiers.burst",
 )
 
 
@@ -538,12 +629,15 @@ def build_hits(
     config_version: str,
     earlier: pl.LazyFrame | None = None,
     option_quotes: Callable[[list[str]], pl.LazyFrame] | None = None,
+    orders: pl.LazyFrame | None = None,
 ) -> pl.DataFrame:
     """Return every classifier hit of one day, ordered by ts, hit_id.
 
     ``earlier`` is a live tail's carried baseline state (see
     :func:`assets.contract_baselines.earlier_packets`); ``option_quotes`` gives the option
-    NBBO of underlyings no equity quote prices (see :func:`with_underlying_price`).
+    NBBO of underlyings no equity quote prices (see :func:`with_underlying_price`);
+    ``orders`` are the packets the repeat hitter reads (:func:`classify_repeats`; a live
+    tail's reach back :func:`repeat_reach_ns` further; None: ``packets``).
 
     Returns
     -------
@@ -578,9 +672,19 @@ def build_hits(
         [
             classify_packets(scored, th, config_version),
             classify_structures(structures, packets, th, config_version),
+            classify_repeats(
+                packets if orders is None else hit_inputs(orders), legs.drop("in_structure"),
+                th, config_version,
+            ),
         ]
-    )
+    )  # fmt: skip
     return hits.sort("ts", "hit_id").collect()
+
+
+def repeat_reach_ns(th: dict[str, Any]) -> int:
+    """Return how far before a live tail the repeat hitter reads: two windows (the orders
+    before a hit, and those before them that may already have been a hit)."""
+    return 2 * int(float(th["classifiers.repeat_hitter"]["window_sec"]) * 1e9)
 
 
 @dg.asset(
@@ -598,7 +702,7 @@ def build_hits(
         "equity_quotes",
         dg.AssetDep("contract_baselines", partition_mapping=PREVIOUS_DAY),
     ],
-    description="Classifier hits (sweep, spike, 0DTE gamma punch, repeat hitter, roll) with confidence and explanation.",
+    description="Classifier hits (sweep, spike, 0DTE gamma punch, burst, repeat hitter, roll) with confidence and explanation.",
 )
 def classifier_hits(
     context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
@@ -619,10 +723,14 @@ def classifier_hits(
         if plan.since_ns is None
         else day_packets.filter(pl.col("start_ts") >= plan.since_ns)
     )
+    th_dict = thresholds_dict(th)
+    orders = None
     if plan.since_ns is not None:
-        # Structures that end in the tail mark its packets as legs; only those that start
-        # there are classified again.
-        structures = structures.filter(pl.col("end_ts") >= plan.since_ns)
+        # The repeat hitter reads orders up to two windows before the tail; structures that
+        # end from there on mark their legs (only hits from the tail on are kept).
+        reach = plan.since_ns - repeat_reach_ns(th_dict)
+        orders = day_packets.filter(pl.col("start_ts") >= reach)
+        structures = structures.filter(pl.col("end_ts") >= reach)
         quotes = quotes.filter(pl.col("ts_event") >= plan.since_ns - UNDERLYING_MAX_AGE_NS)
         earlier = earlier_packets(day_packets, packets, plan.since_ns, th.section("baselines"))
         # Only the previous day's state of the tail's contracts can be priors: a tail of a
@@ -638,12 +746,12 @@ def classifier_hits(
         return nbbo_stream(lake.scan_day("option_quotes", day).filter(root.is_in(roots)))
 
     hits = build_hits(
-        packets, structures, prior, quotes, thresholds_dict(th), th.config_version, earlier,
-        index_options,
+        packets, structures, prior, quotes, th_dict, th.config_version, earlier,
+        index_options, orders,
     )  # fmt: skip
     if plan.since_ns is not None:
         hits = hits.filter(pl.col("ts") >= plan.since_ns)
-    known = packets.select("packet_id").collect().get_column("packet_id")
+    known = (packets if orders is None else orders).select("packet_id").collect()["packet_id"]
     checks = [
         unique(hits, "hit_id"),
         all_exist("subjects_exist", hits["packet_ids"], known),

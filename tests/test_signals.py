@@ -60,9 +60,9 @@ def frame(rows: list[dict]) -> pl.LazyFrame:
 
 NO_STRUCTURES = pl.LazyFrame(
     schema={
-        "structure_id": pl.String, "date": pl.Date, "underlying": pl.String, "kind": pl.String, "start_ts": pl.Int64,
-        "end_ts": pl.Int64, "n_legs": pl.Int64, "packet_ids": pl.List(pl.String), "contracts": pl.List(pl.String),
-        "net_premium": pl.Float64, "gross_premium": pl.Float64, "expiries": pl.List(pl.Date), "strikes": pl.List(pl.Float64),
+        "structure_id": pl.String, "date": pl.Date, "underlying": pl.String, "kind": pl.String, "direction": pl.String,
+        "start_ts": pl.Int64, "end_ts": pl.Int64, "n_legs": pl.Int64, "packet_ids": pl.List(pl.String),
+        "contracts": pl.List(pl.String), "sides": pl.List(pl.String), "net_premium": pl.Float64, "gross_premium": pl.Float64, "expiries": pl.List(pl.Date), "strikes": pl.List(pl.Float64),
         "rights": pl.List(pl.String),
     }
 )  # fmt: skip
@@ -317,7 +317,7 @@ def test_spike_needs_z_once_baseline_is_full() -> None:
     assert "premium z" in explanation and "(n=15)" in explanation
 
 
-def test_repeat_hitter_needs_six_prints_within_the_burst_window_and_premium() -> None:
+def test_burst_needs_six_prints_within_the_burst_window_and_premium() -> None:
     split = {"kind": "split", "n_prints": 8, "n_exchanges": 1, "size": 400}
     rows = [
         packet(0, max_burst=6, premium=12_000.0, **split),
@@ -326,7 +326,7 @@ def test_repeat_hitter_needs_six_prints_within_the_burst_window_and_premium() ->
         packet(3, max_burst=8, premium=12_000.0, buy_ratio=0.5, **split),  # gates: mixed
         packet(4, max_burst=8, premium=12_000.0, complex=True, **split),  # multi-leg
     ]
-    hits = hits_of(rows).filter(pl.col("classifier") == "repeat_hitter")
+    hits = hits_of(rows).filter(pl.col("classifier") == "burst")
     assert hits["packet_id"].to_list() == ["p0"]
     hit = hits.row(0, named=True)
     assert hit["direction"] == "bullish"
@@ -335,12 +335,52 @@ def test_repeat_hitter_needs_six_prints_within_the_burst_window_and_premium() ->
     premium_score = 1 - math.exp(-(12_000 - 10_000) / 10_000)
     assert hit["confidence"] == pytest.approx(0.5 + 0.5 * (0 + premium_score + 1) / 3)
     for part in (
-        "repeat hitter: 6 non-floor prints within 100 ms >= 6",
+        "burst: 6 non-floor prints within 100 ms >= 6",
         "8 prints over 1 exchanges in the packet",
         "premium $12000 >= $10000",
         "coverage 1.0 >= 0.5",
     ):
         assert part in hit["explanation"], hit["explanation"]
+
+
+def test_repeat_hitter_is_one_contract_hit_again_within_minutes_by_similar_orders() -> None:
+    """Defaults: 3 orders of >= 20 contracts within 300 s, largest <= 2x smallest, >= $25k.
+    Calls of one contract bought 120, 150, 100 lots at minutes 0, 2, 4 ($10k each): a hit
+    at minute 4 with those three as evidence; a fourth at minute 5 continues the run (no
+    second hit). Another contract hit at minutes 0, 3, 6 spans 360 s: no hit; a third with
+    sizes 40, 100, 60 (2.5x apart): no hit; a fourth whose middle order was sold: the run
+    on the buy side has two orders, no hit."""
+    other, third, fourth = (f"SPY   261127C00{k}000" for k in (61000, 62000, 63000))
+    rows = [
+        packet(0, size=120, premium=10_000.0, minute=0),
+        packet(1, size=150, premium=10_000.0, minute=2),
+        packet(2, size=100, premium=10_000.0, minute=4),
+        packet(3, size=110, premium=10_000.0, minute=5),
+        *(packet(4 + i, contract=other, size=100, premium=10_000.0, minute=3 * i) for i in range(3)),
+        *(packet(7 + i, contract=third, size=z, premium=10_000.0, minute=i) for i, z in enumerate((40, 100, 60))),
+        packet(10, contract=fourth, size=100, premium=10_000.0, minute=0),
+        packet(11, contract=fourth, size=100, premium=10_000.0, minute=1, buy_ratio=0.0, side="sell"),
+        packet(12, contract=fourth, size=100, premium=10_000.0, minute=2),
+    ]  # fmt: skip
+    hits = hits_of(rows).filter(pl.col("classifier") == "repeat_hitter")
+    assert hits.select("packet_id", "packet_ids", "direction").rows() == [
+        ("p2", ["p0", "p1", "p2"], "bullish")
+    ]
+    explanation = hits["explanation"].item()
+    assert "3 orders of 100-150 contracts" in explanation and "within 240 s <= 300 s" in explanation
+    assert "premium $30000 >= $25000" in explanation
+    # Under $25k in all: no hit. A structure's legs are not orders.
+    cheap = [{**r, "premium": 8_000.0} for r in rows[:3]]
+    assert hits_of(cheap).filter(pl.col("classifier") == "repeat_hitter").is_empty()
+    legs = NO_STRUCTURES.collect().vstack(
+        pl.DataFrame(
+            [{"structure_id": "S-p1", "packet_ids": ["p1"], "kind": "roll"}],
+            schema=NO_STRUCTURES.collect_schema(),
+        )
+    )
+    assert hits_of(rows[:3], structures=legs.lazy()).filter(
+        pl.col("classifier") == "repeat_hitter"
+    ).is_empty()
 
 
 def test_zero_dte_uses_the_new_york_date() -> None:

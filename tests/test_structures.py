@@ -43,18 +43,111 @@ def structures_of(
     return find_structures(packets, oi_frame.lazy(), TH.section("structures")).collect()
 
 
+ASK, BID, MID = 1.2, 1.0, 1.1  # every contract is quoted 1.00 x 1.20: bought, sold, no side
+
+
+def named(*legs: tuple[str, int, float, int]) -> list[tuple[str, str]]:
+    out = structures_of(list(legs))
+    return list(zip(out["kind"].to_list(), out["direction"].to_list(), strict=True))
+
+
 def test_straddle() -> None:
-    out = structures_of([(c("C", 600), 0, 1.2, 50), (c("P", 600), 100, 1.2, 50)])
-    assert out["kind"].to_list() == ["straddle"]
+    out = structures_of([(c("C", 600), 0, ASK, 50), (c("P", 600), 100, ASK, 50)])
+    assert out["kind"].to_list() == ["long_straddle"]
+    assert out["direction"].to_list() == ["none"]
     assert out["net_premium"][0] == 2 * 1.2 * 50 * 100
+    assert out["sides"].to_list() == [["buy", "buy"]]
+    assert named((c("C", 600), 0, BID, 50), (c("P", 600), 100, BID, 50)) == [
+        ("short_straddle", "none")
+    ]
+    assert named((c("C", 600), 0, MID, 50), (c("P", 600), 100, ASK, 50)) == [("straddle", "none")]
+
+
+def test_risk_reversal_is_named_from_the_sides_and_has_a_direction() -> None:
+    """A call bought with a put sold is a bullish risk reversal, never a strangle; the
+    reverse is bearish. Its legs are not directional single legs (see test_signals)."""
+    assert named((c("C", 610), 0, ASK, 20), (c("P", 590), 0, BID, 20)) == [
+        ("risk_reversal", "bullish")
+    ]
+    assert named((c("C", 610), 0, BID, 20), (c("P", 590), 0, ASK, 20)) == [
+        ("risk_reversal", "bearish")
+    ]
+    assert named((c("C", 610), 0, ASK, 20), (c("P", 590), 0, ASK, 20)) == [
+        ("long_strangle", "none")
+    ]
+    assert named((c("C", 610), 0, BID, 20), (c("P", 590), 0, BID, 20)) == [
+        ("short_strangle", "none")
+    ]
+
+
+def test_verticals_debit_or_credit_bull_or_bear() -> None:
+    """Calls: the lower strike bought is a debit (bull call spread), sold a credit (bear
+    call spread). Puts: the higher strike bought is a debit (bear put spread), sold a
+    credit (bull put spread)."""
+    assert named((c("C", 600), 0, ASK, 20), (c("C", 605), 0, BID, 20)) == [
+        ("debit_vertical", "bullish")
+    ]
+    assert named((c("C", 600), 0, BID, 20), (c("C", 605), 0, ASK, 20)) == [
+        ("credit_vertical", "bearish")
+    ]
+    assert named((c("P", 600), 0, BID, 20), (c("P", 605), 0, ASK, 20)) == [
+        ("debit_vertical", "bearish")
+    ]
+    assert named((c("P", 600), 0, ASK, 20), (c("P", 605), 0, BID, 20)) == [
+        ("credit_vertical", "bullish")
+    ]
+    assert named((c("C", 600), 0, ASK, 20), (c("C", 605), 0, ASK, 20)) == [("vertical", "none")]
+
+
+def test_butterfly_one_by_two_by_one_with_the_body_opposite() -> None:
+    fly = [(c("C", 600), 0, ASK, 10), (c("C", 605), 0, BID, 20), (c("C", 610), 0, ASK, 10)]
+    assert named(*fly) == [("butterfly", "none")]
+    # Uneven strikes or the body on the wings' side: a ladder.
+    assert named(fly[0], fly[1], (c("C", 615), 0, ASK, 10)) == [("ladder", "none")]
+    assert named(fly[0], (c("C", 605), 0, ASK, 20), fly[2]) == [("ladder", "none")]
+
+
+def test_complex_prints_on_two_contracts_are_one_structure() -> None:
+    """Exchange-reported multi-leg prints (OPRA 'f'): one ``complex`` structure whatever
+    their sizes, never placed; a lone complex print shows no structure."""
+    trades = [
+        {"contract": c("C", 600), "ts": 0, "price": 1.1, "size": 7, "event_id": "e0",
+         "conditions": ["f"]},
+        {"contract": c("C", 605), "ts": 0, "price": 1.1, "size": 7, "event_id": "e1",
+         "conditions": ["f"]},
+        {"contract": c("P", 590), "ts": 90_000 * MS, "price": 1.1, "size": 30, "event_id": "e2",
+         "conditions": ["f"]},
+    ]  # fmt: skip
+    quotes = [{"contract": t["contract"], "ts": 0, "bid": 1.0, "ask": 1.2} for t in trades]
+    prints = enrich_option_prints(
+        option_trades(trades).lazy(), option_quotes(quotes).lazy(), ENRICH
+    )
+    packets = build_packets(prints, TH.section("packets"))
+    empty_oi = pl.DataFrame(schema={"contract": pl.String, "open_interest": pl.Int64}).lazy()
+    out = find_structures(packets, empty_oi, TH.section("structures")).collect()
+    assert out.select("kind", "direction", "n_legs").rows() == [("complex", "none", 2)]
+    assert out["sides"].to_list() == [["none", "none"]]
+
+
+def test_a_busy_window_keeps_the_order_whose_legs_share_a_size() -> None:
+    """Five packets chain into one group (too many legs for one order); the two of 37
+    contracts form a risk reversal, the others (13, 24, 50) no structure."""
+    legs = [
+        (c("C", 600), 0, ASK, 13), (c("C", 610), 100, ASK, 37), (c("P", 580), 200, ASK, 24),
+        (c("P", 590), 300, BID, 37), (c("C", 620), 400, ASK, 50),
+    ]  # fmt: skip
+    out = structures_of(legs)
+    assert out.select("kind", "direction", "contracts").rows() == [
+        ("risk_reversal", "bullish", [c("C", 610), c("P", 590)])
+    ]
 
 
 def test_strangle_and_vertical() -> None:
     assert structures_of([(c("C", 610), 0, 1.2, 20), (c("P", 590), 0, 1.2, 20)])[
         "kind"
-    ].to_list() == ["strangle"]
+    ].to_list() == ["long_strangle"]
     vertical = structures_of([(c("C", 600), 0, 1.2, 20), (c("C", 605), 200, 1.0, 20)])
-    assert vertical["kind"].to_list() == ["vertical"]
+    assert vertical["kind"].to_list() == ["debit_vertical"]
     assert (
         vertical["net_premium"][0] == 1.2 * 20 * 100 - 1.0 * 20 * 100
     )  # bought one leg, sold the other
@@ -90,7 +183,7 @@ def test_small_or_unrelated_sizes_are_not_legs() -> None:
     assert structures_of([(c("C", 600), 0, 1.2, 17), (c("P", 600), 0, 1.2, 40)]).height == 0
     assert structures_of([(c("C", 600), 0, 1.2, 20), (c("C", 605), 0, 1.0, 40)])[
         "kind"
-    ].to_list() == ["vertical"]
+    ].to_list() == ["debit_vertical"]
     # Whole ratios up to max_leg_size_ratio (3): 1x3 is a structure, 1x4 is not.
     assert structures_of([(c("C", 600), 0, 1.2, 10), (c("C", 605), 0, 1.0, 30)]).height == 1
     assert structures_of([(c("C", 600), 0, 1.2, 10), (c("C", 605), 0, 1.0, 40)]).height == 0
@@ -106,6 +199,7 @@ def test_leg_groups_chain_on_the_latest_end_by_hand() -> None:
             "packet_id": ["a", "q1", "b", "q0", "c", "d"],
             "start_ts": [0, 100, 600, 100, 1400, 1901],
             "end_ts": [1000, 100, 600, 100, 1400, 1901],
+            "complex": [False] * 6,
         }
     ).with_columns(pl.col("start_ts", "end_ts") * MS)
     order, group = leg_groups(legs, TH.section("structures"))
@@ -129,5 +223,6 @@ def test_structure_id_is_deterministic_and_order_independent() -> None:
     ]
     first = structures_of(legs)
     assert first["structure_id"].to_list() == structures_of(legs)["structure_id"].to_list()
-    assert first["kind"].to_list() == ["straddle", "strangle"]
+    # The strangle's quotes are 9 s old by then: its legs are unplaced, so unsided.
+    assert first["kind"].to_list() == ["long_straddle", "strangle"]
     assert first["structure_id"][0] == "S-SPY261127C00600000@e0"
