@@ -459,7 +459,9 @@ def classify_repeats(
             pl.lit("repeat_hitter").alias("classifier"),
             pl.col("_direction").alias("direction"),
             (
-                0.5 + 0.5 * pl.mean_horizontal(
+                0.5
+                + 0.5
+                * pl.mean_horizontal(
                     clearance(pl.col("_premium"), rh["min_premium"]),
                     clearance(-pl.col("_span"), -float(rh["window_sec"]), float(rh["window_sec"])),
                     pl.col("_gates"),
@@ -467,9 +469,16 @@ def classify_repeats(
             ).alias("confidence"),
             pl.format(
                 "repeat hitter: {} orders of {}-{} contracts (at most {}x apart, each >= {}) within {} s <= {} s; premium ${} >= ${}; this order: {}",
-                pl.lit(m), pl.col("_smallest"), pl.col("_largest"), pl.lit(rh["max_size_ratio"]),
-                pl.lit(rh["min_order_size"]), _num(pl.col("_span"), 0), pl.lit(rh["window_sec"]),
-                _num(pl.col("_premium"), 0), pl.lit(rh["min_premium"]), gate_text,
+                pl.lit(m),
+                pl.col("_smallest"),
+                pl.col("_largest"),
+                pl.lit(rh["max_size_ratio"]),
+                pl.lit(rh["min_order_size"]),
+                _num(pl.col("_span"), 0),
+                pl.lit(rh["window_sec"]),
+                _num(pl.col("_premium"), 0),
+                pl.lit(rh["min_premium"]),
+                gate_text,
             ).alias("explanation"),
             pl.col("_premium").alias("premium"),
             pl.lit(None, pl.String).alias("structure_id"),

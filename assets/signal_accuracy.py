@@ -1,12 +1,12 @@
 """``signal_accuracy``: precision and recall of every classifier against planted labels.
 
-On a synthetic day the market plants each pattern with the event ids that make it up
-(``synthetic_labels``). A classifier hit is a true positive when its evidence (the prints
-of its packets) shares a print with a label of the pattern it looks for; a label is found
-when some hit of that classifier shares a print with it. Precision = true hits / hits,
-recall = found labels / labels, per classifier and config version, so a threshold change
-shows its effect on accuracy and not only on counts. Dark-pool inference kinds are scored
-the same way against their labels. Days without labels (real data) have no rows.
+On a synthetic day the market plants each pattern with the event ids that make it up and
+the hits the default thresholds must produce on it (``synthetic_labels.expected``, worked
+out from what was planted, never by running the classifiers). Precision = hits on a label
+that expects them / hits, recall = labels whose expected hits were found / labels, per
+signal and config version (:func:`score_signals`), so a threshold change shows its effect
+on accuracy and not only on counts. Near-misses (planted just past one gate) count the
+times their signal fired anyway. Days without labels (real data) have no rows.
 """
 
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation.
@@ -21,63 +21,100 @@ from assets.checks import in_unit_interval, specs, unique
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
 
-#: The label kind each signal looks for.
-LABEL_OF = {
-    "sweep": "sweep", "spike": "spike", "zero_dte": "zero_dte", "roll": "roll",
-    "repeat_hitter": "repeat_hitter",
-    "absorbed_block": "absorbed_block", "stealth_accumulation": "stealth_accumulation",
-    "distribution": "distribution",
-}  # fmt: skip
+#: The signals scored: every classifier and dark-pool inference kind.
+SIGNALS = (
+    "sweep", "spike", "zero_dte", "burst", "repeat_hitter", "roll",
+    "absorbed_block", "stealth_accumulation", "distribution",
+)  # fmt: skip
 ACCURACY_COLUMNS = [
     "date", "config_version", "signal", "hits", "true_hits", "labels", "labels_found",
-    "precision", "recall",
+    "precision", "recall", "near_misses", "near_misses_fired",
 ]  # fmt: skip
+
+
+def expected_of(labels: pl.LazyFrame) -> pl.LazyFrame:
+    """Return ``labels`` with ``expected`` and ``near_miss`` (labels landed before they
+    existed expect the signal their kind names, and are no near-miss)."""
+    names = labels.collect_schema().names()
+    if "expected" in names:
+        return labels
+    kind = pl.col("kind")
+    return labels.with_columns(
+        pl.when(kind.is_in(SIGNALS)).then(pl.concat_list(kind)).otherwise(pl.lit([], pl.List(pl.String))).alias("expected"),
+        pl.lit("").alias("near_miss"),
+    )  # fmt: skip
 
 
 def score_signals(
     evidence: pl.LazyFrame, labels: pl.LazyFrame, config_version: str
 ) -> pl.DataFrame:
-    """Return precision and recall per signal.
+    """Return precision and recall per signal against the labels' expected hits.
+
+    A label expects the hits the default thresholds must produce on its planted prints
+    (``expected``). A hit of signal S is true when it shares a print with a label that
+    expects S; a label expecting S is found when some hit of S shares a print with it.
+    Hits on the background, on hard negatives and on near-misses are false. A near-miss
+    of S (``near_miss`` = "S:threshold") fired when a hit of S shares a print with it.
 
     Parameters
     ----------
     evidence
         One row per (signal, hit_id, event_id): the prints behind each hit or inference.
     labels
-        ``synthetic_labels`` rows of the day (label_id, kind, event_ids).
+        ``synthetic_labels`` rows of the day (label_id, kind, event_ids, expected,
+        near_miss).
     config_version
         Stored on every row.
 
     Returns
     -------
     pl.DataFrame
-        :data:`ACCURACY_COLUMNS`; precision null without hits, recall null without labels.
+        :data:`ACCURACY_COLUMNS`, one row per signal of :data:`SIGNALS`; precision null
+        without hits, recall null without labels expecting the signal.
+
+    Examples
+    --------
+    A $120k sweep over four venues in a quiet contract expects {sweep, spike}: a sweep hit
+    and a spike hit on its prints are both true, and it counts once for each signal.
     """
-    wanted = pl.DataFrame({"signal": list(LABEL_OF), "kind": list(LABEL_OF.values())}).lazy()
-    planted = labels.select("label_id", "kind", pl.col("event_ids").alias("event_id")).explode(
-        "event_id"
-    )
+    labels = expected_of(labels)
+    wanted = pl.LazyFrame({"signal": list(SIGNALS)})
+    prints = labels.select(
+        "label_id", "expected", "near_miss", pl.col("event_ids").alias("event_id")
+    ).explode("event_id")
+    expecting = (
+        prints.explode("expected").filter(pl.col("expected").is_not_null())
+        .select("label_id", pl.col("expected").alias("signal"), "event_id")
+    )  # fmt: skip
+    missing = (
+        prints.filter(pl.col("near_miss") != "")
+        .select("label_id", pl.col("near_miss").str.split(":").list.first().alias("signal"), "event_id")
+    )  # fmt: skip
     matches = (
-        evidence.join(wanted, on="signal")
-        .join(planted, on=["kind", "event_id"])
+        evidence.join(expecting, on=["signal", "event_id"])
         .select("signal", "hit_id", "label_id")
         .unique()
     )
+    fired = (
+        evidence.join(missing, on=["signal", "event_id"])
+        .group_by("signal").agg(pl.col("label_id").n_unique().alias("near_misses_fired"))
+    )  # fmt: skip
+    per_signal = expecting.group_by("signal").agg(pl.col("label_id").n_unique().alias("labels"))
+    near = missing.group_by("signal").agg(pl.col("label_id").n_unique().alias("near_misses"))
     hits = evidence.group_by("signal").agg(pl.col("hit_id").n_unique().alias("hits"))
     true_hits = matches.group_by("signal").agg(pl.col("hit_id").n_unique().alias("true_hits"))
     found = matches.group_by("signal").agg(pl.col("label_id").n_unique().alias("labels_found"))
-    per_kind = labels.group_by("kind").agg(pl.col("label_id").n_unique().alias("labels"))
     day = labels.select(pl.col("date").first())
+    counts = ("hits", "true_hits", "labels", "labels_found", "near_misses", "near_misses_fired")
     return (
-        wanted.join(per_kind, on="kind", how="left")
+        wanted.join(per_signal, on="signal", how="left")
         .join(hits, on="signal", how="left")
         .join(true_hits, on="signal", how="left")
         .join(found, on="signal", how="left")
+        .join(near, on="signal", how="left")
+        .join(fired, on="signal", how="left")
         .join(day, how="cross")
-        .with_columns(
-            pl.col(c).fill_null(0).cast(pl.Int64)
-            for c in ("hits", "true_hits", "labels", "labels_found")
-        )
+        .with_columns(pl.col(c).fill_null(0).cast(pl.Int64) for c in counts)
         .with_columns(
             pl.lit(config_version).alias("config_version"),
             pl.when(pl.col("hits") > 0)
@@ -145,5 +182,6 @@ def signal_accuracy(
 ACCURACY_SCHEMA: dict[str, pl.DataType] = {
     "date": pl.Date(), "config_version": pl.String(), "signal": pl.String(), "hits": pl.Int64(),
     "true_hits": pl.Int64(), "labels": pl.Int64(), "labels_found": pl.Int64(),
-    "precision": pl.Float64(), "recall": pl.Float64(),
+    "precision": pl.Float64(), "recall": pl.Float64(), "near_misses": pl.Int64(),
+    "near_misses_fired": pl.Int64(),
 }  # fmt: skip

@@ -209,7 +209,9 @@ def _equal_size_groups(group: np.ndarray, size: np.ndarray) -> tuple[np.ndarray,
     return order[keep], np.unique(kept_sub, return_inverse=True)[1].astype(np.int64)
 
 
-def _aggregate(legs: pl.DataFrame, rows: np.ndarray, groups: np.ndarray, open_interest: pl.LazyFrame) -> pl.LazyFrame:
+def _aggregate(
+    legs: pl.DataFrame, rows: np.ndarray, groups: np.ndarray, open_interest: pl.LazyFrame
+) -> pl.LazyFrame:
     """Return one row per group of ``legs[rows]`` (``groups`` numbers them) with the
     columns :func:`_named` reads."""
     signed = (

@@ -378,9 +378,11 @@ def test_repeat_hitter_is_one_contract_hit_again_within_minutes_by_similar_order
             schema=NO_STRUCTURES.collect_schema(),
         )
     )
-    assert hits_of(rows[:3], structures=legs.lazy()).filter(
-        pl.col("classifier") == "repeat_hitter"
-    ).is_empty()
+    assert (
+        hits_of(rows[:3], structures=legs.lazy())
+        .filter(pl.col("classifier") == "repeat_hitter")
+        .is_empty()
+    )
 
 
 def test_zero_dte_uses_the_new_york_date() -> None:

@@ -23,6 +23,13 @@ from numpy.typing import ArrayLike
 from adapters.calendar import session_bounds, to_ns
 from adapters.osi import osi_expr
 from adapters.schema import RAW_SCHEMAS
+from adapters.synthetic.expect import (
+    Floors,
+    PlantedPacket,
+    dark_hits,
+    packet_hits,
+    repeat_hits,
+)
 from adapters.synthetic.pricing import YEAR_SECONDS, black_scholes, smile_vol
 from adapters.synthetic.universe import INDEX_ETFS, base_price, symbol_key
 
@@ -47,7 +54,28 @@ LABEL_SCHEMA: dict[str, pl.DataType] = {
     "start_ts": pl.Int64(),
     "end_ts": pl.Int64(),
     "event_ids": pl.List(pl.String()),
+    # The classifier and dark-pool hits the default thresholds must produce on it.
+    "expected": pl.List(pl.String()),
+    # "signal:threshold" when it is planted just past that one gate, else "".
+    "near_miss": pl.String(),
 }
+#: Planted patterns of one underlying take distinct slots of its session.
+N_SLOTS = 40
+#: A planted off-exchange print at the mid gets a quote at least this wide ($): in a
+#: one-cent market a mid print is half a cent from each side, too near to tell apart.
+MID_QUOTE_SPREAD = 0.04
+#: The background stays under the floors: no unplanted option print carries more premium
+#: than this, and no unplanted off-exchange print at the mid more than this share of the
+#: dark block's notional floor (or its share floor).
+BACKGROUND_MAX_PREMIUM = 4000.0
+BACKGROUND_BLOCK_SHARE = 0.75
+#: Planted orders trade contracts worth at least this at the open ($), rolls twice it.
+MIN_PLANTED_VALUE = 0.25
+#: No background print within this of a planted one is large enough to be a structure leg.
+LEG_CLEAR_NS = 2 * NS
+#: Suffix of the label of a contract's planted quiet history (its baseline, not a pattern).
+HISTORY = "/history"
+LABEL_DTYPE = "<U64"
 
 
 @dataclass(frozen=True)
@@ -148,6 +176,9 @@ class _Prints:
     conditions: list[np.ndarray] = field(default_factory=list)
     label: list[np.ndarray] = field(default_factory=list)
     ref: list[np.ndarray] = field(default_factory=list)  # index of the cancelled print, -1
+    target: list[np.ndarray] = field(default_factory=list)  # premium to size to (NaN: none)
+    least: list[np.ndarray] = field(default_factory=list)  # ... but at least this many
+    prequote: list[np.ndarray] = field(default_factory=list)  # a quote 1-900 ms before it
 
     def add(
         self,
@@ -159,6 +190,10 @@ class _Prints:
         conditions: tuple[str, ...] | np.ndarray,
         label: str = "",
         ref: int = -1,
+        *,
+        target: float = np.nan,
+        least: int = 1,
+        prequote: bool = True,
     ) -> None:
         """Append prints; scalars broadcast over ``ts``."""
         ts = np.atleast_1d(np.asarray(ts))
@@ -169,8 +204,11 @@ class _Prints:
         self.exchange.append(np.broadcast_to(np.asarray(exchange), n).astype("<U2"))
         self.placement.append(np.broadcast_to(np.asarray(placement), n).astype(np.int8))
         self.conditions.append(np.broadcast_to(np.asarray(conditions, dtype=object), n))
-        self.label.append(np.broadcast_to(np.asarray(label), n).astype("<U40"))
+        self.label.append(np.broadcast_to(np.asarray(label), n).astype(LABEL_DTYPE))
         self.ref.append(np.broadcast_to(np.asarray(ref), n).astype(np.int64))
+        self.target.append(np.full(n, target, dtype=np.float64))
+        self.least.append(np.full(n, least, dtype=np.int64))
+        self.prequote.append(np.full(n, prequote, dtype=bool))
 
     def count(self) -> int:
         return int(sum(len(t) for t in self.ts))
@@ -187,6 +225,9 @@ class _Prints:
                 "conditions",
                 "label",
                 "ref",
+                "target",
+                "least",
+                "prequote",
             )
         }
 
@@ -267,59 +308,120 @@ def _underlying_day(
     # (4) conditions: real prints that must not set OHLC or feed dark-pool inference.
     trf_special = rng.choice(np.array(["@", "W", "4"]), n_eq, p=[0.97, 0.02, 0.01])
     eq_cond = np.where(odd, "I", np.where(off, trf_special, "@")).astype(object)
-    eq_labels = np.full(n_eq, "", dtype="<U40")
+    eq_labels = np.full(n_eq, "", dtype=LABEL_DTYPE)
     labels: list[dict] = []
+    floors = Floors()
+    span = end - start
+    planting = span > 10 * 60 * NS
+    # Each planted pattern takes a slot of its own in the session, so no two patterns of an
+    # underlying share a window (structure grouping, dark-pool windows and cooldowns are
+    # per underlying).
+    slot_order = rng.permutation(N_SLOTS)
+    slot_next = iter(range(N_SLOTS))
 
-    # Planted off-exchange patterns: an absorbed block at the mid, stealth accumulation.
-    def plant_equity(
-        kind: str, t0: int, sizes: np.ndarray, place: int, gap_ns: int, direction: str
+    def slot() -> int:
+        k = int(slot_order[next(slot_next)])
+        return start + int(span * (0.05 + 0.9 * (k + rng.uniform(0.1, 0.6)) / N_SLOTS))
+
+    def add_label(
+        lid: str, kind: str, stream: str, contracts: list[int], direction: str, near_miss: str
     ) -> None:
-        nonlocal eq_ts, venue, eq_size, eq_place, eq_cond, eq_labels
-        lid = f"{symbol}-{kind}-{len(labels)}"
-        k = len(sizes)
-        eq_ts = np.concatenate([eq_ts, t0 + np.arange(k) * gap_ns])
-        venue = np.concatenate([venue, np.full(k, OFF_EXCHANGE)])
-        eq_size = np.concatenate([eq_size, sizes.astype(np.int64)])
-        eq_place = np.concatenate([eq_place, np.full(k, place)])
-        eq_cond = np.concatenate([eq_cond, np.full(k, "@", dtype=object)])
-        eq_labels = np.concatenate([eq_labels, np.full(k, lid, dtype="<U40")])
         labels.append(
             {
                 "label_id": lid,
                 "kind": kind,
-                "stream": "equity_trades",
+                "stream": stream,
                 "underlying": symbol,
-                "contracts": [],
+                "contracts": contracts,
                 "direction": direction,
+                "near_miss": near_miss,
             }
         )
 
-    span = end - start
-    if span > 10 * 60 * NS:
+    # Planted off-exchange patterns. Each print lands 50-300 ms after a regular quote (one
+    # a second, in the first half of it), so its quote is young; a pattern that needs a
+    # quote of its own (a block at the mid wants a spread of a few cents, the quote-gate
+    # near-miss a wide one) gets it 20 ms before its first print.
+    eq_extra: list[tuple[int, float, float]] = []  # (ts, least spread $, least spread/mid)
+    dark_kind: dict[str, str] = {}  # label -> the inference its prints are measured for
+    notional_capped: list[str] = []
+
+    def plant_equity(
+        kind: str,
+        sizes: np.ndarray,
+        place: int,
+        gap_ns: int,
+        direction: str,
+        *,
+        measured_as: str,
+        near_miss: str = "",
+        quote: tuple[float, float] | None = None,
+    ) -> str:
+        nonlocal eq_ts, venue, eq_size, eq_place, eq_cond, eq_labels
+        lid = f"{symbol}-{kind}-{len(labels)}"
+        k = len(sizes)
+        want = slot() + np.arange(k) * gap_ns
+        qi = np.clip(np.searchsorted(eq_q_ts, want, side="right") - 1, 0, n_sec - 1)
+        times = eq_q_ts[qi] + rng.integers(50_000_000, 300_000_000, k)
+        if quote is not None:
+            eq_extra.append((int(times[0]) - 20_000_000, *quote))
+        eq_ts = np.concatenate([eq_ts, times])
+        venue = np.concatenate([venue, np.full(k, OFF_EXCHANGE)])
+        eq_size = np.concatenate([eq_size, sizes.astype(np.int64)])
+        eq_place = np.concatenate([eq_place, np.full(k, place)])
+        eq_cond = np.concatenate([eq_cond, np.full(k, "@", dtype=object)])
+        eq_labels = np.concatenate([eq_labels, np.full(k, lid, dtype=LABEL_DTYPE)])
+        add_label(lid, kind, "equity_trades", [], direction, near_miss)
+        dark_kind[lid] = measured_as
+        return lid
+
+    if planting:
+        mid_quote = (MID_QUOTE_SPREAD, 0.0)
         plant_equity(
             "absorbed_block",
-            start + int(span * rng.uniform(0.2, 0.8)),
             np.array([int(rng.integers(25, 60)) * 100]),
             2,
             0,
             "neutral",
+            measured_as="absorbed_block",
+            quote=mid_quote,
         )
         plant_equity(
             "stealth_accumulation",
-            start + int(span * rng.uniform(0.2, 0.8)),
             rng.integers(8, 15, 5) * 100,
             3,
             6 * NS,
             "bullish",
+            measured_as="stealth_accumulation",
         )
         plant_equity(
             "distribution",
-            start + int(span * rng.uniform(0.2, 0.8)),
             rng.integers(8, 15, 5) * 100,
             1,
             7 * NS,
             "bearish",
+            measured_as="distribution",
         )
+        # Near-misses: a block one share under the floor (and under the notional floor),
+        # and a block-sized print whose quote is just wider than the quality gate.
+        notional_capped.append(
+            plant_equity(
+                "near_miss_dark_size",
+                np.array([floors.absorbed_min_shares - 1]),
+                2,
+                0,
+                "neutral",
+                measured_as="absorbed_block",
+                near_miss="absorbed_block:absorbed_min_shares",
+                quote=mid_quote,
+            )
+        )
+        plant_equity(
+            "near_miss_dark_quote", np.array([int(rng.integers(25, 60)) * 100]), 2, 0,
+            "neutral", measured_as="absorbed_block",
+            near_miss="absorbed_block:max_spread_to_mid",
+            quote=(0.0, floors.dark_max_spread_to_mid * 1.15),
+        )  # fmt: skip
 
     order = np.argsort(eq_ts, kind="stable")
     eq_ts, venue, eq_size, eq_place, eq_cond, eq_labels = (
@@ -327,21 +429,43 @@ def _underlying_day(
     )
 
     def equity_frames(path: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """Return the equity quotes and trades priced off the (drifted) path."""
+        """Return the equity quotes and trades priced off the (drifted) path.
+
+        The trades carry ``_qspread`` (spread / mid) and ``_qage_ms`` of their quote for
+        the labels' expectations (the canonical schema drops them).
+        """
         spread = np.maximum(0.01, np.round(path * 0.0003, 2))
-        eq_bid = np.floor((path - spread / 2) * 100) / 100
-        eq_ask = np.round(eq_bid + spread, 2)
+        q_ts, q_spread = eq_q_ts, spread
+        q_bid_size, q_ask_size = eq_bid_size, eq_ask_size
+        if eq_extra:
+            x_ts = np.array([t for t, _, _ in eq_extra], dtype=np.int64)
+            sec = np.clip((x_ts - start) // NS, 0, n_sec - 1)
+            least = np.array([s for _, s, _ in eq_extra])
+            frac = np.array([f for _, _, f in eq_extra])
+            wide = np.where(frac > 0, np.ceil(frac * path[sec] * 100) / 100 + 0.01, 0.0)
+            x_spread = np.maximum(np.maximum(spread[sec], least), wide)
+            order_q = np.argsort(np.concatenate([eq_q_ts, x_ts]), kind="stable")
+            q_ts = np.concatenate([eq_q_ts, x_ts])[order_q]
+            q_spread = np.concatenate([spread, x_spread])[order_q]
+            q_sec = np.concatenate([np.arange(n_sec), sec])[order_q]
+            hundred = np.full(len(x_ts), 100)
+            q_bid_size = np.concatenate([eq_bid_size, hundred])[order_q]
+            q_ask_size = np.concatenate([eq_ask_size, hundred])[order_q]
+        else:
+            q_sec = np.arange(n_sec)
+        eq_bid = np.floor((path[q_sec] - q_spread / 2) * 100) / 100
+        eq_ask = np.round(eq_bid + q_spread, 2)
         quotes = pl.DataFrame(
             {
-                "ts_event": eq_q_ts,
+                "ts_event": q_ts,
                 "symbol": symbol,
                 "bid": eq_bid,
                 "ask": eq_ask,
-                "bid_size": eq_bid_size,
-                "ask_size": eq_ask_size,
+                "bid_size": q_bid_size,
+                "ask_size": q_ask_size,
             }
         )
-        qi = np.searchsorted(eq_q_ts, eq_ts, side="right") - 1
+        qi = np.searchsorted(q_ts, eq_ts, side="right") - 1
         has_q = qi >= 0
         qi_safe = np.maximum(qi, 0)
         bid_at, ask_at = eq_bid[qi_safe], eq_ask[qi_safe]
@@ -350,15 +474,25 @@ def _underlying_day(
             [eq_place == 1, eq_place == 2, eq_place == 3], [bid_at, mid_at, ask_at], ask_at
         )
         eq_price = np.where(has_q, eq_price, path[np.minimum((eq_ts - start) // NS, n_sec - 1)])
+        # The background stays under the dark-block floors: no unplanted print at the mid
+        # is a block by shares or by notional.
+        cap = np.floor(BACKGROUND_BLOCK_SHARE * floors.block_min_notional / eq_price)
+        cap = np.minimum(cap, floors.absorbed_min_shares - 1)
+        capped = (eq_labels == "") & (venue == OFF_EXCHANGE) & (eq_place == 2)
+        capped |= np.isin(eq_labels, notional_capped)
+        size = np.where(capped, np.maximum(1, np.minimum(eq_size, cap)).astype(np.int64), eq_size)
         trades = pl.DataFrame(
             {
                 "ts_event": eq_ts,
                 "symbol": symbol,
                 "price": eq_price,
-                "size": eq_size,
+                "size": size,
                 "exchange": venue,
                 "conditions": [[c] for c in eq_cond],
                 "_label": eq_labels,
+                "_place": eq_place,
+                "_qspread": np.where(has_q, (ask_at - bid_at) / ((ask_at + bid_at) / 2), np.inf),
+                "_qage_ms": np.where(has_q, (eq_ts - q_ts[qi_safe]) / 1e6, np.inf),
             }
         )
         return quotes, trades
@@ -410,181 +544,369 @@ def _underlying_day(
         )
 
     atm = np.argsort(moneyness + dte * 0.01, kind="stable")
-    drifts: list[tuple[int, float]] = []  # (start, sign) of each directional option pattern
-
-    def plant(
-        kind: str,
-        legs: list[tuple[int, int, int, int, tuple[str, ...]]],
-        direction: str,
-        exchanges: np.ndarray | None = None,
-        gap_ns: int = 0,
-    ) -> None:
-        """Add one labelled pattern: legs of (contract, size, placement, n_prints, conditions)."""
-        lid = f"{symbol}-{kind}-{len(labels)}"
-        t0 = start + int((end - start) * rng.uniform(0.05, 0.95))
-        if direction in DRIFT_SIGN:
-            drifts.append((t0, DRIFT_SIGN[direction]))
-        for contract, size, placement, n_prints, cond in legs:
-            ex = (
-                exchanges[:n_prints]
-                if exchanges is not None
-                else OPRA_EXCHANGES[rng.integers(0, len(OPRA_EXCHANGES), n_prints)]
-            )
-            prints.add(
-                contract,
-                t0 + np.arange(n_prints) * gap_ns + rng.integers(0, max(gap_ns // 4, 1), n_prints),
-                size,
-                ex,
-                placement,
-                cond,
-                lid,
-            )
-        labels.append(
-            {
-                "label_id": lid,
-                "kind": kind,
-                "stream": "option_trades",
-                "underlying": symbol,
-                "contracts": sorted({int(c) for c, *_ in legs}),
-                "direction": direction,
-            }
-        )
-
-    def near_atm(right_call: bool, k: int = 0, exp: int | None = None) -> int:
-        cands = [
-            c for c in atm if call_grid[c] == right_call and (exp is None or exp_grid[c] == exp)
+    # Patterns take the chain's quiet contracts (within 5% of the money, least traded
+    # first; then the rest nearest the money): reserving them costs the background little
+    # of its flow.
+    near_money = np.flatnonzero(moneyness <= 0.05)
+    quiet = np.concatenate(
+        [
+            near_money[np.lexsort((moneyness[near_money], weight[near_money]))],
+            atm[moneyness[atm] > 0.05],
         ]
-        return int(cands[min(k, len(cands) - 1)])
+    )
+    drifts: list[tuple[int, float]] = []  # (start, sign) of each directional option pattern
+    # A planted pattern's contracts are its own: no background print and no other pattern
+    # touches them, so the contract's baseline is what the pattern planted (nothing, or a
+    # quiet history) and its expected hits follow from the planted values alone.
+    used: set[int] = set()
+    expectations: dict[str, Callable[[dict[str, pl.DataFrame]], set[str]]] = {}
+    quiet_quotes: list[tuple[int, int, int]] = []  # (contract, from, to): no quote inside
+    planted_quotes: list[tuple[int, int]] = []  # (contract, ts): a quote at the theo price
 
-    if span > 10 * 60 * NS:
+    def theo_on(p: np.ndarray, contract: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """Return the contracts' fair values at ``ts`` with the underlying on path ``p``."""
+        spot = p[np.clip((ts - start) // NS, 0, n_sec - 1)]
+        t_years = np.maximum(exp_close[exp_grid[contract]] - ts, 60 * NS) / NS / YEAR_SECONDS
+        vol = smile_vol(np.full(len(ts), base_vol), spot, strike_grid[contract], t_years)
+        return black_scholes(spot, strike_grid[contract], t_years, vol, call_grid[contract])
+
+    # Fair values at the open: planted orders keep off options of a few cents, whose
+    # one-tick markets make a bid and an ask print look alike.
+    open_value = theo_on(path, np.arange(n_contracts), np.full(n_contracts, start))
+
+    def pick(
+        right_call: bool,
+        k: int = 0,
+        exp: int | None = None,
+        min_dte: int = 1,
+        where: Callable[[int], bool] | None = None,
+        least_value: float = MIN_PLANTED_VALUE,
+    ) -> int | None:
+        """Return the k-th unused quiet contract that fits, and reserve it."""
+        for c in quiet:  # the chain (hundreds of contracts), once per planted leg
+            c = int(c)
+            if (
+                call_grid[c] == right_call
+                and open_value[c] >= least_value
+                and c not in used
+                and (exp is None or exp_grid[c] == exp)
+                and dte[c] >= min_dte
+                and (where is None or where(c))
+            ):
+                if k == 0:
+                    used.add(c)
+                    return c
+                k -= 1
+        return None
+
+    def order(
+        lid: str,
+        contract: int | None,
+        times: np.ndarray,
+        placements: ArrayLike,
+        exchanges: ArrayLike,
+        *,
+        size: ArrayLike = 1,
+        target: float = np.nan,
+        least: int = 1,
+        conditions: tuple[str, ...] = ("I",),
+        prequote: bool = True,
+    ) -> None:
+        """Add one planted order's prints. With ``target``, each print is sized after
+        pricing to its share of that premium, at least ``least`` contracts. A small chain
+        may have no contract left for it (``contract`` None): then nothing is planted, and
+        its label is dropped."""
+        if contract is None:
+            return
+        n = len(times)
+        prints.add(
+            contract, times, size, exchanges, placements, conditions, lid,
+            target=target / n, least=least, prequote=prequote,
+        )  # fmt: skip
+
+    def expect_packet(lid: str, contract: int | None, history: str | None = None) -> None:
+        """Expect what one packet of ``lid``'s prints must fire (the contract's planted
+        history, if any, is its baseline)."""
+
+        def expected(rows: dict[str, pl.DataFrame]) -> set[str]:
+            priors = None if history is None else rows[history]
+            packet = _planted_packet(rows[lid])
+            return packet_hits(
+                packet,
+                floors,
+                prior_premiums=None if priors is None else _premiums(priors),
+                prior_sizes=None if priors is None else priors["size"].to_numpy(),
+                strike_distance=_strike_distance(rows[lid], contract, expiries, exp_grid,
+                                                 strike_grid, spec.date, rows["_spot"]),
+            )  # fmt: skip
+
+        expectations[lid] = expected
+
+    def sweep_like(
+        kind: str,
+        right_call: bool,
+        placements: list[int],
+        premium: float,
+        direction: str,
+        near_miss: str = "",
+        prequote: bool = True,
+    ) -> tuple[str, int | None, int]:
+        """Plant an ISO order over len(placements) exchanges, 60 ms apart."""
+        lid = f"{symbol}-{kind}-{len(labels)}"
+        c = pick(right_call, int(rng.integers(0, 2)))
+        n = len(placements)
+        t0 = slot()
+        times = t0 + np.arange(n) * 60_000_000 + rng.integers(0, 15_000_000, n)
+        order(lid, c, times, placements, rng.permutation(OPRA_EXCHANGES)[:n], target=premium,
+              conditions=("S",), prequote=prequote)  # fmt: skip
+        if direction in DRIFT_SIGN and not near_miss:
+            drifts.append((t0, DRIFT_SIGN[direction]))
+        add_label(lid, kind, "option_trades", [c], direction, near_miss)
+        expect_packet(lid, c)
+        return lid, c, t0
+
+    def structure(
+        kind: str,
+        legs: list[tuple[int | None, int, int]],
+        direction: str,
+        roll: bool = False,
+        conditions: tuple[str, ...] = ("I",),
+    ) -> None:
+        """Plant one multi-leg order: legs of (contract, size, placement) within 100 ms."""
+        if any(c is None for c, _, _ in legs):
+            return
+        lid = f"{symbol}-{kind}-{len(labels)}"
+        t0 = slot()
+        for c, size, place in legs:
+            order(lid, c, np.array([t0 + int(rng.integers(0, 100_000_000))]), place,
+                  OPRA_EXCHANGES[rng.integers(0, 16, 1)], size=size, conditions=conditions)  # fmt: skip
+        add_label(lid, kind, "option_trades", [c for c, _, _ in legs], direction, "")
+
+        def expected(rows: dict[str, pl.DataFrame]) -> set[str]:
+            if not roll:
+                return set()
+            packet = _planted_packet(rows[lid])
+            covered = packet.placed.mean() >= floors.min_coverage
+            return {"roll"} if covered and packet.premium >= floors.roll_min_premium else set()
+
+        expectations[lid] = expected
+
+    def quiet_history(lid: str, contract: int | None, t_end: int, sizes: np.ndarray) -> str:
+        """Plant a contract's quiet history before ``t_end``: one order a minute (closer
+        when the session has not run that long), bought at the ask."""
+        k = len(sizes)
+        gap = min(60 * NS, (t_end - start) // (k + 1))
+        times = t_end - (k - np.arange(k)) * gap
+        name = f"{lid}{HISTORY}"
+        if contract is None:
+            return name
+        prints.add(contract, times, sizes, OPRA_EXCHANGES[rng.integers(0, 16, k)], 3, ("I",), name)
+        return name
+
+    exp_zero = [i for i, e in enumerate(expiries) if e == spec.date]
+    if planting:
         # Sweeps: ISO prints over several exchanges within a few hundred ms.
         for right_call, placement, direction in (
-            (True, 3, "bullish"),
-            (False, 3, "bearish"),
-            (True, 1, "bearish"),
-        ):
+            (True, 3, "bullish"), (False, 3, "bearish"), (True, 1, "bearish"),
+        ):  # fmt: skip
             n = int(rng.integers(3, 7))
-            exs = rng.permutation(OPRA_EXCHANGES)[:n]
-            plant(
-                "sweep",
-                [
-                    (
-                        near_atm(right_call, int(rng.integers(0, 4))),
-                        int(rng.integers(80, 300)),
-                        placement,
-                        n,
-                        ("S",),
-                    )
-                ],
-                direction,
-                exs,
-                gap_ns=60_000_000,
-            )
-        plant(
-            "block", [(near_atm(False, 2), int(rng.integers(800, 2000)), 1, 1, ("I",))], "bullish"
-        )
-        if 0 in set(dte.tolist()):
-            c0 = near_atm(
-                True, 0, exp=int(np.argmin([abs((e - spec.date).days) for e in expiries]))
-            )
-            plant("zero_dte", [(c0, int(rng.integers(600, 1500)), 3, 1, ("I",))], "bullish")
-        exp1 = int(exp_grid[atm[0]])
-        call, put = near_atm(True, 0, exp1), near_atm(False, 0, exp1)
-        if strike_grid[call] == strike_grid[put]:
-            plant("straddle", [(call, 200, 3, 1, ("I",)), (put, 200, 3, 1, ("I",))], "structure")
-        c_lo = near_atm(True, 0, exp1)
-        c_hi_cands = [
-            c
-            for c in atm
-            if call_grid[c] and exp_grid[c] == exp1 and strike_grid[c] > strike_grid[c_lo]
-        ]
-        if c_hi_cands:
-            plant(
-                "vertical",
-                [(c_lo, 150, 3, 1, ("I",)), (int(c_hi_cands[0]), 150, 1, 1, ("I",))],
-                "structure",
-            )
-            plant(
-                "multileg_package",
-                [(c_lo, 300, 2, 1, ("f",)), (int(c_hi_cands[0]), 300, 2, 1, ("f",))],
-                "neutral",
-            )
-        # Strangle: an OTM put and an OTM call of one expiry, bought together.
-        otm_put = [
-            c
-            for c in atm
-            if not call_grid[c] and exp_grid[c] == exp1 and strike_grid[c] < spot0 * 0.98
-        ]
-        otm_call = [
-            c for c in atm if call_grid[c] and exp_grid[c] == exp1 and strike_grid[c] > spot0 * 1.02
-        ]
-        if otm_put and otm_call:
-            plant(
-                "strangle",
-                [(int(otm_put[0]), 250, 3, 1, ("I",)), (int(otm_call[0]), 250, 3, 1, ("I",))],
-                "structure",
-            )
-        # Ladder: three calls of one expiry at consecutive strikes (1 x 1 x 1).
-        calls = sorted(
-            (c for c in atm[:40] if call_grid[c] and exp_grid[c] == exp1),
-            key=lambda c: strike_grid[c],
-        )
-        if len(calls) >= 3:
-            plant("ladder", [(int(c), 100, 3, 1, ("I",)) for c in calls[:3]], "structure")
-        # Roll: sell the near expiry, buy the next, same strike and right.
-        exps_by_date = np.argsort([e.toordinal() for e in expiries])
-        if len(exps_by_date) >= 2:
-            near, far = int(exps_by_date[0]), int(exps_by_date[1])
-            k_near = near_atm(True, 0, near)
-            far_same = [
-                c
-                for c in atm
-                if call_grid[c] and exp_grid[c] == far and strike_grid[c] == strike_grid[k_near]
-            ]
-            if far_same:
-                plant(
-                    "roll",
-                    [(k_near, 400, 1, 1, ("I",)), (int(far_same[0]), 400, 3, 1, ("I",))],
-                    "structure",
-                )
-        # Spike: a contract with a quiet history (14 small prints a minute apart) then one
-        # print far above its baseline premium and size.
-        spike_c = near_atm(False, 5)
-        quiet_t0 = start + int((end - start) * 0.1)
-        prints.add(
-            spike_c,
-            quiet_t0 + np.arange(14) * 60 * NS,
-            rng.integers(2, 6, 14),
-            OPRA_EXCHANGES[rng.integers(0, 16, 14)],
-            3,
-            ("I",),
-        )
+            sweep_like("sweep", right_call, [placement] * n, rng.uniform(60e3, 250e3), direction)
+        # A block: one large put sold at the bid.
+        lid = f"{symbol}-block-{len(labels)}"
+        c = pick(False, 0)
+        t0 = slot()
+        order(lid, c, np.array([t0]), 1, ["C"], target=rng.uniform(30e3, 150e3))
+        drifts.append((t0, DRIFT_SIGN["bullish"]))
+        add_label(lid, "block", "option_trades", [c], "bullish", "")
+        expect_packet(lid, c)
+        # A spike: a contract with a quiet history (14 small orders a minute apart), then
+        # one print far above its baseline premium and size.
         lid = f"{symbol}-spike-{len(labels)}"
-        drifts.append((quiet_t0 + 15 * 60 * NS, DRIFT_SIGN["bearish"]))
-        prints.add(
-            spike_c, [quiet_t0 + 15 * 60 * NS], int(rng.integers(500, 900)), "C", 3, ("I",), lid
+        c = pick(False, 0)
+        t0 = slot()
+        history = quiet_history(lid, c, t0, rng.integers(2, 6, 14))
+        order(lid, c, np.array([t0]), 3, ["C"], target=rng.uniform(40e3, 150e3), least=500)
+        drifts.append((t0, DRIFT_SIGN["bearish"]))
+        add_label(lid, "spike", "option_trades", [c], "bearish", "")
+        expect_packet(lid, c, history)
+        # Its near-miss: a history of 100 and 390 lots (mean 245, sd 145), then an order
+        # 1.9 sd above it: every floor cleared, the size z just under its gate.
+        lid = f"{symbol}-near_miss_spike-{len(labels)}"
+        c = pick(True, 0)
+        t0 = slot()
+        sizes = np.tile([100, 390], 7)
+        history = quiet_history(lid, c, t0, sizes)
+        size = int(sizes.mean() + 0.95 * floors.spike_min_size_z * sizes.std())
+        order(lid, c, np.array([t0]), 3, ["C"], size=size)
+        add_label(lid, "near_miss_spike", "option_trades", [c], "bullish", "spike:min_size_z")
+        expect_packet(lid, c, history)
+        # A burst: one buyer lifting the same call's offer on one exchange, eight times
+        # about 10 ms apart (a split packet, never a sweep); its near-miss has five.
+        for kind, n, premium, near_miss, right_call, direction in (
+            ("burst", 8, rng.uniform(15e3, 60e3), "", True, "bullish"),
+            ("near_miss_burst", 5, rng.uniform(12e3, 30e3), "burst:min_prints", False, "bearish"),
+        ):
+            lid = f"{symbol}-{kind}-{len(labels)}"
+            c = pick(right_call, 0)
+            t0 = slot()
+            times = t0 + np.arange(n) * 10_000_000 + rng.integers(0, 2_500_000, n)
+            order(lid, c, times, 3, np.array(["X"] * n), target=premium)
+            if not near_miss:
+                drifts.append((t0, DRIFT_SIGN[direction]))
+            add_label(lid, kind, "option_trades", [c], direction, near_miss)
+            expect_packet(lid, c)
+        # A repeat hitter: the same call bought four times a minute or so apart, orders of
+        # similar size; its near-miss spaces three such orders over more than the window.
+        for kind, n, gap_s, near_miss, right_call, direction in (
+            ("repeat_hitter", 4, (50, 80), "", True, "bullish"),
+            (
+                "near_miss_repeat_hitter",
+                3,
+                (170, 185),
+                "repeat_hitter:window_sec",
+                False,
+                "bearish",
+            ),
+        ):
+            lid = f"{symbol}-{kind}-{len(labels)}"
+            c = pick(right_call, 0)
+            t0 = slot()
+            times = t0 + np.r_[0, np.cumsum(rng.integers(*gap_s, n - 1))] * NS
+            each = rng.uniform(9e3, 14e3)
+            for t in times:  # the orders of one pattern
+                order(lid, c, np.array([t]), 3, OPRA_EXCHANGES[rng.integers(0, 16, 1)],
+                      target=each * rng.uniform(0.85, 1.15),
+                      least=floors.repeat_min_order_size + 5)  # fmt: skip
+            if not near_miss:
+                drifts.append((t0, DRIFT_SIGN[direction]))
+            add_label(lid, kind, "option_trades", [c], direction, near_miss)
+
+            def expected(rows: dict[str, pl.DataFrame], lid: str = lid) -> set[str]:
+                orders = [_planted_packet(r) for r in rows[lid].sort("ts_event").iter_slices(1)]
+                hits = repeat_hits(orders, floors)
+                for packet in orders:  # each order is a packet of its own
+                    hits |= packet_hits(packet, floors)
+                return hits
+
+            expectations[lid] = expected
+        # Structures, named from their legs' sides (rule 6).
+        # Structures spread over the expiries after today's, two to an expiry, so a
+        # small chain has strikes enough for each.
+        after_today = sorted(
+            (i for i, e in enumerate(expiries) if e > spec.date), key=lambda i: expiries[i]
         )
-        labels.append(
-            {
-                "label_id": lid,
-                "kind": "spike",
-                "stream": "option_trades",
-                "underlying": symbol,
-                "contracts": [spike_c],
-                "direction": "bearish",
-            }
+        exp1 = after_today[0]
+        exp2 = after_today[1 % len(after_today)]
+        exp3 = after_today[2 % len(after_today)]
+        call = pick(True, 0, exp1)
+        put = pick(
+            False, 0, exp1, where=lambda p: call is not None and strike_grid[p] == strike_grid[call]
         )
-        # Hard negative: a print with no recent quote (far from the money, no re-quote).
-        plant("stale_quote", [(int(atm[-1]), 20, 3, 1, ("I",))], "neutral")
-        # Repeat hitter: one buyer lifting the same call's offer on one exchange, eight
-        # times about 10 ms apart (a split packet, never a sweep).
-        plant(
-            "repeat_hitter",
-            [(near_atm(True, 3), int(rng.integers(150, 300)), 3, 8, ("I",))],
+        structure("long_straddle", [(call, 200, 3), (put, 200, 3)], "neutral")
+        lo_call = pick(True, 0, exp1)
+        hi_call = pick(
+            True,
+            0,
+            exp1,
+            where=lambda c: lo_call is not None and strike_grid[c] > strike_grid[lo_call],
+        )
+        structure("debit_vertical", [(lo_call, 150, 3), (hi_call, 150, 1)], "bullish")
+        lo_m = pick(True, 0, exp2)
+        hi_m = pick(
+            True, 0, exp2, where=lambda c: lo_m is not None and strike_grid[c] > strike_grid[lo_m]
+        )
+        # Hard negative: a mid-priced exchange-reported multi-leg package (complex).
+        structure("multileg_package", [(lo_m, 300, 2), (hi_m, 300, 2)], "neutral",
+                  conditions=("f",))  # fmt: skip
+        otm_put = pick(False, 0, exp2, where=lambda c: strike_grid[c] < spot0 * 0.98)
+        otm_call = pick(True, 0, exp2, where=lambda c: strike_grid[c] > spot0 * 1.02)
+        structure("long_strangle", [(otm_put, 250, 3), (otm_call, 250, 3)], "neutral")
+        rr_put = pick(False, 0, exp3, where=lambda c: strike_grid[c] < spot0 * 0.99)
+        rr_call = pick(True, 0, exp3, where=lambda c: strike_grid[c] > spot0 * 1.01)
+        structure("risk_reversal", [(rr_call, 120, 3), (rr_put, 120, 1)], "bullish")
+        # Ladder: three calls of one expiry at consecutive free strikes (1 x 1 x 1).
+        free = sorted(
+            (int(c) for c in quiet if call_grid[c] and exp_grid[c] == exp3 and int(c) not in used),
+            key=lambda c: strike_grid[c],
+        )[-3:]  # fmt: skip
+        if len(free) == 3:
+            used.update(free)
+            structure("ladder", [(c, 100, 3) for c in free], "neutral")
+        # Roll: sell the near expiry, buy the next, same strike and right.
+        by_date = np.argsort([e.toordinal() for e in expiries])
+        later = [int(e) for e in by_date if (expiries[e] - spec.date).days >= 1]
+        if len(later) >= 2:
+            near = pick(True, 0, later[0], least_value=2 * MIN_PLANTED_VALUE)
+            far = pick(
+                True,
+                0,
+                later[1],
+                where=lambda c: near is not None and strike_grid[c] == strike_grid[near],
+            )
+            structure("roll", [(near, 400, 1), (far, 400, 3)], "neutral", roll=True)
+        # Sweep near-misses, one gate each: premium just under the floor; coverage under
+        # the gate (the first three of five prints have no quote within the age limit);
+        # a buy ratio of 0.5 (two bought, two sold).
+        sweep_like(
+            "near_miss_sweep_premium",
+            False,
+            [3] * 4,
+            rng.uniform(0.85, 0.97) * floors.sweep_min_premium,
+            "bearish",
+            "sweep:min_premium",
+        )
+        lid, c, t0 = sweep_like(
+            "near_miss_sweep_coverage",
+            True,
+            [3] * 5,
+            rng.uniform(60e3, 150e3),
             "bullish",
-            np.array(["X"] * 8),
-            gap_ns=10_000_000,
+            "sweep:min_coverage",
+            prequote=False,
         )
+        if c is not None:
+            quiet_quotes.append((c, t0 - int(1.5 * floors.nbbo_max_age_ms * 1e6), t0 + 150_000_000))
+            planted_quotes.append((c, t0 + 150_000_000))
+        sweep_like(
+            "near_miss_sweep_side", False, [3, 1, 3, 1], rng.uniform(60e3, 150e3), "neutral",
+            "sweep:min_buy_ratio",
+        )  # fmt: skip
+        # Hard negative: a print with no recent quote (far from the money, no re-quote).
+        far_c = next((int(c) for c in atm[::-1] if int(c) not in used), None)
+        if far_c is not None:
+            used.add(far_c)
+            lid = f"{symbol}-stale_quote-{len(labels)}"
+            order(lid, far_c, np.array([slot()]), 3, ["C"], size=20, prequote=False)
+            add_label(lid, "stale_quote", "option_trades", [far_c], "neutral", "")
+            expectations[lid] = lambda rows: set()
+
+        # A 0DTE gamma punch at the money, and its near-miss just outside the strike band.
+        # Planted last, against the underlying as the other patterns have moved it.
+        for kind, near_miss, lo_d, hi_d in (
+            ("zero_dte", "", 0.0, 0.9),
+            ("near_miss_zero_dte", "zero_dte:max_strike_distance", 1.15, 2.5),
+        ):
+            if not exp_zero:
+                break
+            t0 = slot()
+            moved = _drifted(path, start, drifts, spec.drift, spec.drift_ramp_s)
+            spot_t = float(moved[min((t0 - start) // NS, n_sec - 1)])
+            band = floors.zero_dte_max_strike_distance
+            fits = [
+                int(c) for c in atm
+                if exp_grid[c] == exp_zero[0] and call_grid[c] and int(c) not in used
+                and lo_d * band < abs(strike_grid[c] / spot_t - 1) <= hi_d * band
+            ]  # fmt: skip
+            if not fits:
+                continue
+            c = min(fits, key=lambda k: abs(strike_grid[k] / spot_t - 1))
+            used.add(c)
+            lid = f"{symbol}-{kind}-{len(labels)}"
+            order(lid, c, np.array([t0]), 3, ["C"], target=rng.uniform(40e3, 120e3), least=600)
+            if not near_miss:
+                drifts.append((t0, DRIFT_SIGN["bullish"]))
+            add_label(lid, kind, "option_trades", [c], "bullish", near_miss)
+            expect_packet(lid, c)
 
     # The planted directional patterns move the underlying: a known drift, so that alert
     # outcomes on a synthetic day have an edge to find (and the report a truth to show).
@@ -598,29 +920,54 @@ def _underlying_day(
             "contract": np.zeros(0, np.int64),
             "ts": np.zeros(0, np.int64),
             "label": np.zeros(0, "<U40"),
+            "prequote": np.zeros(0, bool),
         }
     )
+    if prints.count() and used:
+        # No background print on a planted pattern's contract: those that fell there trade
+        # another contract instead (drawn by the same activity weights), so the reserving
+        # leaves the day's flow as large as it was.
+        reserved = np.fromiter(used, np.int64)
+        moved = (arr["label"] == "") & np.isin(arr["contract"], reserved)
+        free_w = np.where(np.isin(np.arange(n_contracts), reserved), 0.0, weight)
+        arr["contract"] = arr["contract"].copy()
+        arr["contract"][moved] = rng.choice(n_contracts, int(moved.sum()), p=free_w / free_w.sum())
+        # Nor is any background print near a planted one a structure leg: a busy book's
+        # unrelated packet meeting a planted order would make a structure of the two.
+        far = np.array([np.iinfo(np.int64).min // 2, np.iinfo(np.int64).max // 2])
+        planted_ts = np.sort(np.r_[far, arr["ts"][arr["label"] != ""]])
+        at = np.searchsorted(planted_ts, arr["ts"])
+        gap = np.minimum(np.abs(arr["ts"] - planted_ts[at - 1]), np.abs(planted_ts[at] - arr["ts"]))
+        near = (arr["label"] == "") & (gap <= LEG_CLEAR_NS)
+        arr["size"] = np.where(near, np.minimum(arr["size"], floors.min_leg_size - 1), arr["size"])
     # Option quotes: each contract re-quotes at a rate that follows its activity.
     q_rate = np.maximum(5.0 * opt_rate * weight, 1.0 / 600.0)
     q_counts = rng.poisson(q_rate * n_sec)
     q_contract = np.repeat(np.arange(n_contracts), q_counts)
     q_ts = start + (rng.random(len(q_contract)) * (end - start)).astype(np.int64)
     # The market maker re-quotes shortly before most prints (a quote 1-900 ms earlier), as
-    # on a real feed; planted stale-quote prints get none, so their NBBO is old or absent.
-    pre = ~np.char.startswith(arr["label"], f"{symbol}-stale_quote")
-    q_contract = np.concatenate([q_contract, arr["contract"][pre]])
-    q_ts = np.concatenate(
-        [q_ts, arr["ts"][pre] - rng.integers(1_000_000, 900_000_000, int(pre.sum()))]
+    # on a real feed; planted prints without a pre-quote get none, so their NBBO is old or
+    # absent.
+    pre = arr["prequote"]
+    q_contract = np.concatenate(
+        [q_contract, arr["contract"][pre], np.array([c for c, _ in planted_quotes], np.int64)]
     )
+    q_ts = np.concatenate(
+        [
+            q_ts,
+            arr["ts"][pre] - rng.integers(1_000_000, 900_000_000, int(pre.sum())),
+            np.array([t for _, t in planted_quotes], np.int64),
+        ]
+    )
+    for c, lo_ts, hi_ts in quiet_quotes:  # one per planted coverage near-miss
+        keep = ~((q_contract == c) & (q_ts >= lo_ts) & (q_ts < hi_ts))
+        q_contract, q_ts = q_contract[keep], q_ts[keep]
     q_ts = np.maximum(q_ts, start)
-    order = np.lexsort((q_ts, q_contract))
-    q_contract, q_ts = q_contract[order], q_ts[order]
+    order_q = np.lexsort((q_ts, q_contract))
+    q_contract, q_ts = q_contract[order_q], q_ts[order_q]
 
     def theo(contract: np.ndarray, ts: np.ndarray) -> np.ndarray:
-        spot = path[np.clip((ts - start) // NS, 0, n_sec - 1)]
-        t_years = np.maximum(exp_close[exp_grid[contract]] - ts, 60 * NS) / NS / YEAR_SECONDS
-        vol = smile_vol(np.full(len(ts), base_vol), spot, strike_grid[contract], t_years)
-        return black_scholes(spot, strike_grid[contract], t_years, vol, call_grid[contract])
+        return theo_on(path, contract, ts)
 
     q_theo = theo(q_contract, q_ts)
     half = np.maximum(0.01, 0.02 * q_theo + 0.01)
@@ -640,12 +987,14 @@ def _underlying_day(
 
     arr = arr if prints.count() else None
     option_trades = (
-        _price_option_prints(arr, q_contract, q_ts, q_bid, q_ask, theo, rng)
+        _price_option_prints(
+            arr, q_contract, q_ts, q_bid, q_ask, theo, int(floors.nbbo_max_age_ms * 1e6)
+        )
         if arr is not None
         else None
     )
 
-    if option_trades is not None and span > 10 * 60 * NS and option_trades.height > 10:
+    if option_trades is not None and planting and option_trades.height > 10:
         # A cancelled print: a mistaken print and, 2 s later, its cancel (OPRA 'A').
         unlabelled = np.flatnonzero(option_trades.get_column("_label").to_numpy() == "")
         victim = int(unlabelled[rng.integers(0, len(unlabelled))])
@@ -665,16 +1014,42 @@ def _underlying_day(
                 pl.DataFrame([cancel], schema=option_trades.schema),
             ]
         )
-        labels.append(
-            {
-                "label_id": lid,
-                "kind": "cancelled_print",
-                "stream": "option_trades",
-                "underlying": symbol,
-                "contracts": [int(row["_contract"])],
-                "direction": "neutral",
-            }
-        )
+        add_label(lid, "cancelled_print", "option_trades", [int(row["_contract"])], "neutral", "")
+        expectations[lid] = lambda rows: set()
+
+    # Each label's expected hits, from its planted prints as priced (and its history).
+    planted_rows = (
+        option_trades.filter(pl.col("_label") != "").partition_by("_label", as_dict=True)
+        if option_trades is not None
+        else {}
+    )
+    rows_of: dict[str, pl.DataFrame] = {key[0]: frame for key, frame in planted_rows.items()}
+    rows_of["_spot"] = equity_quotes.select(
+        "ts_event", ((pl.col("bid") + pl.col("ask")) / 2).alias("mid")
+    )
+    dark_rows = {
+        key[0]: frame
+        for key, frame in equity_trades.filter(pl.col("_label") != "")
+        .partition_by("_label", as_dict=True)
+        .items()
+    }
+    labels = [lab for lab in labels if lab["label_id"] in rows_of or lab["label_id"] in dark_rows]
+    for lab in labels:
+        lid = lab["label_id"]
+        if lid in dark_kind:
+            r = dark_rows[lid]
+            lab["expected"] = sorted(
+                dark_hits(
+                    dark_kind[lid], r["size"].to_numpy(), r["price"].to_numpy(),
+                    r["_place"].to_numpy(), r["_qspread"].to_numpy(), r["_qage_ms"].to_numpy(),
+                    r["ts_event"].to_numpy(), floors,
+                )
+            )  # fmt: skip
+        else:
+            lab["expected"] = sorted(expectations[lid](rows_of))
+        if lab["near_miss"].split(":")[0] in lab["expected"]:
+            # Sized or priced past its gate after all: no near-miss, and labelled so.
+            lab["near_miss"] = ""
 
     contracts = pl.DataFrame(
         {
@@ -722,9 +1097,14 @@ def _price_option_prints(
     q_bid: np.ndarray,
     q_ask: np.ndarray,
     theo: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    rng: np.random.Generator,
+    max_age_ns: int,
 ) -> pl.DataFrame:
-    """Price each intended print against the quote in force at its time (backward as-of)."""
+    """Price each intended print against the quote in force at its time (backward as-of),
+    size the planted ones to their premium, and keep the background under the floors.
+
+    Besides the trade columns it returns ``_placement`` (the intended code) and
+    ``_placed`` (a quote at most ``max_age_ns`` old was in force) for the expectations.
+    """
     contract, ts = arr["contract"], arr["ts"]
     # One sorted int64 key per (contract, time). The time part must span the whole day: a
     # fixed 2**42 ns (73 minutes) once let a full session's late quotes run into the next
@@ -750,18 +1130,67 @@ def _price_option_prints(
     )
     price = np.where(has, price, np.maximum(0.01, np.round(fair, 2)))
     price = np.maximum(0.01, np.round(price, 2))
+    size = arr["size"]
+    planted = np.isfinite(arr["target"])
+    # Floored: a near-miss sized to a premium under a floor stays under it.
+    sized = np.maximum(arr["least"], np.floor(arr["target"] / (100 * price)))
+    size = np.where(planted, np.nan_to_num(sized), size)
+    background = arr["label"] == ""
+    cap = np.maximum(1, np.floor(BACKGROUND_MAX_PREMIUM / (100 * price)))
+    size = np.where(background, np.minimum(size, cap), size).astype(np.int64)
     return pl.DataFrame(
         {
             "ts_event": ts,
             "_contract": contract,
             "price": price,
-            "size": arr["size"],
+            "size": size,
             "exchange": arr["exchange"].astype(str),
             "conditions": [list(c) for c in arr["conditions"]],
             "_label": arr["label"].astype(str),
             "_ref": arr["ref"],
+            # The side the price landed on (a bid of 0 prices a sale at the ask's tick).
+            "_placement": np.where(price >= ask, 3, np.where(price <= bid, 1, 2)),
+            "_placed": has & (ts - q_ts[qs] <= max_age_ns),
         }
     )
+
+
+def _planted_packet(rows: pl.DataFrame) -> PlantedPacket:
+    """Return a planted order's priced prints as one packet, in time order."""
+    rows = rows.sort("ts_event")
+    return PlantedPacket(
+        ts=rows["ts_event"].to_numpy(),
+        price=rows["price"].to_numpy(),
+        size=rows["size"].to_numpy(),
+        exchange=rows["exchange"].to_numpy(),
+        placement=rows["_placement"].to_numpy(),
+        placed=rows["_placed"].to_numpy(),
+    )
+
+
+def _premiums(rows: pl.DataFrame) -> np.ndarray:
+    """Return each planted history order's premium (one print each)."""
+    return (rows["price"] * rows["size"] * 100).to_numpy()
+
+
+def _strike_distance(
+    rows: pl.DataFrame,
+    contract: int,
+    expiries: list[dt.date],
+    exp_grid: np.ndarray,
+    strike_grid: np.ndarray,
+    day: dt.date,
+    spot: pl.DataFrame,
+) -> float | None:
+    """Return |strike / underlying - 1| at the order's first print for a same-day expiry
+    (the underlying: its NBBO mid in force then), else None."""
+    if expiries[exp_grid[contract]] != day:
+        return None
+    t = int(rows["ts_event"].min())  # type: ignore[arg-type]
+    mids = spot.filter(pl.col("ts_event") <= t)
+    if mids.is_empty():
+        return None
+    return abs(float(strike_grid[contract]) / float(mids["mid"][-1]) - 1)
 
 
 STREAM_TAGS = {
