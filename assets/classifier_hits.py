@@ -483,7 +483,7 @@ def classify_repeats(
             pl.col("_premium").alias("premium"),
             pl.lit(None, pl.String).alias("structure_id"),
             pl.col("start_ts").alias("ts"),
-        )  # fmt: skip
+        )
         .with_columns(
             _hit_id(config_version, pl.col("packet_id")),
             pl.lit(config_version).alias("config_version"),

@@ -1,10 +1,9 @@
 """``packet_positioning``: does a packet open new positions? Golden sweeps.
 
 With the contract's start-of-day open interest (``option_open_interest``, from the
-vendor's statistics or the synthetic market), a packet is *likely opening* when its size
-exceeds the open interest minus the contract's volume earlier in the day (in-flow prints
-strictly before the packet's first print): closing trades cannot exceed the positions
-that exist, so the excess must open new ones. Unknown open interest never tags a packet.
+vendor's statistics or the synthetic market), a packet is *likely opening* as
+:mod:`assets.opening` defines it (its size exceeds the open interest minus the contract's
+in-flow volume before its first print).
 A *golden sweep* is a sweep of at least ``golden_min_premium`` that is likely opening.
 ``volume_to_oi`` is the contract's volume up to and including the packet over its open
 interest; ``relative_volume`` is that volume over the contract's average daily volume of
@@ -23,6 +22,7 @@ from dagster import AssetExecutionContext
 
 from assets.checks import all_exist, specs, unique
 from assets.flow_packets import window_ns
+from assets.opening import likely_opening, volume_through, with_prior_volume
 from assets.tail import plan_for
 from orchestration.partitions import partition_date, trading_days
 from orchestration.resources import LakeResource, ThresholdsResource
@@ -61,30 +61,15 @@ def position_packets(
     pl.LazyFrame
         :data:`POSITIONING_COLUMNS`, ordered by start_ts, packet_id.
     """
-    volume = (
-        prints.filter(pl.col("in_flow"))
-        .sort("contract", "ts_event", "seq")
-        .select(
-            "contract",
-            pl.col("ts_event").alias("_t"),
-            pl.col("size").cum_sum().over("contract").alias("_cum"),
-        )
-        # One row per (contract, time): the volume through every print at that time.
-        .group_by("contract", "_t")
-        .agg(pl.col("_cum").max())
-        .sort("_t")
-    )
+    volume = volume_through(prints)
     oi = open_interest.group_by("contract").agg(pl.col("open_interest").max())
     return (
-        packets.select("packet_id", "date", "start_ts", "underlying", "contract", "kind", "size", "premium")
-        .sort("start_ts")
-        .join_asof(
-            volume, left_on="start_ts", right_on="_t", by="contract", strategy="backward",
-            allow_exact_matches=False, check_sortedness=False,
+        with_prior_volume(
+            packets.select("packet_id", "date", "start_ts", "underlying", "contract", "kind", "size", "premium"),
+            volume, "start_ts",
         )
         .join(oi, on="contract", how="left")
         .join(history.select("contract", "avg_volume"), on="contract", how="left")
-        .with_columns(pl.col("_cum").fill_null(0).alias("prior_volume"))
         .with_columns(
             pl.when(pl.col("open_interest") > 0)
             .then((pl.col("prior_volume") + pl.col("size")) / pl.col("open_interest"))
@@ -92,8 +77,7 @@ def position_packets(
             pl.when(pl.col("avg_volume") > 0)
             .then((pl.col("prior_volume") + pl.col("size")) / pl.col("avg_volume"))
             .alias("relative_volume"),
-            (pl.col("size") > pl.col("open_interest") - pl.col("prior_volume"))
-            .fill_null(False)
+            likely_opening(pl.col("size"), pl.col("open_interest"), pl.col("prior_volume"))
             .alias("likely_opening"),
         )
         .with_columns(

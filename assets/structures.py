@@ -11,8 +11,9 @@ the bid) name it as a trader would (:func:`structure_kind`):
   bought / sold; one bought and one sold: risk reversal (bullish when the call was bought);
 - one expiry, one right, two strikes: debit or credit vertical (bull or bear from which
   leg was bought); three or more strikes: ladder, or butterfly (1 x 2 x 1, body opposite);
-- one right, two expiries: roll, or calendar when both legs open new positions (the leg's
-  size exceeds the contract's start-of-day open interest; unknown OI never counts as open);
+- one right, two expiries: roll, or calendar when both legs likely open new positions
+  (:mod:`assets.opening`: the leg's size exceeds the open interest left after the
+  contract's earlier volume; unknown OI never counts as open);
 - a group of complex packets on two or more contracts: ``complex``.
 
 Only packets of at least ``min_leg_size`` contracts are single-leg legs, and a structure's
@@ -27,6 +28,7 @@ order share a size.
 # definition time and does not resolve string annotations.
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
@@ -38,6 +40,7 @@ from adapters.calendar import to_ns
 from assets.checks import all_exist, specs, unique
 from assets.flow_packets import window_ns
 from assets.money import exact_sum
+from assets.opening import likely_opening, volume_through, with_prior_volume
 from assets.ordering import KEY_LIMIT, group_starts, instrument_codes, order_by_code_time
 from assets.tail import ALERT_PATH, plan_for
 from orchestration.partitions import partition_date, trading_days
@@ -209,11 +212,20 @@ def _equal_size_groups(group: np.ndarray, size: np.ndarray) -> tuple[np.ndarray,
     return order[keep], np.unique(kept_sub, return_inverse=True)[1].astype(np.int64)
 
 
+#: Gives the in-flow volume table (:func:`assets.opening.volume_through`) of some contracts.
+VolumeOf = Callable[[list[str]], pl.LazyFrame]
+
+
 def _aggregate(
-    legs: pl.DataFrame, rows: np.ndarray, groups: np.ndarray, open_interest: pl.LazyFrame
+    legs: pl.DataFrame,
+    rows: np.ndarray,
+    groups: np.ndarray,
+    open_interest: pl.LazyFrame,
+    volume: VolumeOf | None,
 ) -> pl.LazyFrame:
     """Return one row per group of ``legs[rows]`` (``groups`` numbers them) with the
-    columns :func:`_named` reads."""
+    columns :func:`_named` reads; a leg opens positions as :mod:`assets.opening` says
+    (prior volume from ``volume``; None: no earlier volume)."""
     signed = (
         pl.when(pl.col("side") == "buy")
         .then(pl.col("premium"))
@@ -222,9 +234,15 @@ def _aggregate(
         .otherwise(0.0)
     )
     by_strike = pl.col("strike").rank("ordinal")
+    kept = legs[pl.Series(rows)]
+    prior = pl.LazyFrame(schema={"packet_id": pl.String, "prior_volume": pl.Int64})
+    if volume is not None and kept.height:
+        contracts = kept.get_column("contract").unique().to_list()
+        prior = with_prior_volume(
+            kept.lazy().select("packet_id", "contract", "start_ts"), volume(contracts), "start_ts"
+        ).select("packet_id", pl.col("prior_volume").cast(pl.Int64))
     return (
-        legs[pl.Series(rows)]
-        .lazy()
+        kept.lazy()
         .with_columns(pl.Series("_g", groups))
         # The legs' order kept: a group's premiums are summed in (start_ts, packet_id)
         # order, so the sums are the same bits on every run.
@@ -234,6 +252,8 @@ def _aggregate(
             how="left",
             maintain_order="left",
         )
+        .join(prior, on="packet_id", how="left", maintain_order="left")
+        .with_columns(pl.col("prior_volume").fill_null(0))
         .group_by("_g")
         .agg(
             pl.col("date").first(),
@@ -252,7 +272,9 @@ def _aggregate(
             pl.col("expiry").unique().sort().alias("expiries"),
             pl.col("strike").unique().sort().alias("strikes"),
             pl.col("right").unique().sort().alias("rights"),
-            (pl.col("size") > pl.col("open_interest")).fill_null(False).all().alias("_all_open"),
+            likely_opening(pl.col("size"), pl.col("open_interest"), pl.col("prior_volume"))
+            .all()
+            .alias("_all_open"),
             (pl.col("side") == "buy").sum().alias("_n_buy"),
             (pl.col("side") == "sell").sum().alias("_n_sell"),
             pl.col("side").filter(pl.col("right") == "C").first().alias("_call_side"),
@@ -356,7 +378,10 @@ def structure_direction() -> pl.Expr:
 
 
 def find_structures(
-    packets: pl.LazyFrame, open_interest: pl.LazyFrame, params: dict[str, Any]
+    packets: pl.LazyFrame,
+    open_interest: pl.LazyFrame,
+    params: dict[str, Any],
+    volume: VolumeOf | None = None,
 ) -> pl.LazyFrame:
     """Return the structures among one day's packets (:func:`read_legs`, then
     :func:`structures_of_legs`).
@@ -369,6 +394,9 @@ def find_structures(
         ``option_open_interest`` rows (contract, open_interest) of the day; may be empty.
     params
         ``window_ms``, ``min_leg_size``, ``max_leg_size_ratio``.
+    volume
+        The in-flow volume of some contracts (:func:`assets.opening.volume_through`), for
+        whether a leg opens positions; None: no earlier volume.
 
     Returns
     -------
@@ -383,11 +411,14 @@ def find_structures(
     A call bought at the ask and a put of the same expiry sold at the bid within 500 ms,
     20 contracts each, give one ``risk_reversal`` whose direction is ``bullish``.
     """
-    return structures_of_legs(read_legs(packets, params), open_interest, params)
+    return structures_of_legs(read_legs(packets, params), open_interest, params, volume)
 
 
 def structures_of_legs(
-    legs: pl.DataFrame, open_interest: pl.LazyFrame, params: dict[str, Any]
+    legs: pl.DataFrame,
+    open_interest: pl.LazyFrame,
+    params: dict[str, Any],
+    volume: VolumeOf | None = None,
 ) -> pl.LazyFrame:
     """Return the structures of ``legs`` (:func:`read_legs`), as :func:`find_structures`.
 
@@ -403,17 +434,19 @@ def structures_of_legs(
     # trade together: only the legs of groups of 2 to MAX_LEGS packets in whole ratios
     # are gathered and aggregated, and only they look up their open interest.
     kept = _in_ratio_groups(group, size, int(params["max_leg_size_ratio"])) & ~complex_leg
-    whole = _named(_aggregate(legs, order[kept], group[kept], open_interest)).collect()
+    whole = _named(_aggregate(legs, order[kept], group[kept], open_interest, volume)).collect()
     # A complex group with legs on two or more contracts (one alone shows no structure).
     multi = np.bincount(group, minlength=int(group.max()) + 1 if len(group) else 0)[group] >= 2
     in_complex = complex_leg & multi
-    complexes = _named(_aggregate(legs, order[in_complex], group[in_complex], open_interest))
+    complexes = _named(
+        _aggregate(legs, order[in_complex], group[in_complex], open_interest, volume)
+    )
     # Single-leg groups that are no structure as a whole: their legs one size at a time.
     named = np.zeros(int(group.max()) + 1 if len(group) else 0, dtype=bool)
     named[whole.get_column("_g").to_numpy()] = True
     rest = ~complex_leg & ~named[group]
     rows, sub = _equal_size_groups(group[rest], size[rest])
-    parts = _named(_aggregate(legs, order[rest][rows], sub, open_interest))
+    parts = _named(_aggregate(legs, order[rest][rows], sub, open_interest, volume))
     return (
         pl.concat([whole.lazy(), complexes, parts])
         .select(STRUCTURE_COLUMNS)
@@ -426,8 +459,8 @@ def structures_of_legs(
     partitions_def=trading_days,
     op_tags=ALERT_PATH,
     check_specs=specs("structures", ["structure_id_unique", "packets_exist"]),
-    deps=["flow_packets", "option_open_interest"],
-    description="Multi-leg structures (vertical, straddle, strangle, ladder, roll, calendar).",
+    deps=["flow_packets", "option_open_interest", "option_prints"],
+    description="Multi-leg structures named from their legs' sides (straddles, strangles, risk reversals, verticals, butterflies, ladders, rolls, calendars, complex orders), with a direction.",
 )
 def structures(
     context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
@@ -447,7 +480,17 @@ def structures(
         packet_window = window_ns(thresholds.load().section("packets"))
         packets = packets.filter(pl.col("start_ts") >= since - flag_reach_ns(params, packet_window))
     legs = read_legs(packets, params)
-    found = structures_of_legs(legs, oi, params)
+    prints = lake.require_day("option_prints", day)
+
+    def volume(contracts: list[str]) -> pl.LazyFrame:
+        # The whole day's, a tail's too: a leg's earlier volume may be hours before it.
+        return volume_through(
+            prints.filter(pl.col("contract").is_in(contracts)).select(
+                "contract", "ts_event", "seq", "size", "in_flow"
+            )
+        )
+
+    found = structures_of_legs(legs, oi, params, volume)
     if since is not None:
         found = found.filter(pl.col("start_ts") >= since)
     found = found.collect()

@@ -1,9 +1,12 @@
-"""The text report of ``flowlake calibrate``: counts per version and changed alerts."""
+"""The text reports of ``flowlake calibrate``: counts per version and changed alerts, and
+precision and recall per value of a swept threshold."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import polars as pl
 
@@ -53,4 +56,58 @@ def format_comparison(
             "note: [baselines] differs: within-day z-scores use it, but each day starts from the stored "
             "contract_baselines state; `flowlake build --thresholds FILE` rebuilds that state too."
         )
+    return "\n".join(lines)
+
+
+#: Where a sweep keeps the thresholds file of each value, under the lake root (the
+#: Calibration page maps their config versions back to the values).
+SWEEP_DIR = "_calibration"
+
+
+def sweep_file(root: str, key: str, value: float) -> Path:
+    """Return the thresholds file of ``key`` = ``value`` under the lake ``root``."""
+    return Path(root) / SWEEP_DIR / f"{key}={value:g}.toml"
+
+
+def sweep_points(root: str) -> pl.DataFrame:
+    """Return (key, value, config_version) of every swept thresholds file under ``root``."""
+    import hashlib
+
+    rows = []
+    folder = Path(root) / SWEEP_DIR
+    pattern = re.compile(r"^(?P<key>[\w.]+)=(?P<value>[-+0-9.eE]+)\.toml$")
+    for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
+        match = pattern.match(path.name)
+        if match:
+            version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+            rows.append((match["key"], float(match["value"]), version))
+    return pl.DataFrame(
+        rows,
+        schema={"key": pl.String, "value": pl.Float64, "config_version": pl.String},
+        orient="row",
+    )
+
+
+def format_sweep(
+    key: str, values: Sequence[float], versions: Sequence[str], accuracy: pl.DataFrame | None
+) -> str:
+    """Return one line per (value, signal): hits, precision and recall summed over the days."""
+    lines = [f"sweep {key}: precision and recall per value (synthetic days' labels)"]
+    lines.append(f"  {'value':>12}  {'version':<12}  {'signal':<21}{'hits':>6}{'P':>7}{'R':>7}")
+    if accuracy is None or accuracy.is_empty():
+        lines.append("  (no accuracy rows: only synthetic days have planted labels)")
+        return "\n".join(lines)
+    for value, version in zip(values, versions, strict=True):
+        rows = (
+            accuracy.filter(pl.col("config_version") == version)
+            .group_by("signal")
+            .agg(pl.col("hits", "true_hits", "labels", "labels_found").sum())
+            .sort("signal")
+        )
+        for r in rows.iter_rows(named=True):
+            p = f"{r['true_hits'] / r['hits']:.3f}" if r["hits"] else "-"
+            rc = f"{r['labels_found'] / r['labels']:.3f}" if r["labels"] else "-"
+            lines.append(
+                f"  {value:>12g}  {version:<12}  {r['signal']:<21}{r['hits']:>6}{p:>7}{rc:>7}"
+            )
     return "\n".join(lines)

@@ -289,7 +289,14 @@ def build_parser() -> argparse.ArgumentParser:
         "calibrate",
         "re-run classifiers and alerts under a thresholds file and compare with the default",
     )
-    calibrate.add_argument("--thresholds", required=True, help="the candidate thresholds TOML")
+    candidates = calibrate.add_mutually_exclusive_group(required=True)
+    candidates.add_argument("--thresholds", help="the candidate thresholds TOML")
+    candidates.add_argument(
+        "--sweep",
+        metavar="KEY=VALUES",
+        help="instead: vary one threshold over values (classifiers.sweep.min_premium="
+        "20000,30000,40000 or =20000:60000:10000) and print precision and recall per value",
+    )
     calibrate.add_argument("--start", required=True, help="first trading day (YYYY-MM-DD)")
     calibrate.add_argument("--end", help="last trading day (default: --start)")
 
@@ -469,6 +476,31 @@ def _vacuum(args: argparse.Namespace, lake: object) -> int:
     return 0
 
 
+def _sweep_values(text: str) -> tuple[str, list[float]]:
+    """Return the key and values of ``--sweep KEY=V1,V2`` or ``KEY=START:STOP:STEP``."""
+    key, sep, values = text.partition("=")
+    if not sep or not key.strip() or not values.strip():
+        raise CliError("--sweep: give KEY=V1,V2,... or KEY=START:STOP:STEP", EXIT_USAGE)
+    try:
+        if ":" in values:
+            lo, hi, step = (float(v) for v in values.split(":"))
+            if step <= 0 or hi < lo:
+                raise ValueError("START:STOP:STEP needs STOP >= START and STEP > 0")
+            count = round((hi - lo) / step) + 1
+            chosen = [round(lo + k * step, 10) for k in range(count)]
+        else:
+            chosen = [float(v) for v in values.split(",") if v.strip()]
+    except ValueError as exc:
+        raise CliError(f"--sweep: {exc}", EXIT_USAGE) from None
+    if not chosen or len(chosen) > MAX_SWEEP_VALUES:
+        raise CliError(f"--sweep: give 1 to {MAX_SWEEP_VALUES} values", EXIT_USAGE)
+    return key.strip(), chosen
+
+
+#: A sweep re-runs the classifiers once per value and day: a bound keeps a typo cheap.
+MAX_SWEEP_VALUES = 25
+
+
 def _calibrate(args: argparse.Namespace, lake: object) -> int:
     from adapters.calendar import sessions_between
     from lake.compare import compare_versions, versions_by_day
@@ -482,6 +514,8 @@ def _calibrate(args: argparse.Namespace, lake: object) -> int:
     end = _session_date(args.end) if args.end else start
     if end < start:
         raise CliError("--end is before --start", EXIT_USAGE)
+    if args.sweep is not None:
+        return _calibrate_sweep(args, lake, start, end)
     try:
         candidate = load_thresholds(args.thresholds)
     except (OSError, ValueError) as exc:
@@ -518,6 +552,53 @@ def _calibrate(args: argparse.Namespace, lake: object) -> int:
             != default.values.get("baselines"),
         )
     )
+    return 0
+
+
+def _calibrate_sweep(args: argparse.Namespace, lake: object, start: dt.date, end: dt.date) -> int:
+    """Re-run the classifiers, alerts and their accuracy once per value of one threshold
+    and print precision and recall per value and signal (synthetic days have labels)."""
+    from adapters.calendar import sessions_between
+    from lake.read import dates_in, scan
+    from orchestration.calibrate import format_sweep, sweep_file
+    from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
+    from orchestration.thresholds import load_thresholds, with_value
+
+    assert isinstance(lake, LakeResource)
+    key, values = _sweep_values(args.sweep)
+    if "://" in lake.root:
+        raise CliError(
+            "--sweep keeps one thresholds file per value beside the lake: use a local --lake",
+            EXIT_USAGE,
+        )
+    try:
+        texts = [with_value(key, v) for v in values]
+    except ValueError as exc:
+        raise CliError(f"--sweep: {exc}", EXIT_USAGE) from None
+    built = set(dates_in(lake.lake(), "flow_packets"))
+    days = [d for d in sessions_between(start, end) if d in built]
+    if not days:
+        raise CliError(
+            f"no built day between {start} and {end} in {lake.lake().root}: run `flowlake build` first"
+        )
+    versions = []
+    for value, text in zip(values, texts, strict=True):
+        path = sweep_file(lake.root, key, value)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, "utf-8")
+        versions.append(load_thresholds(path).config_version)
+        for day in days:
+            _materialize(
+                dg.AssetSelection.assets("classifier_hits", "alerts", "signal_accuracy"),
+                day,
+                {
+                    "lake": lake,
+                    "thresholds": ThresholdsResource(path=str(path)),
+                    "source": SyntheticSource(),
+                },
+            )
+    accuracy = scan(lake.lake(), "signal_accuracy", dates=days)
+    print(format_sweep(key, values, versions, None if accuracy is None else accuracy.collect()))
     return 0
 
 

@@ -78,3 +78,50 @@ def _missing_keys(
         elif isinstance(value, dict):
             missing += _missing_keys(value, candidate[key], f"{name}.")
     return missing
+
+
+#: Sections a calibration may vary: those read by the classifiers and alerts only (other
+#: sections shape tables that are not kept per config version).
+CALIBRATED_SECTIONS = ("gates", "alerts", "classifiers.")
+
+
+def with_value(key: str, value: float, path: str | Path | None = None) -> str:
+    """Return the text of the thresholds file ``path`` (the defaults when None) with the
+    dotted ``key`` (``classifiers.sweep.min_premium``) set to ``value``; every other line,
+    comments included, is kept.
+
+    Raises
+    ------
+    ValueError
+        When ``key`` is not a number of the file, or its section is not one a calibration
+        may vary (:data:`CALIBRATED_SECTIONS`).
+
+    Examples
+    --------
+    >>> "min_premium = 30000" in with_value("classifiers.sweep.min_premium", 30000)
+    True
+    """
+    section, _, name = key.rpartition(".")
+    if not section.startswith(CALIBRATED_SECTIONS) and section not in CALIBRATED_SECTIONS:
+        allowed = ", ".join(f"[{s}*]" if s.endswith(".") else f"[{s}]" for s in CALIBRATED_SECTIONS)
+        raise ValueError(f"{key}: only {allowed} keys can be swept")
+    source = Path(path) if path is not None else DEFAULT_THRESHOLDS
+    try:
+        old = load_thresholds(source).section(section)[name]
+    except KeyError:
+        raise ValueError(f"{key}: no such threshold") from None
+    if isinstance(old, bool) or not isinstance(old, int | float):
+        raise ValueError(f"{key}: not a number ({old!r})")
+    text = value if isinstance(old, float) or value != int(value) else int(value)
+    lines = source.read_text("utf-8").splitlines(keepends=True)
+    inside = False
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            inside = stripped == f"[{section}]"
+        elif inside and stripped.split("=")[0].strip() == name:
+            comment = line[line.index("#") :] if "#" in line else "\n"
+            head = f"{name} = {text}"
+            lines[i] = f"{head:<29}{comment}" if "#" in line else head + comment
+            return "".join(lines)
+    raise ValueError(f"{key}: no such threshold")

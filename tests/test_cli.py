@@ -33,7 +33,27 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
         (["synth", "--bogus"], "unrecognized arguments: --bogus"),
         (["ingest", "prices.xlsx"], "file name must start with one of"),
         (["build", "--thresholds", "/no/such.toml"], "--thresholds"),
-        (["calibrate"], "the following arguments are required: --thresholds, --start"),
+        (["calibrate"], "the following arguments are required: --start"),
+        (
+            ["calibrate", "--start", "2026-11-24"],
+            "one of the arguments --thresholds --sweep is required",
+        ),
+        (
+            ["calibrate", "--start", "2026-11-24", "--sweep", "gates.min_coverage"],
+            "--sweep: give KEY=V1,V2",
+        ),
+        (
+            ["calibrate", "--start", "2026-11-24", "--sweep", "gates.min_coverage=0.5:0.1:0.1"],
+            "STOP >= START",
+        ),
+        (
+            ["calibrate", "--start", "2026-11-24", "--sweep", "packets.cluster_window_ms=100,200"],
+            "only [gates], [alerts], [classifiers.*] keys can be swept",
+        ),
+        (
+            ["calibrate", "--start", "2026-11-24", "--sweep", "gates.nope=1"],
+            "gates.nope: no such threshold",
+        ),
         (["ingest", "--date", "2026-11-24"], "give files to ingest, or --source databento|alpaca"),
         (
             ["ingest", "--source", "databento", "--date", "2026-11-24"],
@@ -138,6 +158,39 @@ def test_calibrate_writes_a_separate_version_and_reports(
     assert f"  {'sweep':<12}{n:>10}{0:>11}{-n:>+8}" in out
     after = read(lake, "alerts").filter(pl.col("config_version") == default).sort("alert_id")
     assert after.equals(before)
+
+
+def test_calibrate_sweeps_one_threshold_and_reports_precision_and_recall(
+    capsys: pytest.CaptureFixture[str], clean_env: Path, built_lake: Path
+) -> None:
+    """At the default sweep floor (40000) every planted sweep is found and nothing else;
+    at 10,000,000 no sweep fires: recall 0. The Calibration page maps the versions back."""
+    import shutil
+
+    from orchestration.calibrate import sweep_points
+    from orchestration.thresholds import load_thresholds
+
+    shutil.copytree(built_lake, clean_env)
+    code, out, _ = run(
+        [
+            "calibrate",
+            "--start",
+            "2026-11-24",
+            "--sweep",
+            "classifiers.sweep.min_premium=40000,1e7",
+        ],
+        capsys,
+    )
+    assert code == 0, out
+    default = load_thresholds().config_version
+    lines = [line.split() for line in out.splitlines() if " sweep " in f" {line} "]
+    by_value = {parts[0]: parts for parts in lines if parts[0] in ("40000", "1e+07")}
+    assert by_value["40000"][1] == default  # the default file's bytes: the default version
+    assert by_value["40000"][4:] == ["1.000", "1.000"]
+    assert by_value["1e+07"][3:] == ["0", "-", "0.000"]
+    points = sweep_points(str(clean_env))
+    assert sorted(points["value"].to_list()) == [40000.0, 1e7]
+    assert set(points["key"]) == {"classifiers.sweep.min_premium"}
 
 
 def test_calibrate_without_built_days_is_one_line(

@@ -61,6 +61,49 @@ def test_tide_by_hand() -> None:
     assert market["ts"].to_list() == [T0, T0 + 60 * 10**9]
 
 
+def test_tide_counts_a_structure_once_with_its_own_direction() -> None:
+    """A call bought ($1,000) and a put sold ($500) at 10:00:01 are a bullish risk
+    reversal: $1,000 bullish (its largest leg), once, not $1,500. A long straddle's legs
+    ($700 call, $600 put, both bought) add nothing to either side. A lone call bought
+    ($300) at 10:00:01.6, after the call leg's packet ended, is a single-leg print."""
+    call, put = "SPY   261127C00610000", "SPY   261127P00590000"
+    s_call, s_put = "SPY   261127C00600000", "SPY   261127P00600000"
+    rows = [
+        # (ms, contract, right, side, premium)
+        (1000, call, "C", "buy", 1000.0), (1100, put, "P", "sell", 500.0),
+        (2000, s_call, "C", "buy", 700.0), (2000, s_put, "P", "buy", 600.0),
+        (1600, call, "C", "buy", 300.0),
+    ]  # fmt: skip
+    prints = pl.LazyFrame(
+        [
+            {"date": DAY, "ts_event": T0 + ms * 10**6, "underlying": "SPY", "contract": k,
+             "right": r, "side": side, "premium": p, "in_flow": True, "complex": False}
+            for ms, k, r, side, p in rows
+        ]
+    )  # fmt: skip
+    structures = pl.LazyFrame(
+        {
+            "structure_id": ["S-rr", "S-rr", "S-st", "S-st"],
+            "underlying": ["SPY"] * 4,
+            "structure_ts": [T0 + 10**9] * 2 + [T0 + 2 * 10**9] * 2,
+            "direction": ["bullish", "bullish", "none", "none"],
+            "packet_id": ["c", "p", "sc", "sp"],
+            "contract": [call, put, s_call, s_put],
+            "start_ts": [T0 + 10**9, T0 + 1100 * 10**6, T0 + 2 * 10**9, T0 + 2 * 10**9],
+            "end_ts": [T0 + 1500 * 10**6, T0 + 1100 * 10**6, T0 + 2 * 10**9, T0 + 2 * 10**9],
+            "premium": [1000.0, 500.0, 700.0, 600.0],
+        }
+    )
+    spy = (
+        build_tide(prints, structures)
+        .collect()
+        .filter(pl.col("underlying") == "SPY")
+        .row(0, named=True)
+    )
+    assert (spy["bullish_premium"], spy["bearish_premium"]) == (1000.0 + 300.0, 0.0)
+    assert (spy["call_premium"], spy["put_premium"], spy["n_prints"]) == (2000.0, 1100.0, 5)
+
+
 def test_accuracy_by_hand() -> None:
     evidence = pl.LazyFrame(
         {
@@ -95,6 +138,42 @@ def test_accuracy_by_hand() -> None:
     assert roll["precision"] is None and roll["recall"] is None  # no hits, no labels
 
 
+def test_accuracy_against_expected_hits_and_near_misses_by_hand() -> None:
+    """L1 is a $120k sweep in a quiet contract: it expects {sweep, spike}. L2 is a $13k
+    sweep-shaped order: it expects nothing, and is a near-miss of the sweep's premium
+    floor. L3 is a straddle: it expects nothing. Hits: h1 sweep and h2 spike on L1 (true),
+    h3 sweep on L2 (false: a near-miss that fired), h4 spike on the background (false)."""
+    evidence = pl.LazyFrame(
+        {
+            "signal": ["sweep", "spike", "sweep", "spike"],
+            "hit_id": ["h1", "h2", "h3", "h4"],
+            "event_id": ["e1", "e2", "e5", "bg"],
+        }
+    )
+    labels = pl.LazyFrame(
+        {
+            "date": [DAY] * 3,
+            "label_id": ["L1", "L2", "L3"],
+            "kind": ["sweep", "near_miss_sweep_premium", "long_straddle"],
+            "event_ids": [["e1", "e2", "e3"], ["e5", "e6"], ["e8", "e9"]],
+            "expected": [["spike", "sweep"], [], []],
+            "near_miss": ["", "sweep:min_premium", ""],
+        }
+    )
+    scores = {r["signal"]: r for r in score_signals(evidence, labels, "v1").iter_rows(named=True)}
+    sweep, spike = scores["sweep"], scores["spike"]
+    assert (sweep["hits"], sweep["true_hits"], sweep["labels"], sweep["labels_found"]) == (
+        2,
+        1,
+        1,
+        1,
+    )
+    assert (sweep["precision"], sweep["recall"]) == (0.5, 1.0)
+    assert (sweep["near_misses"], sweep["near_misses_fired"]) == (1, 1)
+    assert (spike["precision"], spike["recall"], spike["near_misses"]) == (0.5, 1.0, 0)
+    assert scores["burst"]["precision"] is None and scores["burst"]["recall"] is None
+
+
 def test_built_day_has_tide_and_accuracy(built_lake) -> None:  # noqa: ANN001 - fixture
     lake = Lake(str(built_lake))
     tide = read(lake, "market_tide")
@@ -106,15 +185,16 @@ def test_built_day_has_tide_and_accuracy(built_lake) -> None:  # noqa: ANN001 - 
     market = tide.filter(pl.col("underlying") == MARKET).select("date", "ts", "net_premium")
     assert_frame_equal(per.sort("ts"), market.sort("ts"), check_column_order=False)
     scores = {r["signal"]: r for r in read(lake, "signal_accuracy").iter_rows(named=True)}
-    assert set(scores) == {"sweep", "spike", "zero_dte", "roll", "repeat_hitter",
+    assert set(scores) == {"sweep", "spike", "zero_dte", "burst", "repeat_hitter", "roll",
                            "absorbed_block", "stealth_accumulation", "distribution"}  # fmt: skip
-    # On this day every planted stealth / distribution / repeat-hitter pattern is found and
-    # nothing else is, and every sweep hit is a planted sweep (recall of sweeps is lower: the
-    # accuracy table is there to show such gaps, see the Calibration page).
-    for kind in ("stealth_accumulation", "distribution", "repeat_hitter"):
-        assert scores[kind]["labels"] > 0
-        assert (scores[kind]["precision"], scores[kind]["recall"]) == (1.0, 1.0)
-    assert scores["sweep"]["hits"] > 0 and scores["sweep"]["precision"] == 1.0
+    # The labels state what the default thresholds must find: every signal finds all of
+    # them and nothing else, and no near-miss fires.
+    for kind in ("sweep", "spike", "burst", "repeat_hitter", "absorbed_block",
+                 "stealth_accumulation", "distribution"):  # fmt: skip
+        assert scores[kind]["labels"] > 0, kind
+    for kind, row in scores.items():
+        assert row["precision"] in (None, 1.0) and row["recall"] in (None, 1.0), (kind, row)
+        assert row["near_misses_fired"] == 0, (kind, row)
 
 
 def test_planted_drift_shows_in_the_built_days_outcomes(built_lake) -> None:  # noqa: ANN001

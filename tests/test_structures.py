@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 
 from assets.flow_packets import build_packets
+from assets.opening import volume_through
 from assets.option_prints import enrich_option_prints
 from assets.structures import find_structures, leg_groups
 from orchestration.thresholds import load_thresholds
@@ -20,12 +21,14 @@ def c(right: str, strike: int, expiry: str = "261127", root: str = "SPY") -> str
 
 
 def structures_of(
-    legs: list[tuple[str, int, float, int]], oi: dict[str, int] | None = None
+    legs: list[tuple[str, int, float, int]],
+    oi: dict[str, int] | None = None,
+    earlier: list[tuple[str, int, float, int]] = (),  # type: ignore[assignment]
 ) -> pl.DataFrame:
     """legs: (contract, ts_ms, price, size); every contract quoted 1.00 x 1.20."""
     trades = [
         {"contract": k, "ts": ms * MS, "price": p, "size": s, "event_id": f"e{i}"}
-        for i, (k, ms, p, s) in enumerate(legs)
+        for i, (k, ms, p, s) in enumerate([*earlier, *legs])
     ]
     quotes = [{"contract": k, "ts": 0, "bid": 1.0, "ask": 1.2} for k in {leg[0] for leg in legs}]
     prints = enrich_option_prints(
@@ -40,7 +43,12 @@ def structures_of(
         },
         schema={"date": pl.Date, "contract": pl.String, "open_interest": pl.Int64},
     )
-    return find_structures(packets, oi_frame.lazy(), TH.section("structures")).collect()
+    collected = prints.collect()
+
+    def volume(contracts: list[str]) -> pl.LazyFrame:
+        return volume_through(collected.lazy().filter(pl.col("contract").is_in(contracts)))
+
+    return find_structures(packets, oi_frame.lazy(), TH.section("structures"), volume).collect()
 
 
 ASK, BID, MID = 1.2, 1.0, 1.1  # every contract is quoted 1.00 x 1.20: bought, sold, no side
@@ -166,6 +174,21 @@ def test_roll_across_expiries_and_calendar_when_both_legs_open() -> None:
     assert structures_of(legs)["kind"].to_list() == ["roll"]
     assert structures_of(legs, oi={near: 100, far: 5})["kind"].to_list() == ["roll"]
     assert structures_of(legs, oi={near: 10, far: 5})["kind"].to_list() == ["calendar"]
+
+
+def test_calendar_uses_the_one_opening_definition() -> None:
+    """Opening = size > open interest - the contract's earlier volume (assets.opening), as
+    packet_positioning says. OI 50 on both legs; legs of 40. With no earlier volume 40 is
+    not > 50: a roll. After 20 lots traded on each contract earlier, 40 > 50 - 20: both
+    legs open, a calendar. 10 earlier: 40 > 40 is false, a roll."""
+    near, far = c("C", 600, "261127"), c("C", 600, "261204")
+    legs = [(near, 60_000, 1.0, 40), (far, 60_300, 1.2, 40)]
+    oi = {near: 50, far: 50}
+    assert structures_of(legs, oi=oi)["kind"].to_list() == ["roll"]
+    twenty = [(near, 0, 1.1, 20), (far, 1000, 1.1, 20)]
+    assert structures_of(legs, oi=oi, earlier=twenty)["kind"].to_list() == ["calendar"]
+    ten = [(near, 0, 1.1, 10), (far, 1000, 1.1, 10)]
+    assert structures_of(legs, oi=oi, earlier=ten)["kind"].to_list() == ["roll"]
 
 
 def test_legs_overlap_within_500ms_not_beyond() -> None:

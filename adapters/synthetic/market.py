@@ -659,7 +659,7 @@ def _underlying_day(
         times = t0 + np.arange(n) * 60_000_000 + rng.integers(0, 15_000_000, n)
         order(lid, c, times, placements, rng.permutation(OPRA_EXCHANGES)[:n], target=premium,
               conditions=("S",), prequote=prequote)  # fmt: skip
-        if direction in DRIFT_SIGN and not near_miss:
+        if direction in DRIFT_SIGN:
             drifts.append((t0, DRIFT_SIGN[direction]))
         add_label(lid, kind, "option_trades", [c], direction, near_miss)
         expect_packet(lid, c)
@@ -738,6 +738,7 @@ def _underlying_day(
         history = quiet_history(lid, c, t0, sizes)
         size = int(sizes.mean() + 0.95 * floors.spike_min_size_z * sizes.std())
         order(lid, c, np.array([t0]), 3, ["C"], size=size)
+        drifts.append((t0, DRIFT_SIGN["bullish"]))
         add_label(lid, "near_miss_spike", "option_trades", [c], "bullish", "spike:min_size_z")
         expect_packet(lid, c, history)
         # A burst: one buyer lifting the same call's offer on one exchange, eight times
@@ -751,8 +752,7 @@ def _underlying_day(
             t0 = slot()
             times = t0 + np.arange(n) * 10_000_000 + rng.integers(0, 2_500_000, n)
             order(lid, c, times, 3, np.array(["X"] * n), target=premium)
-            if not near_miss:
-                drifts.append((t0, DRIFT_SIGN[direction]))
+            drifts.append((t0, DRIFT_SIGN[direction]))
             add_label(lid, kind, "option_trades", [c], direction, near_miss)
             expect_packet(lid, c)
         # A repeat hitter: the same call bought four times a minute or so apart, orders of
@@ -777,8 +777,7 @@ def _underlying_day(
                 order(lid, c, np.array([t]), 3, OPRA_EXCHANGES[rng.integers(0, 16, 1)],
                       target=each * rng.uniform(0.85, 1.15),
                       least=floors.repeat_min_order_size + 5)  # fmt: skip
-            if not near_miss:
-                drifts.append((t0, DRIFT_SIGN[direction]))
+            drifts.append((t0, DRIFT_SIGN[direction]))
             add_label(lid, kind, "option_trades", [c], direction, near_miss)
 
             def expected(rows: dict[str, pl.DataFrame], lid: str = lid) -> set[str]:
@@ -903,12 +902,12 @@ def _underlying_day(
             used.add(c)
             lid = f"{symbol}-{kind}-{len(labels)}"
             order(lid, c, np.array([t0]), 3, ["C"], target=rng.uniform(40e3, 120e3), least=600)
-            if not near_miss:
-                drifts.append((t0, DRIFT_SIGN["bullish"]))
+            drifts.append((t0, DRIFT_SIGN["bullish"]))
             add_label(lid, kind, "option_trades", [c], "bullish", near_miss)
             expect_packet(lid, c)
 
-    # The planted directional patterns move the underlying: a known drift, so that alert
+    # The planted directional orders (near-misses too: informed flow moves the price whether
+    # or not a rule catches it) move the underlying: a known drift, so that alert
     # outcomes on a synthetic day have an edge to find (and the report a truth to show).
     path = _drifted(path, start, drifts, spec.drift, spec.drift_ramp_s)
     equity_quotes, equity_trades = equity_frames(path)
