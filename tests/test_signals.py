@@ -499,3 +499,50 @@ def test_alert_score_and_severity_hand_computed() -> None:
         "v1:sweep:p0",
     ]
     assert by["p0"]["alert_id"] == "v1:p0"
+
+
+def test_a_hand_built_day_gets_its_sweep_leaves_the_near_miss_and_names_a_risk_reversal() -> None:
+    """Prints through the whole rule chain (NBBO, placement, packets, structures, hits),
+    every contract quoted 1.00 x 1.20 at 10:00:
+    - 4 ISO prints of 100 calls at the ask on 4 exchanges within 180 ms: $48,000, a sweep
+      (n_prior 0: the floors decide), and a spike (size 400 >= 400, premium >= $20,000);
+    - the same shape of 25 calls: $12,000, under the sweep floor: nothing fires;
+    - a call of another strike bought at the ask with a put sold at the bid, 50 each,
+      100 ms apart, a minute later: a bullish risk reversal, and its legs are no
+      directional hits."""
+    from assets.flow_packets import build_packets
+    from assets.option_prints import enrich_option_prints
+    from assets.structures import find_structures
+    from tests.conftest import option_quotes, option_trades
+
+    sweep_c, miss_c = "SPY   261127C00600000", "SPY   261127C00605000"
+    rr_call, rr_put = "SPY   261127C00610000", "SPY   261127P00590000"
+    s = 10**9
+    trades = [
+        *({"contract": sweep_c, "ts": 60 * s + i * 60_000_000, "price": 1.2, "size": 100,
+           "exchange": ex, "conditions": ["S"], "event_id": f"sw{i}"} for i, ex in enumerate("CXIQ")),
+        *({"contract": miss_c, "ts": 180 * s + i * 60_000_000, "price": 1.2, "size": 25,
+           "exchange": ex, "conditions": ["S"], "event_id": f"nm{i}"} for i, ex in enumerate("CXIQ")),
+        {"contract": rr_call, "ts": 300 * s, "price": 1.2, "size": 50, "event_id": "rc"},
+        {"contract": rr_put, "ts": 300 * s + 100_000_000, "price": 1.0, "size": 50, "event_id": "rp"},
+    ]  # fmt: skip
+    quotes = [
+        {"contract": t["contract"], "ts": t["ts"] - 50_000_000, "bid": 1.0, "ask": 1.2}
+        for t in trades
+    ]
+    prints = enrich_option_prints(
+        option_trades(trades).lazy(),
+        option_quotes(quotes).lazy(),
+        {**TH.section("nbbo"), **TH.section("placement")},
+    )
+    packets = build_packets(prints, TH.section("packets")).collect()
+    no_oi = pl.LazyFrame(schema={"contract": pl.String, "open_interest": pl.Int64})
+    structures = find_structures(packets.lazy(), no_oi, TH.section("structures")).collect()
+    assert structures.select("kind", "direction", "contracts").rows() == [
+        ("risk_reversal", "bullish", [rr_call, rr_put])
+    ]
+    hits = build_hits(packets.lazy(), structures.lazy(), EMPTY_STATE, quotes_at(600.0), THD, "v1")
+    fired = sorted(zip(hits["classifier"], hits["contract"], strict=True))
+    assert fired == [("spike", sweep_c), ("sweep", sweep_c)]
+    sweep = hits.filter(pl.col("classifier") == "sweep").row(0, named=True)
+    assert sweep["premium"] == 48_000.0 and sweep["direction"] == "bullish"

@@ -50,12 +50,18 @@ def test_labels_point_at_existing_events(synthetic_day: SyntheticDay) -> None:
     assert set(labels["kind"]) >= {
         "sweep",
         "block",
-        "straddle",
-        "vertical",
+        "long_straddle",
+        "debit_vertical",
+        "risk_reversal",
         "ladder",
         "roll",
-        "strangle",
+        "long_strangle",
         "spike",
+        "burst",
+        "repeat_hitter",
+        "near_miss_sweep_premium",
+        "near_miss_spike",
+        "near_miss_dark_size",
         "absorbed_block",
         "stealth_accumulation",
         "distribution",
@@ -93,7 +99,7 @@ def test_quotes_never_crossed_and_trades_mostly_inside(synthetic_day: SyntheticD
 def test_full_session_prints_are_priced_off_the_quote_in_force() -> None:
     # A whole session (6.5 h): the generator once keyed quotes by contract and 73 minutes of
     # time, so late prints were priced off stale quotes and planted buys at the ask came out
-    # as MID. Every print of the planted repeat hitter is bought at the ask in force.
+    # as MID. Every print of the planted bursts is bought at the ask in force.
     from assets.option_prints import enrich_option_prints
     from orchestration.thresholds import load_thresholds
 
@@ -104,7 +110,7 @@ def test_full_session_prints_are_priced_off_the_quote_in_force() -> None:
         day.tables["option_quotes"].lazy(),
         {**th.section("nbbo"), **th.section("placement")},
     ).collect()
-    planted = day.labels.filter(pl.col("kind") == "repeat_hitter")["event_ids"].explode()
+    planted = day.labels.filter(pl.col("kind") == "burst")["event_ids"].explode()
     assert planted.len() == 16
     placed = prints.filter(pl.col("event_id").is_in(planted.implode()))
     assert placed["placement"].to_list() == ["A"] * 16

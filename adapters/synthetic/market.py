@@ -797,10 +797,14 @@ def _underlying_day(
         exp1 = after_today[0]
         exp2 = after_today[1 % len(after_today)]
         exp3 = after_today[2 % len(after_today)]
-        call = pick(True, 0, exp1)
-        put = pick(
-            False, 0, exp1, where=lambda p: call is not None and strike_grid[p] == strike_grid[call]
+        # The chain is laid out (expiry, strike, call then put): a call's put is the next.
+        call = pick(
+            True,
+            0,
+            exp1,
+            where=lambda c: c + 1 not in used and open_value[c + 1] >= MIN_PLANTED_VALUE,
         )
+        put = pick(False, 0, exp1, where=lambda p: call is not None and p == call + 1)
         structure("long_straddle", [(call, 200, 3), (put, 200, 3)], "neutral")
         lo_call = pick(True, 0, exp1)
         hi_call = pick(
