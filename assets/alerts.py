@@ -80,7 +80,9 @@ def score_alerts(hits: pl.LazyFrame, th: dict[str, Any]) -> pl.LazyFrame:
     )
     downgraded = (level - (pl.col("nbbo_coverage") < min_cov).cast(pl.Int32)).clip(0, 2)
     return (
-        grouped.with_columns(score.alias("score"))
+        # Rounded to 1e-6 points: the optimiser may add the three terms in either order, and
+        # a live tail's plan must give the replay's bits.
+        grouped.with_columns(score.round(6).alias("score"))
         .with_columns(
             downgraded.replace_strict(dict(enumerate(SEVERITIES)), return_dtype=pl.String).alias(
                 "severity"

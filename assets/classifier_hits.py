@@ -441,10 +441,12 @@ def classify_repeats(
     span = (pl.col("start_ts") - pl.col("start_ts").shift(m - 1).over(key)) / 1e9
     largest = pl.col("size").rolling_max(m).over(key)
     smallest = pl.col("size").rolling_min(m).over(key)
-    premium = pl.col("premium").rolling_sum(m).over(key)
+    # Sums of the m values themselves, oldest first, never a running window sum (whose
+    # float bits depend on where the window started): a live tail gives the same bits.
+    premium = pl.sum_horizontal(pl.col("premium").shift(i).over(key) for i in range(m - 1, -1, -1))
     runs = orders.with_columns(
         _span=span, _largest=largest, _smallest=smallest, _premium=premium,
-        _gates=pl.col("_gate_score").rolling_mean(m).over(key),
+        _gates=pl.mean_horizontal(pl.col("_gate_score").shift(i).over(key) for i in range(m - 1, -1, -1)),
         packet_ids=pl.concat_list(last),
     ).with_columns(
         _repeat=(
