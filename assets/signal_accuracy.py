@@ -33,16 +33,22 @@ ACCURACY_COLUMNS = [
 
 
 def expected_of(labels: pl.LazyFrame) -> pl.LazyFrame:
-    """Return ``labels`` with ``expected`` and ``near_miss`` (labels landed before they
-    existed expect the signal their kind names, and are no near-miss)."""
-    names = labels.collect_schema().names()
-    if "expected" in names:
-        return labels
+    """Return ``labels`` with ``expected`` and ``near_miss`` filled: labels landed before
+    flowlake stated expected hits (the column absent, or null on an upgraded table) expect
+    the signal their kind names, and are no near-miss."""
     kind = pl.col("kind")
-    return labels.with_columns(
-        pl.when(kind.is_in(SIGNALS)).then(pl.concat_list(kind)).otherwise(pl.lit([], pl.List(pl.String))).alias("expected"),
-        pl.lit("").alias("near_miss"),
+    by_kind = (
+        pl.when(kind.is_in(SIGNALS)).then(pl.concat_list(kind)).otherwise(pl.lit([], pl.List(pl.String)))
     )  # fmt: skip
+    names = labels.collect_schema().names()
+    if "expected" not in names:
+        labels = labels.with_columns(pl.lit(None, pl.List(pl.String)).alias("expected"))
+    if "near_miss" not in names:
+        labels = labels.with_columns(pl.lit(None, pl.String).alias("near_miss"))
+    return labels.with_columns(
+        pl.coalesce("expected", by_kind).alias("expected"),
+        pl.col("near_miss").fill_null(""),
+    )
 
 
 def score_signals(

@@ -23,6 +23,7 @@ from deltalake import (
     ColumnProperties,
     CommitProperties,
     DeltaTable,
+    Schema,
     WriterProperties,
     write_deltalake,
 )
@@ -96,6 +97,15 @@ def _ensure_table(
     if any(configuration.get(k) != v for k, v in TABLE_PROPERTIES.items()):
         # A table of an older lake: one commit brings it to today's properties.
         existing.alter.set_table_properties(TABLE_PROPERTIES)
+    stored = {f.name for f in existing.schema().fields}
+    added = [c for c in frame.columns if c not in stored]
+    if added:
+        # A table written by an older flowlake lacks the columns added since: one commit
+        # adds them (its earlier rows read them as null); a column dropped or retyped
+        # still fails in _stored_order.
+        arrow = frame.head(0).select(added).to_arrow().schema
+        existing.alter.add_columns(list(Schema.from_arrow(arrow).fields))
+        existing.update_incremental()
     return existing
 
 

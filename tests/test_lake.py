@@ -61,6 +61,27 @@ def test_partition_overwrite_replaces_only_that_day(lake: Lake) -> None:
     assert counts == {DAY: 3, OTHER_DAY: 7}
 
 
+def test_a_table_of_an_older_flowlake_gains_the_columns_added_since(lake: Lake) -> None:
+    """A lake written before a column existed (synthetic_labels before ``expected``,
+    structures before ``direction``): landing or overwriting with the new column adds it in
+    one commit, the earlier rows read it as null; a retyped column still fails."""
+    old = pl.DataFrame({"label_id": ["a"], "date": [DAY], "kind": ["sweep"]})
+    land(lake, "labels", old, key="label_id", compare=False)
+    new = pl.DataFrame(
+        {"label_id": ["b"], "date": [DAY], "kind": ["spike"], "expected": [["spike"]]}
+    )
+    assert land(lake, "labels", new, key="label_id", compare=False).rows_written == 1
+    stored = read(lake, "labels").sort("label_id")
+    assert stored["expected"].to_list() == [None, ["spike"]]
+    overwrite_partition(lake, "derived", old, DAY)
+    later = new.with_columns(pl.lit("x").alias("extra"), pl.lit(OTHER_DAY).alias("date"))
+    overwrite_partition(lake, "derived", later, OTHER_DAY)
+    assert read(lake, "derived").sort("label_id")["extra"].to_list() == [None, "x"]
+    retyped = new.with_columns(pl.lit(1).alias("kind"))
+    with pytest.raises(ValueError, match="is not the table's"):
+        land(lake, "labels", retyped, key="label_id", compare=False)
+
+
 def test_partition_overwrite_with_empty_frame_empties_the_day(lake: Lake) -> None:
     overwrite_partition(lake, "flow_packets", trades(10), DAY)
     overwrite_partition(lake, "flow_packets", trades(0), DAY)
