@@ -488,7 +488,11 @@ def _underlying_day(
                 "price": eq_price,
                 "size": size,
                 "exchange": venue,
-                "conditions": [[c] for c in eq_cond],
+                # One condition a print, as a one-element list built by polars (a Python
+                # list per row cost more than the rest of the equity frames).
+                "conditions": pl.Series(eq_cond.astype(str))
+                .reshape((len(eq_cond), 1))
+                .arr.to_list(),
                 "_label": eq_labels,
                 "_place": eq_place,
                 "_qspread": np.where(has_q, (ask_at - bid_at) / ((ask_at + bid_at) / 2), np.inf),
