@@ -207,3 +207,12 @@ def test_planted_patterns_drift_the_underlying_by_hand() -> None:
     assert moved[160] == round(100 * np.exp(0.0025 - 0.001), 4)
     assert moved[999] == 100.0  # both complete: they cancel
     assert _drifted(path, start, [(start, 1.0)], 0.0, 300).tolist() == path.tolist()
+
+
+def test_the_planted_floors_are_the_default_thresholds() -> None:
+    """The labels state what the default thresholds must find: the floors the generator
+    plants against are the packaged file's values, key for key."""
+    from adapters.synthetic.expect import Floors
+    from orchestration.thresholds import load_thresholds
+
+    assert Floors() == Floors.from_thresholds(load_thresholds().values)

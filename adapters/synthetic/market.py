@@ -5,9 +5,13 @@ is the same on every run and machine and adding an underlying leaves the others 
 they were. Inside an underlying every step is a numpy array operation; the Python loop
 runs over underlyings and planted patterns, never over prints.
 
-Ground truth: planted patterns (sweeps, blocks, 0DTE punches, straddles, verticals,
-cancelled prints, mid-priced multi-leg packages, absorbed dark blocks, stealth
-accumulation) are listed in ``labels`` with the event_ids that make them up.
+Ground truth: planted patterns (sweeps, blocks, spikes, 0DTE punches, bursts, repeat
+hitters, structures, near-misses one gate each, hard negatives, dark blocks, stealth
+accumulation and distribution) are listed in ``labels`` with the event_ids that make them
+up and the hits the default thresholds must produce on them (``expected``, worked out in
+:mod:`adapters.synthetic.expect` from what was planted). Each pattern trades contracts of
+its own in a slot of the session of its own, and the background stays under every floor,
+so that nothing but the planted values decides what the rules find.
 """
 
 from __future__ import annotations
