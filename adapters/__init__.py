@@ -1,1 +1,1 @@
-"""Sources -> canonical raw batches (DESIGN.md §1-2). Imports nothing from ``assets``."""
+"""Sources -> canonical raw batches (docs/rules.md: the raw data). Imports nothing from ``assets``."""

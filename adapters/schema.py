@@ -1,4 +1,4 @@
-"""Canonical raw schemas (DESIGN.md §2) and the validator that guards landing.
+"""Canonical raw schemas (docs/rules.md: the raw data) and the validator that guards landing.
 
 One place for every landing table's columns and types. :func:`validate` splits a batch
 into rows that may land and rows that go to ``quarantine`` with a reason; nothing is

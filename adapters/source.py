@@ -1,7 +1,7 @@
 """The one small interface every source implements: history as batches, live as an async stream.
 
-A :class:`Batch` is raw rows keyed by stream name (DESIGN.md §2 columns, loosely typed is
-fine: landing validates), plus ground-truth labels where a source has them.
+A :class:`Batch` is raw rows keyed by stream name (the raw data of docs/rules.md; loosely
+typed is fine: landing validates), plus ground-truth labels where a source has them.
 """
 
 from __future__ import annotations

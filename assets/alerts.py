@@ -1,6 +1,6 @@
 """``alerts``: one scored alert per packet or structure that classifiers hit.
 
-DESIGN.md §3 rule 9. score = min(premium_cap, premium / premium_per_point)
+docs/rules.md rule 9. score = min(premium_cap, premium / premium_per_point)
 + round(max confidence x confidence_weight) + min(hits_cap, points_per_hit x hits);
 ``high`` from ``high``, ``medium`` from ``medium``, else ``low``; one level lower when the
 NBBO coverage is below the gate. Every alert links to its hits and packets, and through

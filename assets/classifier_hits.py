@@ -1,7 +1,7 @@
 """``classifier_hits``: sweep, spike, 0DTE gamma punch, burst, repeat hitter and roll, each
 with its evidence.
 
-DESIGN.md §3 rule 8. Directional classifiers look only at single-leg packets that are not
+docs/rules.md rule 8. Directional classifiers look only at single-leg packets that are not
 legs of a structure (a structure is reported as a structure). A packet passes the gates
 when its NBBO coverage is at least ``min_coverage`` and its buy ratio is at least
 ``min_buy_ratio`` (buy side) or at most ``max_sell_ratio`` (sell side); direction is right x

@@ -1,4 +1,4 @@
-"""The condition policy (DESIGN.md §3 rule 4): one table, data not ``if`` chains.
+"""The condition policy (docs/rules.md rule 4): one table, data not ``if`` chains.
 
 Every normalised condition code of OPRA option trades and of CTA/UTP equity trades maps
 to what it means for flow. A print's flags are the OR (``counts``/``eligible``: AND) over

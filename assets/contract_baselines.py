@@ -1,6 +1,6 @@
 """``contract_baselines``: rolling per-contract baselines and the z-scores of each packet.
 
-DESIGN.md §3 rule 7. For each single-leg packet, the baseline is the contract's last
+docs/rules.md rule 7. For each single-leg packet, the baseline is the contract's last
 ``rolling_window_size`` earlier packets no older than ``rolling_ttl_sec``; z = (x - mean) /
 population sd of those *prior* values only, null below ``z_min_samples`` priors (and when
 the priors do not vary). The state at the end of day D (each contract's last packets

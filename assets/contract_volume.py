@@ -4,7 +4,7 @@ Per contract and session: the day's flow volume (in-flow contracts: cancels and 
 prints excluded, multi-leg included, as exchanges count volume), premium and prints; the
 start-of-day open interest and volume/OI; and the contract's own history, the volumes of
 its previous ``history_days`` sessions, carried from the previous partition like the
-baseline state (DESIGN.md §3 rule 7), so any day replays alone exactly as in a run
+baseline state (docs/rules.md rule 7), so any day replays alone exactly as in a run
 through all days. A contract enters the history on the first session it trades and keeps
 a row, with volume 0 on quiet sessions, until it expires.
 

@@ -1,6 +1,6 @@
 """``dark_inferences``: absorbed blocks, stealth accumulation and distribution off-exchange.
 
-DESIGN.md §3 rule 10. Only off-exchange prints whose sale conditions make them eligible
+docs/rules.md rule 10. Only off-exchange prints whose sale conditions make them eligible
 (the policy's ``dark_eligible``: regular-way prints, no odd lots, average-price,
 derivatively priced, contingent, Form T or out-of-sequence prints) and that have a good
 quote (age <= ``max_quote_age_ms``, spread / mid <= ``max_spread_to_mid``) are evidence.

@@ -1,6 +1,6 @@
 """``equity_candles``: OHLCV per symbol per interval (1 s, 1 min, 5 min), lit and off-exchange apart.
 
-DESIGN.md §3 rule 11. Bars are aligned to the epoch in UTC, which for these intervals is
+docs/rules.md rule 11. Bars are aligned to the epoch in UTC, which for these intervals is
 also aligned to the New York session on any day, DST or not. A print sets OHLC only when
 the condition policy says so (``sets_ohlc``: no odd lots, Form T, average-price,
 derivatively priced, contingent or out-of-sequence prints), and counts toward volume when

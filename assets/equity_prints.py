@@ -1,6 +1,6 @@
 """``equity_prints``: equity trades with the NBBO in force, placement and off-exchange flag.
 
-DESIGN.md §3 rules 1, 2, 4 and 10: venue ``D`` (FINRA ADF/TRF) is off-exchange; the
+docs/rules.md rules 1, 2, 4 and 10: venue ``D`` (FINRA ADF/TRF) is off-exchange; the
 sale-condition policy decides what each print counts toward (volume, OHLC, inference).
 """
 

@@ -1,6 +1,6 @@
 """``flow_packets``: prints of one contract within ``cluster_window_ms`` of the packet's first.
 
-DESIGN.md §3 rule 5. The assignment is exact (a print joins the open packet when it is at
+docs/rules.md rule 5. The assignment is exact (a print joins the open packet when it is at
 most the window after that packet's *first* print, not after the previous print) and
 vectorised: one `searchsorted` gives each print the first print beyond its window ("next
 start if this one starts a packet"), and the starts are found by following those links
@@ -161,7 +161,7 @@ def _packet_rows(rows: pl.DataFrame, reach_ns: int) -> Packing:
     """
     # One integer group per (contract, complex): the contract's position in sorted order,
     # so sorting by (group, ts, seq) is sorting by (contract, complex, ts, seq) without
-    # comparing strings (DESIGN.md §8).
+    # comparing strings (docs/stack.md).
     names = rows.get_column("contract").unique().sort()
     keys = rows.select(
         (

@@ -136,7 +136,9 @@ def _unique_ids_check(lake: LakeResource, stream: str, day: dt.date) -> dg.Asset
     name="landing",
     specs=[
         *[
-            dg.AssetSpec(s, group_name="landing", description=f"Raw {s} (DESIGN.md §2)")
+            dg.AssetSpec(
+                s, group_name="landing", description=f"Raw {s} (docs/rules.md: the raw data)"
+            )
             for s in STREAMS
         ],
         dg.AssetSpec(

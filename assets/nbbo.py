@@ -146,7 +146,7 @@ def join_nbbo(
     """Return ``prints`` with the NBBO in force and the placement against it.
 
     The as-of join runs on small integer instrument ids, not on the instrument strings
-    (4-5x faster, DESIGN.md §8): ids are positions in the sorted list of the prints'
+    (4-5x faster, docs/stack.md): ids are positions in the sorted list of the prints'
     instruments, so sorting by (id, time) is sorting by (instrument, time), the order the
     join needs. Quotes of instruments that never print cannot place anything and are left
     out before the sort. Only the prints' keys are sorted and joined; the prints' own

@@ -1,6 +1,6 @@
 """``option_prints``: option trades enriched with the NBBO in force, placement, side, premium.
 
-DESIGN.md §3 rules 1-4. The NBBO join is backward as-of per contract: the latest valid
+docs/rules.md rules 1-4. The NBBO join is backward as-of per contract: the latest valid
 quote at or before the trade (never after, not even by 1 ns) and no older than
 ``nbbo_max_age_ms``. Quotes that share a timestamp are ordered by ``seq`` so the match
 is the same on every run.

@@ -1,6 +1,6 @@
 """Rows in (instrument, time) order, sorted by one int64 key where the day allows it.
 
-Sorting dominates the option path (DESIGN.md §8): by two columns (instrument, ts) it takes
+Sorting dominates the option path (docs/stack.md): by two columns (instrument, ts) it takes
 several times longer than by one int64 key ``instrument id x width + ns into the span``,
 which orders the rows the same way. The key fits in an int64 when instruments x width
 does; a real full OPRA day can have more contracts than that over a long span, and then

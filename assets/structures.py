@@ -1,6 +1,6 @@
 """``structures``: multi-leg trades recognised across packets of one underlying.
 
-DESIGN.md §3 rule 6. Packets of one underlying whose windows overlap within ``window_ms``
+docs/rules.md rule 6. Packets of one underlying whose windows overlap within ``window_ms``
 form a candidate group (overlap chains: a packet starting within the window of the group's
 latest end joins it). Complex packets (exchange-reported multi-leg prints) and single-leg
 packets are grouped apart. A group of 2-4 single-leg packets on distinct contracts is a

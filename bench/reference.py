@@ -18,7 +18,7 @@ COLUMNS = (
 
 
 def _kind(p: dict[str, Any], n_ex: int, params: dict[str, Any]) -> str:
-    """Return the packet's kind (DESIGN.md §3 rule 5)."""
+    """Return the packet's kind (docs/rules.md rule 5)."""
     if p["complex"]:
         return "complex"
     if p["n"] >= params["sweep_min_count"] and n_ex >= params["sweep_min_exchanges"]:

@@ -258,7 +258,7 @@ def scaling_exponent(results: list[dict[str, Any]], kind: str) -> float | None:
 
 
 def write_results(results: list[dict[str, Any]], out: Path = RESULTS) -> Path:
-    """Write one JSON per workload plus ``summary.md`` (the README's table); return its path."""
+    """Write one JSON per workload plus ``summary.md`` (the table of bench/README.md); return its path."""
     out.mkdir(parents=True, exist_ok=True)
     for r in results:
         (out / f"{r['workload']}.json").write_text(json.dumps(r, indent=2, default=str))

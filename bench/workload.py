@@ -15,8 +15,9 @@ from lake import Lake
 from lake.write import land
 
 DAY = dt.date(2026, 11, 24)
-#: Option prints / equity prints of a whole-universe day at scale 1 (measured; see README).
-OPTION_PRINTS_PER_SCALE = 855_000
+#: Option prints / equity prints of a whole-universe day at scale 1 (measured, see
+#: docs/synthetic.md).
+OPTION_PRINTS_PER_SCALE = 880_000
 EQUITY_PRINTS_PER_SCALE = 2_040_000
 
 

@@ -158,7 +158,7 @@ def _alpaca_source(args: argparse.Namespace, symbols: list[str]) -> object:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser with every subcommand of DESIGN.md §7."""
+    """Return the argument parser with every subcommand (the README describes each)."""
     parser = _Parser(
         prog="flowlake", description="Options-flow and off-exchange analytics lakehouse."
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 DEFAULT_HOME = "data/dagster_home"
-#: Measured on this machine (DESIGN.md §8): in-process runs, threaded sensors, no telemetry.
+#: Measured on this machine (docs/stack.md): in-process runs, threaded sensors, no telemetry.
 DAGSTER_YAML = """\
 run_coordinator:
   module: dagster.core.run_coordinator

@@ -154,7 +154,7 @@ def _in_flight(instance: dg.DagsterInstance | None, run_key: str | None) -> bool
     return None if runs[0].is_finished else True
 
 
-#: Live runs are small: one process, no per-step process start (DESIGN.md §8). Backfills and
+#: Live runs are small: one process, no per-step process start (docs/stack.md). Backfills and
 #: EOD rebuilds keep the job's default multiprocess executor.
 LIVE_RUN_CONFIG = {"execution": {"config": {"in_process": {}}}}
 

@@ -1,6 +1,6 @@
 """The spool sensor: land new micro-batches in the tick, then build the day's derived tail.
 
-Measured on this machine (DESIGN.md §8): landing and the derived update inside the sensor,
+Measured on this machine (docs/stack.md): landing and the derived update inside the sensor,
 reported as ``SensorResult(asset_events=...)``, has the lowest latency. The cursor is the
 last landed sequence number per day and the tail not built yet; a failed tick lands its
 batches again, which is harmless because landing is idempotent on ``event_id``.
@@ -23,7 +23,7 @@ SPOOL_SENSOR_INTERVAL_S = 2
 
 #: How long one tick follows the spool (seconds; ``FLOWLAKE_SENSOR_FOLLOW_S``, 0: one pass).
 FOLLOW_ENV = "FLOWLAKE_SENSOR_FOLLOW_S"
-#: Dagster's daemon evaluates sensors every 5 s whatever their interval (DESIGN.md §8): a
+#: Dagster's daemon evaluates sensors every 5 s whatever their interval (docs/stack.md): a
 #: batch spooled just after a tick waited up to 5 s for the next. A tick therefore keeps
 #: polling the spool (every ``FOLLOW_POLL_S``) and builds each new batch as it comes, for
 #: up to 20 s — well inside the daemon's 60 s evaluation timeout, and no new build starts

@@ -82,7 +82,7 @@ def test_ticker_from_a_shared_link(monkeypatch: pytest.MonkeyPatch, built_lake: 
 
 
 def test_refresh_rerun_keeps_state(monkeypatch: pytest.MonkeyPatch, built_lake: Path) -> None:
-    # AppTest does not fire run_every timers (DESIGN.md §8): a second run stands in for a tick.
+    # AppTest does not fire run_every timers (docs/stack.md): a second run stands in for a tick.
     at = app(monkeypatch, built_lake)
     at.run()
     at.text_input(key="w_ticker").set_value("SPY").run()

@@ -1,4 +1,4 @@
-"""DBN records -> canonical raw frames (DESIGN.md §2), columnar, no pandas.
+"""DBN records -> canonical raw frames (docs/rules.md: the raw data), columnar, no pandas.
 
 Records come from ``DBNStore.to_ndarray()`` (fixed-point prices, 1e-9 units, with
 ``INT64_MAX`` meaning "no price"). Instrument ids map to symbols through the store's
