@@ -15,21 +15,19 @@ runs on any day in the lake.
 
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation.
 
-import math
-
 import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
 
 from adapters.calendar import next_session
 from assets.checks import holds, specs, unique
-from orchestration.partitions import partition_date, trading_days
-from orchestration.resources import LakeResource, ThresholdsResource
+from assets.partitions import partition_date, trading_days
+from assets.resources import LakeResource, ThresholdsResource
+from lake.outcomes import HORIZONS
 
 BAR_NS = 60 * 10**9
 #: Same-day horizons: ns after the alert, or None for the day's last bar.
 INTRADAY: dict[str, int | None] = {"5m": 5 * BAR_NS, "30m": 30 * BAR_NS, "close": None}
-HORIZONS = [*INTRADAY, "next"]
 SIGN = {"bullish": 1.0, "bearish": -1.0}
 OUTCOME_COLUMNS = [
     "alert_id", "date", "ts", "underlying", "classifiers", "severity", "direction",
@@ -114,51 +112,6 @@ def score_outcomes(
         .sort("ts", "alert_id")
         .collect()
     )
-
-
-def outcome_stats(outcomes: pl.DataFrame) -> pl.DataFrame:
-    """Return per classifier, severity and horizon: n, hit rate, mean and median signed move.
-
-    The 95% intervals are normal approximations: mean +- 1.96 sd / sqrt(n) for the mean,
-    Wilson's interval for the hit rate. Only directional alerts with a known move count.
-    """
-    long = outcomes.explode("classifiers").unpivot(
-        on=[f"signed_{h}" for h in HORIZONS],
-        index=["classifiers", "severity"],
-        variable_name="horizon",
-        value_name="move",
-    )
-    z = 1.96
-    n = pl.len()
-    p = (pl.col("move") > 0).mean()
-    return (
-        long.drop_nulls("move")
-        .with_columns(pl.col("horizon").str.strip_prefix("signed_"))
-        .group_by(pl.col("classifiers").alias("classifier"), "severity", "horizon")
-        .agg(
-            n.alias("n"),
-            p.alias("hit_rate"),
-            pl.col("move").mean().alias("mean_move"),
-            pl.col("move").median().alias("median_move"),
-            pl.col("move").std().alias("_sd"),
-        )
-        .with_columns(
-            (pl.col("mean_move") - z * pl.col("_sd") / pl.col("n").sqrt()).alias("mean_ci_low"),
-            (pl.col("mean_move") + z * pl.col("_sd") / pl.col("n").sqrt()).alias("mean_ci_high"),
-            _wilson(-z).alias("hit_ci_low"),
-            _wilson(z).alias("hit_ci_high"),
-        )
-        .drop("_sd")
-        .sort("classifier", "severity", "horizon")
-    )
-
-
-def _wilson(z: float) -> pl.Expr:
-    """Return one bound of Wilson's score interval of ``hit_rate`` over ``n`` trials."""
-    p, n = pl.col("hit_rate"), pl.col("n")
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = abs(z) * (p * (1 - p) / n + z * z / (4 * n * n)).sqrt() / (1 + z * z / n)
-    return centre + math.copysign(1.0, z) * half
 
 
 @dg.asset(

@@ -17,9 +17,9 @@ from dagster import AssetExecutionContext
 
 from assets.checks import all_exist, specs, unique
 from assets.classifier_hits import signals_plan, thresholds_dict
+from assets.partitions import partition_date, trading_days
+from assets.resources import LakeResource, ThresholdsResource
 from assets.tail import ALERT_PATH
-from orchestration.partitions import partition_date, trading_days
-from orchestration.resources import LakeResource, ThresholdsResource
 
 SEVERITIES = ("low", "medium", "high")
 ALERT_COLUMNS = [

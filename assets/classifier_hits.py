@@ -40,10 +40,10 @@ from assets.contract_baselines import (
 )
 from assets.nbbo import nbbo_stream
 from assets.parity import parity_levels
+from assets.partitions import partition_date, trading_days
+from assets.resources import LakeResource, ThresholdsResource
 from assets.structures import structures_since
 from assets.tail import ALERT_PATH, Plan, plan_for, tail_of
-from orchestration.partitions import partition_date, trading_days
-from orchestration.resources import LakeResource, ThresholdsResource
 
 THIN_BASELINE_FACTOR = 0.8
 #: Underlying price for the 0DTE distance: the equity NBBO mid no older than this.

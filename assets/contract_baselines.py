@@ -26,9 +26,9 @@ from adapters.calendar import session_bounds, sessions_between, to_ns
 from assets.checks import specs, unique
 from assets.flow_packets import window_ns
 from assets.ordering import first_at_or_after, group_starts, instrument_codes, order_by_code_time
+from assets.partitions import partition_date, trading_days
+from assets.resources import LakeResource, ThresholdsResource
 from assets.tail import ALERT_PATH, plan_for
-from orchestration.partitions import partition_date, trading_days
-from orchestration.resources import LakeResource, ThresholdsResource
 
 BASELINE_FIELDS = ("premium", "size", "spread")
 STATE_SCHEMA: dict[str, pl.DataType] = {

@@ -34,8 +34,8 @@ from adapters.calendar import next_session, previous_session
 from assets.checks import OverflowRefused, holds, refuse_non_finite, specs, unique
 from assets.contract_baselines import PREVIOUS_DAY
 from assets.money import exact_sum
-from orchestration.partitions import partition_date, trading_days
-from orchestration.resources import LakeResource, ThresholdsResource
+from assets.partitions import partition_date, trading_days
+from assets.resources import LakeResource, ThresholdsResource
 
 VOLUME_SCHEMA: dict[str, pl.DataType] = {
     "date": pl.Date(),

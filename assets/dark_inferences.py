@@ -29,9 +29,9 @@ from assets.checks import all_exist, in_unit_interval, specs, unique
 from assets.classifier_hits import clearance
 from assets.flow_packets import chain_starts
 from assets.money import exact_sum
+from assets.partitions import partition_date, trading_days
+from assets.resources import LakeResource, ThresholdsResource
 from assets.tail import drop_held, held_until, plan_for
-from orchestration.partitions import partition_date, trading_days
-from orchestration.resources import LakeResource, ThresholdsResource
 
 INFERENCE_COLUMNS = [
     "inference_id", "date", "ts", "symbol", "kind", "direction", "shares", "notional", "n_prints",

@@ -16,9 +16,9 @@ from dagster import AssetExecutionContext
 
 from assets.checks import holds, specs, unique
 from assets.ordering import by_instrument_time, instrument_ids
+from assets.partitions import partition_date, trading_days
+from assets.resources import LakeResource
 from assets.tail import plan_for
-from orchestration.partitions import partition_date, trading_days
-from orchestration.resources import LakeResource
 
 INTERVALS: dict[str, int] = {"1s": 1_000_000_000, "1m": 60_000_000_000, "5m": 300_000_000_000}
 

@@ -17,9 +17,9 @@ from assets.cancels import mark_cancelled
 from assets.checks import specs, unique
 from assets.conditions import apply_policy, equity_policy
 from assets.nbbo import join_nbbo, max_age_ns
+from assets.partitions import partition_date, trading_days
+from assets.resources import LakeResource, ThresholdsResource
 from assets.tail import plan_for, tail_inputs
-from orchestration.partitions import partition_date, trading_days
-from orchestration.resources import LakeResource, ThresholdsResource
 
 OFF_EXCHANGE_VENUES = ("D",)
 

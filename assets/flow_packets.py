@@ -27,9 +27,9 @@ from dagster import AssetExecutionContext
 from assets.checks import all_exist, in_unit_interval, specs, unique
 from assets.nbbo import PLACEMENTS
 from assets.ordering import by_instrument_time, first_at_or_after, group_starts, instrument_ids
+from assets.partitions import partition_date, trading_days
+from assets.resources import LakeResource, ThresholdsResource
 from assets.tail import ALERT_PATH, drop_held, held_until, plan_for
-from orchestration.partitions import partition_date, trading_days
-from orchestration.resources import LakeResource, ThresholdsResource
 
 #: Packets of complex (multi-leg / stock-option) prints: never sweeps, never directional.
 COMPLEX_KIND = "complex"

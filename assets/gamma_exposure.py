@@ -33,9 +33,9 @@ from adapters.quotes import NBBO
 from adapters.synthetic.pricing import YEAR_SECONDS, black_scholes
 from assets.checks import holds, specs, unique
 from assets.nbbo import valid_quotes
+from assets.partitions import partition_date, trading_days
+from assets.resources import LakeResource, ThresholdsResource
 from assets.tail import plan_for
-from orchestration.partitions import partition_date, trading_days
-from orchestration.resources import LakeResource, ThresholdsResource
 
 NS = 10**9
 GAMMA_COLUMNS = [

@@ -24,11 +24,11 @@ from adapters.schema import (
     validate,
 )
 from adapters.source import Batch
+from assets.partitions import partition_date, trading_days
+from assets.resources import LakeResource, MarketDataSource
 from assets.tail import Tail, batch_tail
 from lake import Lake
 from lake.write import land
-from orchestration.partitions import partition_date, trading_days
-from orchestration.resources import LakeResource, MarketDataSource
 
 LABELS_TABLE = "synthetic_labels"
 

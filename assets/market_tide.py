@@ -17,12 +17,12 @@ from dagster import AssetExecutionContext
 
 from assets.checks import specs, unique
 from assets.money import exact_sum
+from assets.partitions import partition_date, trading_days
+from assets.resources import LakeResource, ThresholdsResource
 from assets.structures import structures_since
 from assets.tail import plan_for
-from orchestration.partitions import partition_date, trading_days
-from orchestration.resources import LakeResource, ThresholdsResource
+from lake.tables import MARKET
 
-MARKET = "MARKET"
 MINUTE_NS = 60 * 10**9
 TIDE_COLUMNS = [
     "date", "underlying", "ts", "call_premium", "put_premium", "bullish_premium",

@@ -20,9 +20,9 @@ from assets.cancels import mark_cancelled
 from assets.checks import holds, refuse_non_finite, specs, unique
 from assets.conditions import apply_policy, opra_policy
 from assets.nbbo import join_nbbo, max_age_ns, nbbo_stream, standing_quotes
+from assets.partitions import partition_date, trading_days
+from assets.resources import LakeResource, ThresholdsResource
 from assets.tail import ALERT_PATH, plan_for, tail_inputs
-from orchestration.partitions import partition_date, trading_days
-from orchestration.resources import LakeResource, ThresholdsResource
 
 
 def enrich_option_prints(

@@ -23,9 +23,9 @@ from dagster import AssetExecutionContext
 from assets.checks import all_exist, specs, unique
 from assets.flow_packets import window_ns
 from assets.opening import likely_opening, volume_through, with_prior_volume
+from assets.partitions import partition_date, trading_days
+from assets.resources import LakeResource, ThresholdsResource
 from assets.tail import plan_for
-from orchestration.partitions import partition_date, trading_days
-from orchestration.resources import LakeResource, ThresholdsResource
 
 POSITIONING_COLUMNS = [
     "packet_id", "date", "start_ts", "underlying", "contract", "kind", "size", "premium",

@@ -18,8 +18,8 @@ import polars as pl
 from dagster import AssetExecutionContext
 
 from assets.checks import in_unit_interval, specs, unique
-from orchestration.partitions import partition_date, trading_days
-from orchestration.resources import LakeResource, ThresholdsResource
+from assets.partitions import partition_date, trading_days
+from assets.resources import LakeResource, ThresholdsResource
 
 #: The signals scored: every classifier and dark-pool inference kind.
 SIGNALS = (

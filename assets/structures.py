@@ -42,9 +42,9 @@ from assets.flow_packets import window_ns
 from assets.money import exact_sum
 from assets.opening import likely_opening, volume_through, with_prior_volume
 from assets.ordering import KEY_LIMIT, group_starts, instrument_codes, order_by_code_time
+from assets.partitions import partition_date, trading_days
+from assets.resources import LakeResource, ThresholdsResource
 from assets.tail import ALERT_PATH, plan_for
-from orchestration.partitions import partition_date, trading_days
-from orchestration.resources import LakeResource, ThresholdsResource
 
 MAX_LEGS = 4
 STRUCTURE_COLUMNS = [

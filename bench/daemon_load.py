@@ -23,6 +23,7 @@ import dagster as dg
 
 from adapters.synthetic.market import SyntheticSpec, generate_day
 from adapters.synthetic.universe import select_underlyings
+from assets.resources import LakeResource, SyntheticSource, ThresholdsResource
 from bench.load import percentile, print_latency
 from lake import Lake
 from lake.compare import day_rows
@@ -30,7 +31,6 @@ from lake.read import read
 from orchestration.definitions import defs
 from orchestration.instance import DAGSTER_YAML
 from orchestration.live import LIVE_BUILD_ENV
-from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
 from orchestration.serve import stop_groups
 from orchestration.spool import Spool, SpooledBatch
 

@@ -24,9 +24,9 @@ import polars as pl
 from adapters.synthetic.market import SyntheticSpec, generate_day, session_window
 from adapters.synthetic.source import SyntheticMarket
 from adapters.synthetic.universe import select_underlyings
+from assets.resources import LakeResource
 from lake.read import read, scan
 from orchestration.live import TailBuild, Tick, build_tail, follow
-from orchestration.resources import LakeResource
 from orchestration.spool import Spool, SpooledBatch
 
 

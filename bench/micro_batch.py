@@ -24,9 +24,9 @@ from adapters.source import Batch
 from adapters.synthetic.market import SyntheticSpec, generate_day
 from adapters.synthetic.universe import select_underlyings
 from assets.landing import land_batch
+from assets.resources import LakeResource, SyntheticSource, ThresholdsResource
 from lake.compare import day_rows
 from orchestration.definitions import defs
-from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
 
 CHUNK_NS = 15 * 60 * 10**9
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}

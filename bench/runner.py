@@ -87,10 +87,10 @@ def _packets_comparison(lake: str) -> dict[str, Any]:
     """Time vectorised vs row-by-row packets on the landed prints (best of ``REPEAT``
     each); check that every column of every packet agrees."""
     from assets.flow_packets import build_packets
+    from assets.thresholds import load_thresholds
     from bench.reference import as_frame, packets_row_by_row
     from lake import Lake
     from lake.read import scan
-    from orchestration.thresholds import load_thresholds
 
     params = load_thresholds().section("packets")
     prints = scan(Lake(lake), "option_prints", dates=[DAY]).collect()

@@ -127,8 +127,8 @@ def run(stage: str, lake: Lake, work: Path, instance: object | None = None) -> d
     if stage in ASSETS:
         import dagster as dg
 
+        from assets.resources import LakeResource, SyntheticSource, ThresholdsResource
         from orchestration.definitions import defs
-        from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
 
         result = dg.materialize(
             list(defs.assets),
@@ -151,6 +151,10 @@ def run(stage: str, lake: Lake, work: Path, instance: object | None = None) -> d
 
 if __name__ == "__main__":
     import json
+
+    from assets.runtime import configure_process
+
+    configure_process()
 
     instance = None
     if sys.argv[1] in ASSETS:

@@ -11,6 +11,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import streamlit as st
 
 from dashboards.state import sidebar
+from lake.engine import use_in_memory_engine
+
+# Streamlit's server process is the dashboards' own: their reads use the in-memory engine
+# (the same rows, in the same order, every run).
+use_in_memory_engine()
 
 st.set_page_config(page_title="flowlake", page_icon=":material/waterfall_chart:", layout="wide")
 

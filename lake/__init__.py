@@ -1,12 +1,9 @@
 """The lake: where tables live, how they are written, and the read API dashboards use.
 
-Importing it pins polars' in-memory engine for the process (see ``lake.engine``): every
-asset, the CLI and the dashboards read and write through here.
+Importing it changes no process setting: entry points pin polars' in-memory engine
+(:func:`lake.engine.use_in_memory_engine`).
 """
 
-from lake.engine import use_in_memory_engine
 from lake.location import Lake, resolve_lake_root
-
-use_in_memory_engine()
 
 __all__ = ["Lake", "resolve_lake_root"]

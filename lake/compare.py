@@ -1,5 +1,6 @@
 """Compare lake contents: two config versions of the signal tables (what a threshold
-change did), and one day's derived rows of two lakes (live against replay).
+change did), one day's derived rows of two lakes (live against replay), and the versions of
+a swept threshold (``flowlake calibrate --sweep``).
 
 Read-side only: the CLI's ``calibrate``, the dashboards' Calibration page and the live
 benchmarks use it.
@@ -8,23 +9,17 @@ benchmarks use it.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
 from lake.location import Lake
 from lake.read import scan
-
-#: The columns that identify a row of each derived table within a day.
-DERIVED_KEYS: dict[str, list[str]] = {
-    "option_prints": ["event_id"], "flow_packets": ["packet_id"], "structures": ["structure_id"],
-    "contract_baselines": ["contract"], "classifier_hits": ["hit_id"], "alerts": ["alert_id"],
-    "equity_prints": ["event_id"], "equity_candles": ["symbol", "interval", "ts"],
-    "dark_inferences": ["inference_id"], "market_tide": ["underlying", "ts"],
-    "packet_positioning": ["packet_id"], "alert_outcomes": ["alert_id"], "contract_volume": ["contract"],
-    "signal_accuracy": ["config_version", "signal"], "gamma_exposure": ["ts", "underlying"],
-}  # fmt: skip
+from lake.tables import DERIVED_KEYS
 
 
 def day_rows(lake: Lake, day: dt.date) -> dict[str, pl.DataFrame]:
@@ -140,4 +135,31 @@ def compare_versions(
         removed=a.join(b.select("date", "subject"), on=["date", "subject"], how="anti")
         .select(columns)
         .sort("date", "subject"),
+    )
+
+
+#: Where a sweep keeps the thresholds file of each value, under the lake root (the
+#: Calibration page maps their config versions back to the values).
+SWEEP_DIR = "_calibration"
+
+
+def sweep_file(root: str, key: str, value: float) -> Path:
+    """Return the thresholds file of ``key`` = ``value`` under the lake ``root``."""
+    return Path(root) / SWEEP_DIR / f"{key}={value:g}.toml"
+
+
+def sweep_points(root: str) -> pl.DataFrame:
+    """Return (key, value, config_version) of every swept thresholds file under ``root``."""
+    rows = []
+    folder = Path(root) / SWEEP_DIR
+    pattern = re.compile(r"^(?P<key>[\w.]+)=(?P<value>[-+0-9.eE]+)\.toml$")
+    for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
+        match = pattern.match(path.name)
+        if match:
+            version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+            rows.append((match["key"], float(match["value"]), version))
+    return pl.DataFrame(
+        rows,
+        schema={"key": pl.String, "value": pl.Float64, "config_version": pl.String},
+        orient="row",
     )

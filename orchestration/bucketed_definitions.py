@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.catalog import CROSS_BUCKET, DERIVED, RESOURCES
 from assets.landing import landing
+from assets.partitions import trading_days
+from assets.runtime import configure_process
 from orchestration.buckets import bucketed_assets
-from orchestration.definitions import CROSS_BUCKET, DERIVED, RESOURCES
 from orchestration.executors import executor_named
 from orchestration.jobs import bucketed_job
-from orchestration.partitions import trading_days
 
 LANDING = [
     dg.AssetSpec(key, partitions_def=trading_days, group_name="landing")
@@ -31,4 +32,6 @@ def bucketed_definitions(executor: str | None = None) -> dg.Definitions:
     )
 
 
+# A code location's process is Dagster's: its settings start here.
+configure_process()
 defs = bucketed_definitions()

@@ -4,9 +4,7 @@ precision and recall per value of a swept threshold."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Sequence
-from pathlib import Path
 
 import polars as pl
 
@@ -57,35 +55,6 @@ def format_comparison(
             "contract_baselines state; `flowlake build --thresholds FILE` rebuilds that state too."
         )
     return "\n".join(lines)
-
-
-#: Where a sweep keeps the thresholds file of each value, under the lake root (the
-#: Calibration page maps their config versions back to the values).
-SWEEP_DIR = "_calibration"
-
-
-def sweep_file(root: str, key: str, value: float) -> Path:
-    """Return the thresholds file of ``key`` = ``value`` under the lake ``root``."""
-    return Path(root) / SWEEP_DIR / f"{key}={value:g}.toml"
-
-
-def sweep_points(root: str) -> pl.DataFrame:
-    """Return (key, value, config_version) of every swept thresholds file under ``root``."""
-    import hashlib
-
-    rows = []
-    folder = Path(root) / SWEEP_DIR
-    pattern = re.compile(r"^(?P<key>[\w.]+)=(?P<value>[-+0-9.eE]+)\.toml$")
-    for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
-        match = pattern.match(path.name)
-        if match:
-            version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-            rows.append((match["key"], float(match["value"]), version))
-    return pl.DataFrame(
-        rows,
-        schema={"key": pl.String, "value": pl.Float64, "config_version": pl.String},
-        orient="row",
-    )
 
 
 def format_sweep(

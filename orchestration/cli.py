@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, NoReturn
 import dagster as dg
 
 from adapters.calendar import first_session, is_session, last_session, latest_session
+from assets.runtime import configure_process
 from lake.location import resolve_lake_root
 
 if TYPE_CHECKING:
     from adapters.alpaca.config import AlpacaConfig
 
-NOT_YET: dict[str, str] = {}
 EXIT_USAGE = 2
 EXIT_FAILED = 1
 
@@ -146,7 +146,7 @@ def _alpaca_config(args: argparse.Namespace, underlyings: tuple[str, ...]) -> Al
 
 def _alpaca_source(args: argparse.Namespace, symbols: list[str]) -> object:
     """Return the Alpaca history resource with the flags' and settings' policy."""
-    from orchestration.resources import AlpacaSource
+    from assets.resources import AlpacaSource
 
     config = _alpaca_config(args, tuple(symbols))
     return AlpacaSource(
@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     live.add_argument(
         "--source",
-        choices=["synthetic", "alpaca", "ibkr", "databento", "databento-replay"],
+        choices=["synthetic", "alpaca", "ibkr", "databento", "databento-replay", "lake-replay"],
         default="synthetic",
     )
     live.add_argument(
@@ -252,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     live.add_argument(
         "--files", nargs="*", default=[], help="databento-replay: DBN files of the day"
+    )
+    live.add_argument(
+        "--from-lake",
+        help="lake-replay: the lake whose stored day is re-published through the live path",
     )
     _chain_flags(live, ibkr=True)
     live.add_argument("--spool", help="spool folder (default: $FLOWLAKE_SPOOL or data/spool)")
@@ -320,9 +324,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--dagster-port", type=PORT, default=3000)
     serve.add_argument("--streamlit-port", type=PORT, default=8501)
-
-    for name, issue in NOT_YET.items():
-        add(name, f"not implemented yet: {issue}")
     return parser
 
 
@@ -452,8 +453,8 @@ def _refuse_all_other_days(result: dg.ExecuteInProcessResult, day: dt.date) -> N
 
 
 def _vacuum(args: argparse.Namespace, lake: object) -> int:
+    from assets.resources import LakeResource
     from lake.vacuum import local_tables, vacuum
-    from orchestration.resources import LakeResource
 
     assert isinstance(lake, LakeResource)
     if lake.lake().is_local:
@@ -503,11 +504,11 @@ MAX_SWEEP_VALUES = 25
 
 def _calibrate(args: argparse.Namespace, lake: object) -> int:
     from adapters.calendar import sessions_between
+    from assets.resources import LakeResource, SyntheticSource, ThresholdsResource
+    from assets.thresholds import load_thresholds
     from lake.compare import compare_versions, versions_by_day
     from lake.read import dates_in
     from orchestration.calibrate import format_comparison
-    from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
-    from orchestration.thresholds import load_thresholds
 
     assert isinstance(lake, LakeResource)
     start = _session_date(args.start)
@@ -559,10 +560,11 @@ def _calibrate_sweep(args: argparse.Namespace, lake: object, start: dt.date, end
     """Re-run the classifiers, alerts and their accuracy once per value of one threshold
     and print precision and recall per value and signal (synthetic days have labels)."""
     from adapters.calendar import sessions_between
+    from assets.resources import LakeResource, SyntheticSource, ThresholdsResource
+    from assets.thresholds import load_thresholds, with_value
+    from lake.compare import sweep_file
     from lake.read import dates_in, scan
-    from orchestration.calibrate import format_sweep, sweep_file
-    from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
-    from orchestration.thresholds import load_thresholds, with_value
+    from orchestration.calibrate import format_sweep
 
     assert isinstance(lake, LakeResource)
     key, values = _sweep_values(args.sweep)
@@ -634,7 +636,7 @@ def _live_source(args: argparse.Namespace) -> object:
 
     match args.source:
         case "synthetic":
-            from orchestration.resources import SyntheticSource
+            from assets.resources import SyntheticSource
 
             _check_underlyings(args.underlyings)
             return SyntheticSource(underlyings=args.underlyings, minutes=args.minutes).market()
@@ -699,9 +701,9 @@ def _live(args: argparse.Namespace, lake: object) -> int:
     import asyncio
 
     from adapters.source import MarketSource
+    from assets.resources import LakeResource
     from orchestration.instance import get_instance
     from orchestration.live import DAMAGED, TailBuild, TailBuildError, build_tail, follow, record
-    from orchestration.resources import LakeResource
     from orchestration.spool import Spool
 
     assert isinstance(lake, LakeResource)
@@ -827,7 +829,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
-    from orchestration.resources import (
+    from assets.resources import (
         FilesSource,
         LakeResource,
         SyntheticSource,
@@ -838,10 +840,6 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         build_parser().print_help()
         return EXIT_USAGE
-    if args.command in NOT_YET:
-        raise CliError(
-            f"`flowlake {args.command}` is not implemented yet: {NOT_YET[args.command]}", EXIT_USAGE
-        )
     if args.lake is not None and not args.lake.strip():
         raise CliError("--lake: give a folder or URI (an empty one is no lake)", EXIT_USAGE)
     lake = LakeResource(root=resolve_lake_root(args.lake))
@@ -878,7 +876,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             from adapters.alpaca.config import AlpacaConfig
             from adapters.credentials import MissingCredentialError
             from adapters.databento.config import DatabentoConfig
-            from orchestration.resources import DatabentoSource
+            from assets.resources import DatabentoSource
 
             symbols = list(_symbols(args.symbols))
             source = (
@@ -904,7 +902,7 @@ def run(argv: Sequence[str] | None = None) -> int:
                 raise CliError("give files to ingest, or --source databento|alpaca", EXIT_USAGE)
             from adapters.databento.loader import is_dbn
             from adapters.files import stream_of
-            from orchestration.resources import DatabentoFilesSource
+            from assets.resources import DatabentoFilesSource
 
             dbn = [p for p in args.paths if is_dbn(p)]
             try:
@@ -939,7 +937,7 @@ def run(argv: Sequence[str] | None = None) -> int:
                 print(f"ingest {each} -> {lake.root}: {_summary(result)}")
             return 0
         case "build":
-            from orchestration.thresholds import load_thresholds
+            from assets.thresholds import load_thresholds
 
             try:
                 load_thresholds(args.thresholds)
@@ -966,6 +964,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     handler.setFormatter(logging.Formatter("flowlake: warning: %(message)s"))
     handler.setLevel(logging.WARNING)
     logging.getLogger("flowlake").addHandler(handler)
+    configure_process()
     try:
         code = run(argv)
     except CliError as exc:

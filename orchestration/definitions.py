@@ -4,59 +4,21 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.alert_outcomes import alert_outcomes
-from assets.alerts import alerts
-from assets.classifier_hits import classifier_hits
-from assets.contract_baselines import contract_baselines
-from assets.contract_volume import contract_volume
-from assets.dark_inferences import dark_inferences
-from assets.equity_candles import equity_candles
-from assets.equity_prints import equity_prints
-from assets.flow_packets import flow_packets
-from assets.gamma_exposure import gamma_exposure
-from assets.landing import landing
-from assets.market_tide import market_tide
-from assets.option_prints import option_prints
-from assets.packet_positioning import packet_positioning
-from assets.signal_accuracy import signal_accuracy
-from assets.structures import structures
+from assets.catalog import DERIVED, LANDING, RESOURCES
+from assets.runtime import configure_process
 from orchestration.jobs import (
     calibration_job,
     derived_job,
     eod_schedule,
     landing_job,
 )
-from orchestration.resources import LakeResource, SelectableSource, ThresholdsResource
 from orchestration.sensors import spool_sensor
 
-DERIVED = [
-    option_prints,
-    flow_packets,
-    structures,
-    contract_baselines,
-    classifier_hits,
-    alerts,
-    equity_prints,
-    equity_candles,
-    dark_inferences,
-    market_tide,
-    signal_accuracy,
-    alert_outcomes,
-    contract_volume,
-    packet_positioning,
-    gamma_exposure,
-]
-#: Market-wide assets: not split by bucket of underlyings (see orchestration/buckets.py).
-CROSS_BUCKET = {market_tide.key, signal_accuracy.key}
-
-RESOURCES = {
-    "lake": LakeResource(),
-    "thresholds": ThresholdsResource(),
-    "source": SelectableSource(),
-}
+# A code location's process is Dagster's: its settings start here.
+configure_process()
 
 defs = dg.Definitions(
-    assets=[landing, *DERIVED],
+    assets=[LANDING, *DERIVED],
     jobs=[landing_job, derived_job, calibration_job],
     schedules=[eod_schedule],
     sensors=[spool_sensor],

@@ -21,12 +21,14 @@ import polars as pl
 
 from adapters.schema import STREAMS, quarantine_rows
 from adapters.source import Batch, MarketSource, merge_streams
+from assets.catalog import DERIVED
 from assets.landing import LandingCounts, land_batch
+from assets.partitions import trading_days
+from assets.resources import LakeResource, ThresholdsResource
 from assets.tail import Tail
 from lake import Lake
 from lake.write import land
-from orchestration.partitions import trading_days
-from orchestration.resources import LakeResource
+from orchestration.failures import run_failure
 from orchestration.spool import UNREADABLE, Spool, SpoolDamaged, SpooledBatch
 
 #: Materialization metadata of the quarantine: the spooled batches quarantined whole.
@@ -197,10 +199,6 @@ def build_tail(lake: LakeResource, day: dt.date, tags: dict[str, str]) -> TailBu
     persistent instance (the sensor through its ``SensorResult``), so the Dagster UI shows
     every live materialization and check; EOD, repair and backfill runs stay ordinary runs.
     """
-    from orchestration.definitions import DERIVED
-    from orchestration.failures import run_failure
-    from orchestration.resources import ThresholdsResource
-
     deferred = LakeResource(root=lake.root, checks_per_asset=False)
     with dg.DagsterInstance.ephemeral() as scratch:
         result = dg.materialize(

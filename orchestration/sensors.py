@@ -14,9 +14,9 @@ import time
 
 import dagster as dg
 
+from assets.resources import LakeResource
 from orchestration.jobs import derived_job
 from orchestration.live import LIVE_BUILD_ENV, TailBuild, build_tail, spool_tick
-from orchestration.resources import LakeResource
 from orchestration.spool import Spool
 
 SPOOL_SENSOR_INTERVAL_S = 2

@@ -18,12 +18,17 @@ import pytest
 from adapters.calendar import ny_ns
 from adapters.schema import landed_schema
 from adapters.synthetic import SyntheticDay
+from assets.runtime import configure_process
 from lake import Lake
 
 DAY = dt.date(2026, 11, 24)  # a Tuesday session
 T0 = ny_ns(DAY, dt.time(10, 0))  # 10:00 New York
 MS = 1_000_000
 CONTRACT = "SPY   261127C00600000"
+
+
+# The test session is a process like any entry point's: flowlake's settings apply.
+configure_process()
 
 
 @pytest.fixture(autouse=True)
@@ -159,8 +164,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]
 @pytest.fixture(scope="session")
 def built_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A lake holding one small synthetic day, landed and built (once per test session)."""
+    from assets.resources import LakeResource, SyntheticSource, ThresholdsResource
     from orchestration.definitions import defs
-    from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
 
     root = tmp_path_factory.mktemp("built") / "lake"
     result = dg.materialize(

@@ -305,7 +305,7 @@ def test_truncated_uncompressed_dbn_is_an_error_naming_the_file(tmp_path: Path) 
 def test_file_without_optional_columns_lands_beside_one_that_has_them(
     lake: Lake, tmp_path: Path
 ) -> None:
-    from orchestration.resources import FilesSource
+    from assets.resources import FilesSource
 
     full = tmp_path / "option_trades.a.csv"
     pl.DataFrame([raw_trade("a1", 1.25, 10, multiplier=100)]).write_csv(full)
@@ -361,8 +361,8 @@ def test_damaged_spool_batch_is_quarantined_and_the_rest_land(lake: Lake, tmp_pa
 
     from adapters.synthetic import SyntheticSpec
     from adapters.synthetic.source import SyntheticMarket
+    from assets.resources import LakeResource
     from orchestration.live import DAMAGED, record, spool_tick
-    from orchestration.resources import LakeResource
     from orchestration.spool import Spool
 
     spool = Spool(tmp_path / "spool")

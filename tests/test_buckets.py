@@ -10,13 +10,14 @@ from pathlib import Path
 import dagster as dg
 from polars.testing import assert_frame_equal
 
+from assets.catalog import CROSS_BUCKET
+from assets.resources import LakeResource, SyntheticSource, ThresholdsResource
+from assets.scope import N_BUCKETS, bucket_members, bucket_of
 from lake import Lake
-from lake.compare import DERIVED_KEYS
 from lake.read import read
+from lake.tables import DERIVED_KEYS
 from orchestration.bucketed_definitions import defs as bucketed_defs
-from orchestration.buckets import N_BUCKETS, bucket_members, bucket_of
-from orchestration.definitions import CROSS_BUCKET, defs
-from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
+from orchestration.definitions import defs
 
 DAY = dt.date(2026, 11, 24)
 UNDERLYINGS = "SPY,QQQ,IWM,AAPL,MSFT,NVDA"

@@ -7,7 +7,7 @@ import datetime as dt
 import polars as pl
 
 from adapters.calendar import is_session, ny_ns, session_bounds, session_windows, trading_date_expr
-from orchestration.partitions import trading_days
+from assets.partitions import trading_days
 
 
 def test_holidays_and_weekends_are_not_sessions() -> None:

@@ -135,7 +135,7 @@ def test_calibrate_writes_a_separate_version_and_reports(
 ) -> None:
     import shutil
 
-    from orchestration.thresholds import DEFAULT_THRESHOLDS, load_thresholds
+    from assets.thresholds import DEFAULT_THRESHOLDS, load_thresholds
 
     shutil.copytree(built_lake, clean_env)
     lake = Lake(str(clean_env))
@@ -167,8 +167,8 @@ def test_calibrate_sweeps_one_threshold_and_reports_precision_and_recall(
     at 10,000,000 no sweep fires: recall 0. The Calibration page maps the versions back."""
     import shutil
 
-    from orchestration.calibrate import sweep_points
-    from orchestration.thresholds import load_thresholds
+    from assets.thresholds import load_thresholds
+    from lake.compare import sweep_points
 
     shutil.copytree(built_lake, clean_env)
     code, out, _ = run(
@@ -196,7 +196,7 @@ def test_calibrate_sweeps_one_threshold_and_reports_precision_and_recall(
 def test_calibrate_without_built_days_is_one_line(
     capsys: pytest.CaptureFixture[str], clean_env: Path
 ) -> None:
-    from orchestration.thresholds import DEFAULT_THRESHOLDS
+    from assets.thresholds import DEFAULT_THRESHOLDS
 
     code, _, err = run(
         ["calibrate", "--thresholds", str(DEFAULT_THRESHOLDS), "--start", "2026-11-24"], capsys

@@ -131,8 +131,8 @@ def test_two_days_through_dagster_carry_the_history_and_replay_alone(
 ) -> None:
     """Day 2 seeded from day 1's partition; rebuilding day 2 alone gives the same rows; day 1
     rebuilt after day 2 landed gets its next-day open interest."""
+    from assets.resources import LakeResource, SyntheticSource, ThresholdsResource
     from orchestration.definitions import defs
-    from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
 
     root = tmp_path / "lake"
     resources = {

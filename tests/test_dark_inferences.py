@@ -10,7 +10,7 @@ from adapters.calendar import ny_ns
 from adapters.schema import landed_schema
 from assets.dark_inferences import INFERENCE_COLUMNS, infer_dark
 from assets.equity_prints import enrich_equity_prints
-from orchestration.thresholds import load_thresholds
+from assets.thresholds import load_thresholds
 
 TH = load_thresholds()
 ENRICH = {**TH.section("nbbo"), **TH.section("placement")}

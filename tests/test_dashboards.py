@@ -153,10 +153,10 @@ def test_market_tide_and_accuracy_on_their_pages(
 ) -> None:
     import polars as pl
 
-    from assets.market_tide import MARKET
     from dashboards.filters import signed_money
     from lake import Lake
     from lake.read import read
+    from lake.tables import MARKET
 
     tide = read(Lake(str(built_lake)), "market_tide").filter(pl.col("underlying") == MARKET)
     at = app(monkeypatch, built_lake)

@@ -13,16 +13,16 @@ import polars as pl
 import pytest
 
 from adapters.synthetic import SyntheticDay
+from assets.resources import (
+    LakeResource,
+    SelectableSource,
+    SyntheticSource,
+    ThresholdsResource,
+)
 from lake import Lake
 from lake.read import read
 from orchestration.definitions import defs
 from orchestration.jobs import eod_schedule
-from orchestration.resources import (
-    LakeResource,
-    SnapshotSource,
-    SyntheticSource,
-    ThresholdsResource,
-)
 from tests.conftest import DAY, probe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,7 +98,10 @@ def test_snapshot_source_feeds_landing_and_quarantine(
     pl.concat([trades, bad]).write_parquet(folder / "option_trades.parquet")
     result = dg.materialize(
         list(defs.assets),
-        resources=resources(tmp_path, SnapshotSource(path=str(tmp_path / "snap"))),
+        # Chosen by name, as run config does.
+        resources=resources(
+            tmp_path, SelectableSource(name="snapshot", paths=[str(tmp_path / "snap")])
+        ),
         partition_key=DAY.isoformat(),
         selection=dg.AssetSelection.groups("landing"),
     )
@@ -157,7 +160,7 @@ def test_dagster_definitions_validate_cli(tmp_path: Path) -> None:
 
 
 def test_source_is_selectable_by_name_in_run_config(tmp_path: Path) -> None:
-    from orchestration.resources import DatabentoFilesSource, SelectableSource
+    from assets.resources import DatabentoFilesSource, SelectableSource
 
     data = Path(__file__).parent / "data" / "databento" / "OPRA.PILLAR"
     files = [str(data / f"test_data.{s}.dbn.zst") for s in ("definition", "tbbo")]
@@ -209,10 +212,16 @@ def test_every_derived_table_has_asset_checks_and_they_can_fail() -> None:
 
 @pytest.mark.skipif(sys.platform != "linux", reason="numpy asks for huge pages on Linux only")
 @pytest.mark.parametrize(("setting", "expected"), [(None, "False"), ("1", "True")])
-def test_assets_stop_numpy_huge_page_requests_unless_told(
+def test_entry_points_stop_numpy_huge_page_requests_unless_told(
     setting: str | None, expected: str
 ) -> None:
-    """Importing the assets turns numpy's madvise(MADV_HUGEPAGE) off (measured: kernel time
-    on large arrays doubled the classifier hits' time); ``NUMPY_MADVISE_HUGEPAGE`` still wins."""
-    code = "import assets, numpy; print(numpy._core.multiarray._set_madvise_hugepage(True))"
+    """The process settings turn numpy's madvise(MADV_HUGEPAGE) off (measured: kernel time
+    on large arrays doubled the classifier hits' time); ``NUMPY_MADVISE_HUGEPAGE`` still wins.
+    Importing the assets alone changes nothing."""
+    code = (
+        "import numpy; from orchestration.cli import configure_process; configure_process(); "
+        "print(numpy._core.multiarray._set_madvise_hugepage(True))"
+    )
     assert probe(code, "NUMPY_MADVISE_HUGEPAGE", setting) == expected
+    untouched = "import assets.classifier_hits, numpy; print(numpy._core.multiarray._set_madvise_hugepage(True))"
+    assert probe(untouched, "NUMPY_MADVISE_HUGEPAGE", None) == "True"

@@ -14,7 +14,7 @@ from adapters.calendar import ny_ns
 from adapters.schema import landed_schema
 from assets.equity_candles import INTERVALS, build_candles
 from assets.equity_prints import enrich_equity_prints
-from orchestration.thresholds import load_thresholds
+from assets.thresholds import load_thresholds
 
 TH = load_thresholds()
 PARAMS = {**TH.section("nbbo"), **TH.section("placement")}

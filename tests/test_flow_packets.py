@@ -13,7 +13,7 @@ from polars.testing import assert_frame_equal
 
 from assets.flow_packets import build_packets, packet_starts
 from assets.option_prints import enrich_option_prints
-from orchestration.thresholds import load_thresholds
+from assets.thresholds import load_thresholds
 from tests.conftest import MS, option_quotes, option_trades
 
 TH = load_thresholds()

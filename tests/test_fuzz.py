@@ -16,7 +16,7 @@ from assets.equity_prints import enrich_equity_prints
 from assets.flow_packets import build_packets
 from assets.option_prints import enrich_option_prints
 from assets.structures import find_structures
-from orchestration.thresholds import load_thresholds
+from assets.thresholds import load_thresholds
 from tests.conftest import DAY, MS, option_quotes, option_trades
 from tests.test_equity import frames
 

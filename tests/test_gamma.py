@@ -21,9 +21,9 @@ from assets.gamma_exposure import (
     implied_vol,
     snapshot_times,
 )
+from assets.thresholds import load_thresholds
 from lake import Lake
 from lake.read import read
-from orchestration.thresholds import load_thresholds
 from tests.conftest import DAY
 
 PARAMS = load_thresholds().section("gamma")

@@ -10,12 +10,13 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from adapters.calendar import ny_ns
-from assets.alert_outcomes import outcome_stats, score_outcomes
-from assets.market_tide import MARKET, build_tide
+from assets.alert_outcomes import INTRADAY, score_outcomes
 from assets.packet_positioning import position_packets
 from assets.signal_accuracy import score_signals
 from lake import Lake
+from lake.outcomes import HORIZONS, outcome_stats
 from lake.read import read
+from lake.tables import MARKET, build_tide
 
 DAY = dt.date(2026, 11, 24)
 T0 = ny_ns(DAY, dt.time(10))
@@ -366,3 +367,7 @@ def test_carried_volume_gives_a_tail_the_whole_days_prior_volume() -> None:
     assert_frame_equal(tail, whole.filter(pl.col("start_ts") >= since))
     # By hand: at 3 s, c has 30 (the cancelled 50 excluded) before it; at 6 s, 30 + 25 + 15.
     assert tail["prior_volume"].to_list() == [30, 5, 70]
+
+
+def test_the_outcome_horizons_are_the_read_sides() -> None:
+    assert [*INTRADAY, "next"] == HORIZONS

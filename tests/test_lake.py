@@ -409,13 +409,19 @@ def test_scoped_write_that_loses_a_race_to_another_day_commits(
 
 
 @pytest.mark.parametrize(("setting", "expected"), [(None, "in-memory"), ("streaming", "streaming")])
-def test_importing_the_lake_pins_polars_in_memory_engine_unless_told(
+def test_entry_points_pin_polars_in_memory_engine_unless_told(
     setting: str | None, expected: str
 ) -> None:
     """polars 2 collects on its streaming engine by default, whose morsel order follows
-    thread scheduling (replay must be byte-identical); ``POLARS_ENGINE_AFFINITY`` wins."""
-    code = "import os, lake; print(os.environ['POLARS_ENGINE_AFFINITY'])"
+    thread scheduling (replay must be byte-identical): each entry point (here the Dagster
+    code location) pins the in-memory engine; ``POLARS_ENGINE_AFFINITY`` wins. Importing
+    the lake alone changes nothing."""
+    code = "import os, orchestration.definitions; print(os.environ['POLARS_ENGINE_AFFINITY'])"
     assert probe(code, "POLARS_ENGINE_AFFINITY", setting) == expected
+    untouched = (
+        "import os, lake, assets.structures; print(os.environ.get('POLARS_ENGINE_AFFINITY'))"
+    )
+    assert probe(untouched, "POLARS_ENGINE_AFFINITY", None) == "None"
 
 
 def _stats_frame() -> pl.DataFrame:

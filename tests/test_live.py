@@ -23,13 +23,13 @@ from polars.testing import assert_frame_equal
 from adapters.source import Batch, MarketSource
 from adapters.synthetic import SyntheticSpec
 from adapters.synthetic.source import SyntheticMarket
+from assets.resources import LakeResource, SyntheticSource, ThresholdsResource
 from assets.tail import Tail
 from lake import Lake
-from lake.compare import DERIVED_KEYS
 from lake.read import read
+from lake.tables import DERIVED_KEYS
 from orchestration.definitions import defs
 from orchestration.live import TailBuild, build_tail, land_spooled, record
-from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
 from orchestration.sensors import FOLLOW_ENV, spool_sensor, spool_tick
 from orchestration.spool import Spool
 
@@ -409,3 +409,32 @@ def test_stored_day_replays_through_the_live_path(
         a = read(Lake(str(stored)), stream).sort("event_id")
         b = read(target.lake(), stream).sort("event_id")
         assert_frame_equal(a, b, check_column_order=False)
+
+
+def test_lake_replay_from_the_command_line(
+    tmp_path: Path,
+    instance: dg.DagsterInstance,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``flowlake live --source lake-replay --from-lake STORED`` re-publishes a stored day
+    through the live path into another lake: the same landed rows, the same packets."""
+    from orchestration.cli import main
+
+    stored = tmp_path / "stored"
+    assert build(stored, instance)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    args = ["live", "--source", "lake-replay", "--from-lake", str(stored), "--date", DAY.isoformat(),
+            "--speed", "0", "--interval", "300", "--lake", str(tmp_path / "again"),
+            "--spool", str(tmp_path / "spool"), "--poll", "0.2"]  # fmt: skip
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 0, capsys.readouterr().err
+    for table, key in (("option_trades", "event_id"), ("flow_packets", "packet_id")):
+        a = read(Lake(str(stored)), table).sort(key)
+        b = read(Lake(str(tmp_path / "again")), table).sort(key)
+        assert_frame_equal(a, b, check_column_order=False)
+    with pytest.raises(SystemExit) as exc:
+        main(["live", "--source", "lake-replay", "--lake", str(tmp_path / "x")])
+    assert exc.value.code == 2
+    assert "--from-lake: give the lake holding the stored day" in capsys.readouterr().err

@@ -20,11 +20,11 @@ from moto.server import ThreadedMotoServer
 from polars.testing import assert_frame_equal
 from streamlit.testing.v1 import AppTest
 
+from assets.resources import LakeResource, SyntheticSource, ThresholdsResource
 from lake import Lake
 from lake.read import read
 from lake.write import land
 from orchestration.definitions import defs
-from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
 from tests.conftest import at_once
 
 DAY = dt.date(2026, 11, 24)

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from assets.option_prints import enrich_option_prints
-from orchestration.thresholds import load_thresholds
+from assets.thresholds import load_thresholds
 from tests.conftest import MS, option_quotes, option_trades
 
 TH = load_thresholds()

@@ -28,12 +28,13 @@ from moto.server import ThreadedMotoServer
 from polars.testing import assert_frame_equal
 
 from adapters.calendar import NY, is_session, previous_session
+from assets.catalog import CROSS_BUCKET
+from assets.resources import LakeResource, SyntheticSource, ThresholdsResource
 from lake import Lake
-from lake.compare import DERIVED_KEYS
 from lake.read import read
-from orchestration.definitions import CROSS_BUCKET, defs
+from lake.tables import DERIVED_KEYS
+from orchestration.definitions import defs
 from orchestration.executors import CELERY_FILE
-from orchestration.resources import LakeResource, SyntheticSource, ThresholdsResource
 from orchestration.serve import stop_groups
 from tests.services import Redis, postgres, redis_server
 

@@ -21,7 +21,7 @@ from assets.contract_baselines import (
 )
 from assets.flow_packets import PACKET_COLUMNS
 from assets.structures import STRUCTURE_COLUMNS
-from orchestration.thresholds import load_thresholds
+from assets.thresholds import load_thresholds
 
 TH = load_thresholds()
 THD = thresholds_dict(TH)

@@ -9,7 +9,7 @@ from assets.flow_packets import build_packets
 from assets.opening import volume_through
 from assets.option_prints import enrich_option_prints
 from assets.structures import find_structures, leg_groups
-from orchestration.thresholds import load_thresholds
+from assets.thresholds import load_thresholds
 from tests.conftest import DAY, MS, option_quotes, option_trades
 
 TH = load_thresholds()

@@ -82,7 +82,7 @@ def test_quotes_never_crossed_and_trades_mostly_inside(synthetic_day: SyntheticD
         q = synthetic_day.tables[name]
         assert (q["bid"] <= q["ask"]).all()
     from assets.option_prints import enrich_option_prints
-    from orchestration.thresholds import load_thresholds
+    from assets.thresholds import load_thresholds
 
     th = load_thresholds()
     trades = validate("option_trades", synthetic_day.tables["option_trades"]).valid
@@ -101,7 +101,7 @@ def test_full_session_prints_are_priced_off_the_quote_in_force() -> None:
     # time, so late prints were priced off stale quotes and planted buys at the ask came out
     # as MID. Every print of the planted bursts is bought at the ask in force.
     from assets.option_prints import enrich_option_prints
-    from orchestration.thresholds import load_thresholds
+    from assets.thresholds import load_thresholds
 
     th = load_thresholds()
     day = generate_day(SyntheticSpec(date=DAY, underlyings=("SPY", "AAPL")))
@@ -213,6 +213,6 @@ def test_the_planted_floors_are_the_default_thresholds() -> None:
     """The labels state what the default thresholds must find: the floors the generator
     plants against are the packaged file's values, key for key."""
     from adapters.synthetic.expect import Floors
-    from orchestration.thresholds import load_thresholds
+    from assets.thresholds import load_thresholds
 
     assert Floors() == Floors.from_thresholds(load_thresholds().values)

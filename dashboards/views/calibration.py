@@ -9,8 +9,7 @@ import streamlit as st
 
 from dashboards.data import current_lake, load_day
 from dashboards.state import open_page
-from lake.compare import compare_versions, config_versions
-from orchestration.calibrate import sweep_points
+from lake.compare import compare_versions, config_versions, sweep_points
 
 view = open_page("Calibration")
 

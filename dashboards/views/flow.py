@@ -6,10 +6,10 @@ import plotly.express as px
 import polars as pl
 import streamlit as st
 
-from assets.market_tide import MARKET
 from dashboards.data import load_day
 from dashboards.filters import in_view, money, ns, ny_time, signed_money
 from dashboards.state import open_page
+from lake.tables import MARKET
 
 view = open_page("Options flow")
 

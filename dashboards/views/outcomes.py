@@ -5,10 +5,10 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from assets.alert_outcomes import outcome_stats
 from dashboards.data import default_config_version, load_day
 from dashboards.filters import in_view
 from dashboards.state import open_page
+from lake.outcomes import outcome_stats
 
 view = open_page("Alert outcomes")
 

@@ -23,12 +23,12 @@ from adapters.schema import landed_schema
 from adapters.source import Batch, rows_of_day
 from adapters.synthetic.market import SyntheticSpec
 from adapters.synthetic.source import SyntheticMarket
+from assets.scope import bucket_members, row_scope
+from assets.thresholds import Thresholds, load_thresholds
 from lake import Lake
 from lake.location import resolve_lake_root
 from lake.read import scan
 from lake.write import RowScope, WriteResult, land, overwrite_partition, upsert
-from orchestration.buckets import bucket_members, row_scope
-from orchestration.thresholds import Thresholds, load_thresholds
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -378,14 +378,15 @@ class AlpacaSource(MarketDataSource):
         return AlpacaHistorical(config).historical(day)
 
 
-SOURCE_NAMES = ("synthetic", "files", "databento-files", "databento", "alpaca")
+SOURCE_NAMES = ("synthetic", "snapshot", "files", "databento-files", "databento", "alpaca")
 
 
 class SelectableSource(MarketDataSource):
     """The source chosen by name in run config (``resources.source.config.name``).
 
-    ``synthetic`` (default), ``files`` / ``databento-files`` (``paths``), ``databento`` and
-    ``alpaca`` (``symbols``; keys from the environment or ``.env``).
+    ``synthetic`` (default), ``snapshot`` (``paths[0]``: recorded canonical files, one folder
+    a day), ``files`` / ``databento-files`` (``paths``), ``databento`` and ``alpaca``
+    (``symbols``; keys from the environment or ``.env``).
     """
 
     name: str = Field(default="synthetic", description=" | ".join(SOURCE_NAMES))
@@ -411,6 +412,10 @@ class SelectableSource(MarketDataSource):
                 return SyntheticSource(
                     seed=self.seed, underlyings=",".join(self.symbols), minutes=self.minutes
                 )
+            case "snapshot" if len(self.paths) == 1:
+                return SnapshotSource(path=self.paths[0])
+            case "snapshot":
+                raise ValueError("source snapshot: give one folder in paths")
             case "files":
                 return FilesSource(paths=self.paths)
             case "databento-files":
