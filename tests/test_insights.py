@@ -11,12 +11,13 @@ from polars.testing import assert_frame_equal
 
 from adapters.calendar import ny_ns
 from assets.alert_outcomes import INTRADAY, score_outcomes
+from assets.market_tide import build_tide
 from assets.packet_positioning import position_packets
 from assets.signal_accuracy import score_signals
 from lake import Lake
 from lake.outcomes import HORIZONS, outcome_stats
 from lake.read import read
-from lake.tables import MARKET, build_tide
+from lake.tables import MARKET
 
 DAY = dt.date(2026, 11, 24)
 T0 = ny_ns(DAY, dt.time(10))

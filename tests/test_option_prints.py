@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import pytest
 
@@ -300,3 +302,30 @@ def test_book_kept_near_prints_matches_every_print_as_the_whole_book_would() -> 
     }
     assert got == {t["event_id"]: latest(t) for t in trades}
     assert sum(v is not None for v in got.values()) > 100  # most prints do find a quote
+
+
+def test_the_condition_policy_reads_as_rows_from_its_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rule 4's policy is data: a row per code, a named column per flag. By hand: OPRA 'S'
+    (ISO) counts toward flow, is aggressor-eligible and is an ISO; 'f' (multi-leg) is
+    complex and not eligible; a vendor's numeric 219 is 'S'. A malformed file (a flag that
+    is not true/false, a code listed twice) fails with the file and the reason."""
+    import assets.conditions as conditions
+
+    opra = conditions.opra_policy()
+    iso = opra.filter(pl.col("code") == "S").row(0, named=True)
+    assert (iso["counts_flow"], iso["aggressor_eligible"], iso["iso"]) == (True, True, True)
+    multi = opra.filter(pl.col("code") == "f").row(0, named=True)
+    assert (multi["complex"], multi["aggressor_eligible"]) == (True, False)
+    assert conditions.OPRA_NUMERIC["219"] == "S"
+    flags = ("counts_flow", "iso")
+    monkeypatch.setattr(conditions, "POLICY_DIR", tmp_path)
+    (tmp_path / "bad.csv").write_text("code,description,counts_flow,iso\nS,iso,yes,true\n")
+    with pytest.raises(ValueError, match=r"bad\.csv: flags must be true or false: counts_flow"):
+        conditions._read("bad.csv", flags)
+    (tmp_path / "twice.csv").write_text(
+        "code,description,counts_flow,iso\nS,iso,true,true\nS,again,true,true\n"
+    )
+    with pytest.raises(ValueError, match=r"twice\.csv: a code is listed twice"):
+        conditions._read("twice.csv", flags)
