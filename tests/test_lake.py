@@ -145,17 +145,17 @@ def test_landing_that_loses_a_race_leaves_no_files_behind(
     import lake.write as write
 
     land(lake, "option_trades", trades(10, "a"))
-    real = write._write_files
+    real = write.write_files
     rival: list[int] = []
 
     def write_then_lose(*args: object, **kwargs: object) -> list:
         actions = real(*args, **kwargs)
-        if write._write_files is write_then_lose:  # once: the rival writes as usual
-            monkeypatch.setattr(write, "_write_files", real)
+        if write.write_files is write_then_lose:  # once: the rival writes as usual
+            monkeypatch.setattr(write, "write_files", real)
             rival.append(land(lake, "option_trades", trades(15, "a").slice(5)).rows_written)
         return actions
 
-    monkeypatch.setattr(write, "_write_files", write_then_lose)
+    monkeypatch.setattr(write, "write_files", write_then_lose)
     result = land(lake, "option_trades", trades(12, "a"))
     assert rival == [5] and result.rows_written == 0  # a10, a11: landed by the rival
     stored = read(lake, "option_trades")
@@ -207,7 +207,7 @@ def test_writes_skip_dictionaries_of_unique_columns_and_keep_file_statistics(lak
     import pyarrow.parquet as pq
     from deltalake import DeltaTable
 
-    from lake.write import writer_properties
+    from lake.files import writer_properties
 
     frame = trades(3000)
     plain = set((writer_properties(frame).column_properties or {}).keys())
@@ -305,7 +305,7 @@ def test_whole_partition_write_of_lists_in_several_files_reads_back_equal(
 ) -> None:
     """List columns take polars' writer too: written as several files, each file holds
     its own rows' lists and the day reads back as written, in order."""
-    import lake.write as write
+    import lake.files as write
 
     monkeypatch.setattr(write, "DERIVED_FILE_BYTES", 64)  # a few rows per file
     frame = trades(40).with_columns(
@@ -323,7 +323,7 @@ def test_whole_partition_write_reads_back_in_the_order_written(
     lake: Lake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A day written as several files reads back in time order (files are listed by name)."""
-    import lake.write as write
+    import lake.files as write
 
     monkeypatch.setattr(write, "DERIVED_FILE_BYTES", 64)  # a few rows per file
     frame = trades(300).sort("ts_event")
@@ -337,7 +337,7 @@ def test_delta_write_of_a_many_chunk_frame_reads_back_in_the_order_written(
 ) -> None:
     """Delta's writer (a tail write) lists the files of a many-chunk frame out of order
     unless the frame is rechunked first."""
-    import lake.write as write
+    import lake.files as write
 
     monkeypatch.setattr(write, "DERIVED_FILE_BYTES", 64)
     frame = trades(300).sort("ts_event")
@@ -452,7 +452,7 @@ def test_file_statistics_from_the_footer_equal_the_computed_ones(tmp_path: Path,
     and a file of several row groups folded into one range."""
     import json
 
-    from lake.write import computed_stats, file_stats
+    from lake.files import computed_stats, file_stats
 
     frame = _stats_frame().head(rows)
     for row_group_size in (None, 1):
