@@ -9,17 +9,16 @@ the packets' ``event_ids`` to each print.
 
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation.
 
-from typing import Any
-
 import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
 
 from assets.checks import all_exist, specs, unique
-from assets.classifier_hits import signals_plan, thresholds_dict
+from assets.classifier_hits import signals_plan
 from assets.partitions import partition_date, trading_days
 from assets.resources import LakeResource, ThresholdsResource
 from assets.tail import ALERT_PATH
+from assets.thresholds import Thresholds
 
 SEVERITIES = ("low", "medium", "high")
 ALERT_COLUMNS = [
@@ -28,7 +27,7 @@ ALERT_COLUMNS = [
 ]  # fmt: skip
 
 
-def score_alerts(hits: pl.LazyFrame, th: dict[str, Any]) -> pl.LazyFrame:
+def score_alerts(hits: pl.LazyFrame, th: Thresholds) -> pl.LazyFrame:
     """Return the alerts of one day's hits (one config version), ordered by ts, alert_id.
 
     Returns
@@ -37,8 +36,8 @@ def score_alerts(hits: pl.LazyFrame, th: dict[str, Any]) -> pl.LazyFrame:
         One row per subject (packet or structure) with its score, severity, the hits
         and packets behind it, and the classifiers that fired.
     """
-    a = th["alerts"]
-    min_cov = th["gates"]["min_coverage"]
+    a = th.alerts
+    min_cov = th.gates.min_coverage
     grouped = (
         hits.with_columns(pl.coalesce("packet_id", "structure_id").alias("subject"))
         .sort("ts", "hit_id")
@@ -63,18 +62,14 @@ def score_alerts(hits: pl.LazyFrame, th: dict[str, Any]) -> pl.LazyFrame:
         )
     )
     score = (
-        pl.min_horizontal(
-            pl.lit(float(a["premium_cap"])), pl.col("premium") / a["premium_per_point"]
-        )
-        + (pl.col("max_confidence") * a["confidence_weight"]).round(0)
-        + pl.min_horizontal(
-            pl.lit(float(a["hits_cap"])), pl.col("n_hits") * float(a["points_per_hit"])
-        )
+        pl.min_horizontal(pl.lit(float(a.premium_cap)), pl.col("premium") / a.premium_per_point)
+        + (pl.col("max_confidence") * a.confidence_weight).round(0)
+        + pl.min_horizontal(pl.lit(float(a.hits_cap)), pl.col("n_hits") * float(a.points_per_hit))
     )
     level = (
-        pl.when(pl.col("score") >= a["high"])
+        pl.when(pl.col("score") >= a.high)
         .then(2)
-        .when(pl.col("score") >= a["medium"])
+        .when(pl.col("score") >= a.medium)
         .then(1)
         .otherwise(0)
     )
@@ -122,7 +117,7 @@ def alerts(
     if plan.since_ns is not None:
         # All hits of one subject share its start time, so an alert is in the tail whole.
         hits = hits.filter(pl.col("ts") >= plan.since_ns)
-    out = score_alerts(hits, thresholds_dict(th)).collect()
+    out = score_alerts(hits, th).collect()
     checks = [
         unique(out, "alert_id"),
         all_exist(

@@ -23,7 +23,7 @@ margin (monotone in premium). A sweep's ISO prints raise its score (:func:`iso_s
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
 
 import dagster as dg
 import polars as pl
@@ -44,6 +44,7 @@ from assets.partitions import partition_date, trading_days
 from assets.resources import LakeResource, ThresholdsResource
 from assets.structures import structures_since
 from assets.tail import ALERT_PATH, Plan, plan_for, tail_of
+from assets.thresholds import GateRules, Thresholds
 
 THIN_BASELINE_FACTOR = 0.8
 #: Underlying price for the 0DTE distance: the equity NBBO mid no older than this.
@@ -168,11 +169,11 @@ def with_underlying_price(
     return pl.concat([priced, unpriced])
 
 
-def _gates(g: dict[str, Any]) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
+def _gates(g: GateRules) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
     """Return (passes, direction, gate score, gate explanation) expressions."""
-    buy = pl.col("buy_ratio") >= g["min_buy_ratio"]
-    sell = pl.col("buy_ratio") <= g["max_sell_ratio"]
-    covered = pl.col("nbbo_coverage") >= g["min_coverage"]
+    buy = pl.col("buy_ratio") >= g.min_buy_ratio
+    sell = pl.col("buy_ratio") <= g.max_sell_ratio
+    covered = pl.col("nbbo_coverage") >= g.min_coverage
     call = pl.col("right") == "C"
     direction = (
         pl.when(buy & call).then(pl.lit("bullish")).when(buy).then(pl.lit("bearish"))
@@ -180,14 +181,14 @@ def _gates(g: dict[str, Any]) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
     )  # fmt: skip
     side_score = (
         pl.when(buy)
-        .then((pl.col("buy_ratio") - g["min_buy_ratio"]) / (1 - g["min_buy_ratio"]))
-        .otherwise((g["max_sell_ratio"] - pl.col("buy_ratio")) / g["max_sell_ratio"])
+        .then((pl.col("buy_ratio") - g.min_buy_ratio) / (1 - g.min_buy_ratio))
+        .otherwise((g.max_sell_ratio - pl.col("buy_ratio")) / g.max_sell_ratio)
     )
-    cover_score = (pl.col("nbbo_coverage") - g["min_coverage"]) / (1 - g["min_coverage"])
+    cover_score = (pl.col("nbbo_coverage") - g.min_coverage) / (1 - g.min_coverage)
     text = pl.format(
         "coverage {} >= {}; buy ratio {} {} -> {} ({} {})",
-        _num(pl.col("nbbo_coverage"), 2), pl.lit(g["min_coverage"]), _num(pl.col("buy_ratio"), 2),
-        pl.when(buy).then(pl.lit(f">= {g['min_buy_ratio']}")).otherwise(pl.lit(f"<= {g['max_sell_ratio']}")),
+        _num(pl.col("nbbo_coverage"), 2), pl.lit(g.min_coverage), _num(pl.col("buy_ratio"), 2),
+        pl.when(buy).then(pl.lit(f">= {g.min_buy_ratio}")).otherwise(pl.lit(f"<= {g.max_sell_ratio}")),
         direction, pl.when(call).then(pl.lit("call")).otherwise(pl.lit("put")),
         pl.when(buy).then(pl.lit("bought")).otherwise(pl.lit("sold")),
     )  # fmt: skip
@@ -229,159 +230,145 @@ def _spread_text(min_n: int) -> pl.Expr:
     )
 
 
-def classify_packets(scored: pl.LazyFrame, th: dict[str, Any], config_version: str) -> pl.LazyFrame:
-    """Return sweep, spike and 0DTE hits of single-leg packets not in a structure.
+@dataclass(frozen=True)
+class ZRule:
+    """A z condition on ``field`` (``premium`` or ``size``) that applies once the baseline
+    is full (:func:`_z_rule`)."""
 
-    ``scored`` holds packets with their baseline columns (``n_prior``, ``premium_z``,
-    ``size_z``), ``underlying_price`` and ``in_structure``.
+    field: str
+    minimum: float
+
+
+@dataclass(frozen=True)
+class PacketRule:
+    """One single-packet classifier as data: :func:`classify_packets` turns each into its
+    filter, its score and its explanation.
+
+    A packet hits when ``where`` holds, every floor's value reaches its threshold, every z
+    rule passes and the gates pass. The score is the mean of the floors' clearances, the z
+    rules' scores, ``extra_scores`` and the gate score, in that order; ``boost`` may raise
+    it (a sweep's ISO prints). ``explanation`` gets the z rules' texts, the spread z and
+    the gates' text as ``{z}``, ``{spread}`` and ``{gates}`` placeholders' values.
     """
-    gate_ok, direction, gate_score, gate_text = _gates(th["gates"])
-    min_n = int(th["baselines"]["z_min_samples"])
-    base = scored.filter(~pl.col("complex") & ~pl.col("in_structure"))
-    hits = []
 
-    sw = th["classifiers.sweep"]
-    pz_ok, pz_score, pz_text = _z_rule("premium", sw["min_premium_z"], min_n)
-    hits.append(
-        base.filter(
-            (pl.col("kind") == "sweep")
-            & (pl.col("premium") >= sw["min_premium"])
-            & (pl.col("n_prints") >= sw["min_count"])
-            & pz_ok
-            & gate_ok
-        ).with_columns(
-            pl.lit("sweep").alias("classifier"),
+    name: str
+    where: pl.Expr
+    floors: tuple[tuple[pl.Expr, float], ...]
+    z_rules: tuple[ZRule, ...]
+    explanation: Callable[[list[pl.Expr], pl.Expr, pl.Expr], pl.Expr]
+    extra_scores: tuple[pl.Expr, ...] = ()
+    boost: Callable[[pl.Expr], pl.Expr] | None = None
+
+
+def packet_rules(th: Thresholds) -> list[PacketRule]:
+    """Return the single-packet classifiers under ``th`` (rule 8): sweep, spike, 0DTE
+    gamma punch and burst, each a row of the rule table."""
+    sw, sp, zd, bu = (th.classifiers.sweep, th.classifiers.spike, th.classifiers.zero_dte,
+                      th.classifiers.burst)  # fmt: skip
+    count = th.packets.sweep_min_count
+    distance = (pl.col("strike") / pl.col("underlying_price") - 1).abs()
+    return [
+        PacketRule(
+            name="sweep",
+            where=pl.col("kind") == "sweep",
+            floors=((pl.col("premium"), sw.min_premium), (pl.col("n_prints"), count)),
+            z_rules=(ZRule("premium", sw.min_premium_z),),
             # Rule 5: ISO prints strengthen a sweep. Their share of its prints closes
             # ``iso_weight`` of the gap between the conditions' mean score and 1.
-            iso_strengthened(
-                pl.mean_horizontal(
-                    clearance(pl.col("premium"), sw["min_premium"]),
-                    clearance(pl.col("n_prints"), sw["min_count"]),
-                    pz_score,
-                    gate_score,
-                ),
-                float(sw["iso_weight"]),
-            ).alias("_score"),
-            pl.format(
+            boost=lambda score: iso_strengthened(score, float(sw.iso_weight)),
+            explanation=lambda z, spread, gates: pl.format(
                 "sweep: premium ${} >= ${}; {} prints >= {} over {} exchanges ({} ISO); {}; {}; {}",
-                _num(pl.col("premium"), 0),
-                pl.lit(sw["min_premium"]),
-                pl.col("n_prints"),
-                pl.lit(sw["min_count"]),
-                pl.col("n_exchanges"),
-                pl.col("iso_count"),
-                pz_text,
-                _spread_text(min_n),
-                gate_text,
-            ).alias("explanation"),
-        )
-    )
-
-    sp = th["classifiers.spike"]
-    pz_ok, pz_score, pz_text = _z_rule("premium", sp["min_premium_z"], min_n)
-    sz_ok, sz_score, sz_text = _z_rule("size", sp["min_size_z"], min_n)
-    hits.append(
-        base.filter(
-            (pl.col("premium") >= sp["min_premium"])
-            & (pl.col("size") >= sp["min_size"])
-            & pz_ok
-            & sz_ok
-            & gate_ok
-        ).with_columns(
-            pl.lit("spike").alias("classifier"),
-            pl.mean_horizontal(
-                clearance(pl.col("premium"), sp["min_premium"]),
-                clearance(pl.col("size"), sp["min_size"]),
-                pz_score,
-                sz_score,
-                gate_score,
-            ).alias("_score"),
-            pl.format(
+                _num(pl.col("premium"), 0), pl.lit(sw.min_premium), pl.col("n_prints"),
+                pl.lit(count), pl.col("n_exchanges"), pl.col("iso_count"), *z, spread, gates,
+            ),
+        ),
+        PacketRule(
+            name="spike",
+            where=pl.lit(True),
+            floors=((pl.col("premium"), sp.min_premium), (pl.col("size"), sp.min_size)),
+            z_rules=(ZRule("premium", sp.min_premium_z), ZRule("size", sp.min_size_z)),
+            explanation=lambda z, spread, gates: pl.format(
                 "spike: premium ${} >= ${}; size {} >= {}; {}; {}; {}; {}",
-                _num(pl.col("premium"), 0),
-                pl.lit(sp["min_premium"]),
-                pl.col("size"),
-                pl.lit(sp["min_size"]),
-                pz_text,
-                sz_text,
-                _spread_text(min_n),
-                gate_text,
-            ).alias("explanation"),
-        )
-    )
-
-    zd = th["classifiers.zero_dte"]
-    distance = (pl.col("strike") / pl.col("underlying_price") - 1).abs()
-    hits.append(
-        base.filter(
+                _num(pl.col("premium"), 0), pl.lit(sp.min_premium), pl.col("size"),
+                pl.lit(sp.min_size), *z, spread, gates,
+            ),
+        ),
+        PacketRule(
+            name="zero_dte",
             # Trading date in New York, never UTC: a 19:30 New York print is still that day.
-            (pl.col("expiry") == trading_date_expr(pl.col("start_ts")))
-            & (distance <= zd["max_strike_distance"])
-            & (pl.col("premium") >= zd["min_premium"])
-            & (pl.col("size") >= zd["min_size"])
-            & gate_ok
-        ).with_columns(
-            pl.lit("zero_dte").alias("classifier"),
-            pl.mean_horizontal(
-                clearance(pl.col("premium"), zd["min_premium"]),
-                clearance(pl.col("size"), zd["min_size"]),
-                (1 - distance / zd["max_strike_distance"]).clip(0, 1),
-                gate_score,
-            ).alias("_score"),
-            pl.format(
+            where=(pl.col("expiry") == trading_date_expr(pl.col("start_ts")))
+            & (distance <= zd.max_strike_distance),
+            floors=((pl.col("premium"), zd.min_premium), (pl.col("size"), zd.min_size)),
+            z_rules=(),
+            extra_scores=((1 - distance / zd.max_strike_distance).clip(0, 1),),
+            explanation=lambda z, spread, gates: pl.format(
                 "0DTE gamma punch: expires today ({}); strike {} within {}% of underlying {}{} ({}%); premium ${} >= ${}; size {} >= {}; {}",
-                pl.col("expiry").cast(pl.String),
-                pl.col("strike"),
-                pl.lit(zd["max_strike_distance"] * 100),
-                _num(pl.col("underlying_price"), 2),
+                pl.col("expiry").cast(pl.String), pl.col("strike"),
+                pl.lit(zd.max_strike_distance * 100), _num(pl.col("underlying_price"), 2),
                 pl.when(pl.col("underlying_implied").fill_null(False))
                 .then(pl.lit(" (implied by its options' put-call parity)"))
                 .otherwise(pl.lit("")),
-                _num(distance * 100, 2),
-                _num(pl.col("premium"), 0),
-                pl.lit(zd["min_premium"]),
-                pl.col("size"),
-                pl.lit(zd["min_size"]),
-                gate_text,
-            ).alias("explanation"),
-        )
-    )
-    bu = th["classifiers.burst"]
-    hits.append(
-        base.filter(
-            (pl.col("max_burst") >= bu["min_prints"])
-            & (pl.col("premium") >= bu["min_premium"])
-            & gate_ok
-        ).with_columns(
-            pl.lit("burst").alias("classifier"),
-            pl.mean_horizontal(
-                clearance(pl.col("max_burst"), bu["min_prints"]),
-                clearance(pl.col("premium"), bu["min_premium"]),
-                gate_score,
-            ).alias("_score"),
-            pl.format(
+                _num(distance * 100, 2), _num(pl.col("premium"), 0), pl.lit(zd.min_premium),
+                pl.col("size"), pl.lit(zd.min_size), gates,
+            ),
+        ),
+        PacketRule(
+            name="burst",
+            where=pl.lit(True),
+            floors=((pl.col("max_burst"), bu.min_prints), (pl.col("premium"), bu.min_premium)),
+            z_rules=(),
+            explanation=lambda z, spread, gates: pl.format(
                 "burst: {} non-floor prints within {} ms >= {}; {} prints over {} exchanges in the packet; premium ${} >= ${}; {}",
-                pl.col("max_burst"),
-                pl.lit(th["packets"]["burst_window_ms"]),
-                pl.lit(bu["min_prints"]),
-                pl.col("n_prints"),
-                pl.col("n_exchanges"),
-                _num(pl.col("premium"), 0),
-                pl.lit(bu["min_premium"]),
-                gate_text,
-            ).alias("explanation"),
+                pl.col("max_burst"), pl.lit(th.packets.burst_window_ms), pl.lit(bu.min_prints),
+                pl.col("n_prints"), pl.col("n_exchanges"), _num(pl.col("premium"), 0),
+                pl.lit(bu.min_premium), gates,
+            ),
+        ),
+    ]  # fmt: skip
+
+
+def classify_packets(scored: pl.LazyFrame, th: Thresholds, config_version: str) -> pl.LazyFrame:
+    """Return the hits of every :func:`packet_rules` rule on single-leg packets not in a
+    structure.
+
+    ``scored`` holds packets with their baseline columns (``n_prior``, ``premium_z``,
+    ``size_z``, ``spread_z``, ``spread_n``), ``underlying_price`` and ``in_structure``.
+    """
+    gate_ok, direction, gate_score, gate_text = _gates(th.gates)
+    min_n = th.baselines.z_min_samples
+    base = scored.filter(~pl.col("complex") & ~pl.col("in_structure"))
+    hits = []
+    for rule in packet_rules(th):
+        z = [_z_rule(r.field, r.minimum, min_n) for r in rule.z_rules]
+        passes = [value >= threshold for value, threshold in rule.floors]
+        passes += [ok for ok, _, _ in z]
+        score = pl.mean_horizontal(
+            *(clearance(value, threshold) for value, threshold in rule.floors),
+            *(score for _, score, _ in z),
+            *rule.extra_scores,
+            gate_score,
         )
-    )
+        hits.append(
+            base.filter(rule.where, *passes, gate_ok).with_columns(
+                pl.lit(rule.name).alias("classifier"),
+                (score if rule.boost is None else rule.boost(score)).alias("_score"),
+                pl.lit(bool(rule.z_rules)).alias("_leans_on_baseline"),
+                rule.explanation([text for _, _, text in z], _spread_text(min_n), gate_text).alias(
+                    "explanation"
+                ),
+            )
+        )
     thin = pl.col("n_prior") < min_n
-    # Only classifiers with a z condition lean on the baseline.
-    leans_on_baseline = pl.col("classifier").is_in(["sweep", "spike"])
     return (
         pl.concat(hits, how="diagonal_relaxed")
         .with_columns(
             direction.alias("direction"),
             (
                 (0.5 + 0.5 * pl.col("_score"))
-                * pl.when(thin & leans_on_baseline).then(THIN_BASELINE_FACTOR).otherwise(1.0)
+                # Only classifiers with a z condition lean on the baseline.
+                * pl.when(thin & pl.col("_leans_on_baseline"))
+                .then(THIN_BASELINE_FACTOR)
+                .otherwise(1.0)
             ).alias("confidence"),
             pl.lit(None, pl.String).alias("structure_id"),
             pl.concat_list(pl.col("packet_id")).alias("packet_ids"),
@@ -396,7 +383,7 @@ def classify_packets(scored: pl.LazyFrame, th: dict[str, Any], config_version: s
 
 
 def classify_repeats(
-    packets: pl.LazyFrame, legs: pl.LazyFrame, th: dict[str, Any], config_version: str
+    packets: pl.LazyFrame, legs: pl.LazyFrame, th: Thresholds, config_version: str
 ) -> pl.LazyFrame:
     """Return repeat-hitter hits: one contract hit again and again by similar orders.
 
@@ -426,13 +413,13 @@ def classify_repeats(
     With the defaults, calls of one contract bought 120, 150 and 100 lots at 10:00, 10:02
     and 10:04 for $30k in all give one hit at 10:04; a fourth at 10:05 gives none.
     """
-    rh = th["classifiers.repeat_hitter"]
-    m = int(rh["min_orders"])
-    gate_ok, direction, gate_score, gate_text = _gates(th["gates"])
+    rh = th.classifiers.repeat_hitter
+    m = int(rh.min_orders)
+    gate_ok, direction, gate_score, gate_text = _gates(th.gates)
     key = ["contract", "_direction"]
     orders = (
         packets.join(legs, on="packet_id", how="anti")
-        .filter(~pl.col("complex") & (pl.col("size") >= rh["min_order_size"]) & gate_ok)
+        .filter(~pl.col("complex") & (pl.col("size") >= rh.min_order_size) & gate_ok)
         .with_columns(direction.alias("_direction"), gate_score.alias("_gate_score"))
         .sort("contract", "_direction", "start_ts", "packet_id")
     )
@@ -450,9 +437,9 @@ def classify_repeats(
         packet_ids=pl.concat_list(last),
     ).with_columns(
         _repeat=(
-            (pl.col("_span") <= rh["window_sec"])
-            & (pl.col("_largest") <= rh["max_size_ratio"] * pl.col("_smallest"))
-            & (pl.col("_premium") >= rh["min_premium"])
+            (pl.col("_span") <= rh.window_sec)
+            & (pl.col("_largest") <= rh.max_size_ratio * pl.col("_smallest"))
+            & (pl.col("_premium") >= rh.min_premium)
         ).fill_null(False)
     )  # fmt: skip
     return (
@@ -464,8 +451,8 @@ def classify_repeats(
                 0.5
                 + 0.5
                 * pl.mean_horizontal(
-                    clearance(pl.col("_premium"), rh["min_premium"]),
-                    clearance(-pl.col("_span"), -float(rh["window_sec"]), float(rh["window_sec"])),
+                    clearance(pl.col("_premium"), rh.min_premium),
+                    clearance(-pl.col("_span"), -float(rh.window_sec), float(rh.window_sec)),
                     pl.col("_gates"),
                 )
             ).alias("confidence"),
@@ -474,12 +461,12 @@ def classify_repeats(
                 pl.lit(m),
                 pl.col("_smallest"),
                 pl.col("_largest"),
-                pl.lit(rh["max_size_ratio"]),
-                pl.lit(rh["min_order_size"]),
+                pl.lit(rh.max_size_ratio),
+                pl.lit(rh.min_order_size),
                 _num(pl.col("_span"), 0),
-                pl.lit(rh["window_sec"]),
+                pl.lit(rh.window_sec),
                 _num(pl.col("_premium"), 0),
-                pl.lit(rh["min_premium"]),
+                pl.lit(rh.min_premium),
                 gate_text,
             ).alias("explanation"),
             pl.col("_premium").alias("premium"),
@@ -501,11 +488,11 @@ def _hit_id(config_version: str, subject: pl.Expr) -> pl.Expr:
 
 
 def classify_structures(
-    structures: pl.LazyFrame, packets: pl.LazyFrame, th: dict[str, Any], config_version: str
+    structures: pl.LazyFrame, packets: pl.LazyFrame, th: Thresholds, config_version: str
 ) -> pl.LazyFrame:
     """Return roll hits: roll and calendar structures with enough premium and coverage."""
-    ro = th["classifiers.roll"]
-    min_cov = th["gates"]["min_coverage"]
+    ro = th.classifiers.roll
+    min_cov = th.gates.min_coverage
     coverage = (
         structures.select("structure_id", "packet_ids").explode("packet_ids")
         .join(packets.select(pl.col("packet_id").alias("packet_ids"), "nbbo_coverage"), on="packet_ids")
@@ -513,8 +500,7 @@ def classify_structures(
     )  # fmt: skip
     return (
         structures.filter(
-            pl.col("kind").is_in(["roll", "calendar"])
-            & (pl.col("gross_premium") >= ro["min_premium"])
+            pl.col("kind").is_in(["roll", "calendar"]) & (pl.col("gross_premium") >= ro.min_premium)
         )
         .join(coverage, on="structure_id", how="left")
         .filter(pl.col("nbbo_coverage") >= min_cov)
@@ -525,7 +511,7 @@ def classify_structures(
                 0.5
                 + 0.5
                 * (
-                    clearance(pl.col("gross_premium"), ro["min_premium"])
+                    clearance(pl.col("gross_premium"), ro.min_premium)
                     + ((pl.col("nbbo_coverage") - min_cov) / (1 - min_cov)).clip(0, 1)
                 )
                 / 2
@@ -536,7 +522,7 @@ def classify_structures(
                 pl.col("n_legs"),
                 pl.col("contracts").list.join(" / "),
                 _num(pl.col("gross_premium"), 0),
-                pl.lit(ro["min_premium"]),
+                pl.lit(ro.min_premium),
                 _num(pl.col("net_premium"), 0),
                 _num(pl.col("nbbo_coverage"), 2),
                 pl.lit(min_cov),
@@ -581,23 +567,6 @@ def signals_plan(
     return Plan(since_ns=min(starts))
 
 
-def thresholds_dict(thresholds: Any) -> dict[str, Any]:
-    """Return the sections the classifiers and alerts read, keyed by dotted name."""
-    names = (
-        "gates",
-        "baselines",
-        "classifiers.sweep",
-        "classifiers.spike",
-        "classifiers.zero_dte",
-        "classifiers.roll",
-        "classifiers.burst",
-        "classifiers.repeat_hitter",
-        "packets",
-        "alerts",
-    )
-    return {name: thresholds.section(name) for name in names}
-
-
 #: The ``flow_packets`` columns the scores and the classifiers read.
 HIT_INPUTS = [
     "packet_id", "date", "contract", "underlying", "start_ts", "complex", "kind", "premium",
@@ -617,18 +586,10 @@ def hit_inputs(packets: pl.LazyFrame) -> pl.LazyFrame:
     return packets.select(HIT_INPUTS).collect().lazy()
 
 
-#: The classifiers of single packets; each requires ``premium >= min_premium``.
-PACKET_CLASSIFIERS = (
-    "classifiers.sweep",
-    "classifiers.spike",
-    "classifiers.zero_dte",
-    "classifiers.burst",
-)
-
-
-def _lowest_premium_floor(th: dict[str, Any]) -> float:
+def _lowest_premium_floor(th: Thresholds) -> float:
     """Return the premium below which no packet classifier can fire."""
-    return min(float(th[name]["min_premium"]) for name in PACKET_CLASSIFIERS)
+    c = th.classifiers
+    return min(float(r.min_premium) for r in (c.sweep, c.spike, c.zero_dte, c.burst))
 
 
 def build_hits(
@@ -636,7 +597,7 @@ def build_hits(
     structures: pl.LazyFrame,
     prior_state: pl.LazyFrame,
     equity_quotes: pl.LazyFrame,
-    th: dict[str, Any],
+    th: Thresholds,
     config_version: str,
     earlier: pl.LazyFrame | None = None,
     option_quotes: Callable[[list[str]], pl.LazyFrame] | None = None,
@@ -660,7 +621,7 @@ def build_hits(
     # that clear the lowest premium floor of any of them, so only those are priced and
     # joined (a few percent of a day's packets).
     wanted = pl.col("premium") >= _lowest_premium_floor(th)
-    scores = score_packets(packets, prior_state, th["baselines"], earlier, wanted).lazy()
+    scores = score_packets(packets, prior_state, th.baselines, earlier, wanted).lazy()
     # Collected once: the pricing below reads the candidates three times (which underlyings,
     # the priced and the unpriced ones).
     candidates = packets.filter(wanted).collect().lazy()
@@ -692,10 +653,10 @@ def build_hits(
     return hits.sort("ts", "hit_id").collect()
 
 
-def repeat_reach_ns(th: dict[str, Any]) -> int:
+def repeat_reach_ns(th: Thresholds) -> int:
     """Return how far before a live tail the repeat hitter reads: two windows (the orders
     before a hit, and those before them that may already have been a hit)."""
-    return 2 * int(float(th["classifiers.repeat_hitter"]["window_sec"]) * 1e9)
+    return 2 * int(float(th.classifiers.repeat_hitter.window_sec) * 1e9)
 
 
 @dg.asset(
@@ -734,16 +695,15 @@ def classifier_hits(
         if plan.since_ns is None
         else day_packets.filter(pl.col("start_ts") >= plan.since_ns)
     )
-    th_dict = thresholds_dict(th)
     orders = None
     if plan.since_ns is not None:
         # The repeat hitter reads orders up to two windows before the tail; structures that
         # end from there on mark their legs (only hits from the tail on are kept).
-        reach = plan.since_ns - repeat_reach_ns(th_dict)
+        reach = plan.since_ns - repeat_reach_ns(th)
         orders = day_packets.filter(pl.col("start_ts") >= reach)
         structures = structures.filter(pl.col("end_ts") >= reach)
         quotes = quotes.filter(pl.col("ts_event") >= plan.since_ns - UNDERLYING_MAX_AGE_NS)
-        earlier = earlier_packets(day_packets, packets, plan.since_ns, th.section("baselines"))
+        earlier = earlier_packets(day_packets, packets, plan.since_ns, th.baselines)
         # Only the previous day's state of the tail's contracts can be priors: a tail of a
         # few hundred packets does not explode every contract of yesterday (37k contracts:
         # 0.24 s -> 0.01 s for the scores, the same scores).
@@ -757,7 +717,7 @@ def classifier_hits(
         return nbbo_stream(lake.scan_day("option_quotes", day).filter(root.is_in(roots)))
 
     hits = build_hits(
-        packets, structures, prior, quotes, th_dict, th.config_version, earlier,
+        packets, structures, prior, quotes, th, th.config_version, earlier,
         index_options, orders,
     )  # fmt: skip
     if plan.since_ns is not None:

@@ -15,7 +15,6 @@ keeps the float64 sums of squares exact enough for premiums in the millions).
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation.
 
 import datetime as dt
-from typing import Any
 
 import dagster as dg
 import numpy as np
@@ -29,6 +28,7 @@ from assets.ordering import first_at_or_after, group_starts, instrument_codes, o
 from assets.partitions import partition_date, trading_days
 from assets.resources import LakeResource, ThresholdsResource
 from assets.tail import ALERT_PATH, plan_for
+from assets.thresholds import BaselineRules
 
 BASELINE_FIELDS = ("premium", "size", "spread")
 STATE_SCHEMA: dict[str, pl.DataType] = {
@@ -139,7 +139,7 @@ def _prior_rows(prior_state: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def earlier_packets(
-    day_packets: pl.LazyFrame, packets: pl.LazyFrame, since_ns: int, params: dict[str, Any]
+    day_packets: pl.LazyFrame, packets: pl.LazyFrame, since_ns: int, params: BaselineRules
 ) -> pl.LazyFrame:
     """Return the carried baseline state of a live tail: per contract of ``packets``, the
     last ``rolling_window_size`` single-leg packets of the day that started before
@@ -149,14 +149,14 @@ def earlier_packets(
         .join(packets.select("contract").unique(), on="contract", how="semi")
         .sort("contract", "ts", "packet_id")
         .group_by("contract", maintain_order=True)
-        .tail(int(params["rolling_window_size"]))
+        .tail(int(params.rolling_window_size))
     )
 
 
 def score_packets(
     packets: pl.LazyFrame,
     prior_state: pl.LazyFrame,
-    params: dict[str, Any],
+    params: BaselineRules,
     earlier: pl.LazyFrame | None = None,
     wanted: pl.Expr | None = None,
 ) -> pl.DataFrame:
@@ -186,9 +186,9 @@ def score_packets(
         no spread sample).
     """
     window, ttl_ns, min_n = (
-        int(params["rolling_window_size"]),
-        int(params["rolling_ttl_sec"]) * 10**9,
-        int(params["z_min_samples"]),
+        int(params.rolling_window_size),
+        int(params.rolling_ttl_sec) * 10**9,
+        int(params.z_min_samples),
     )
     prior = _prior_rows(prior_state)
     if earlier is not None:
@@ -250,10 +250,10 @@ def score_packets(
     )
 
 
-def _state_of(rows: pl.LazyFrame, day: dt.date, params: dict[str, Any]) -> pl.DataFrame:
+def _state_of(rows: pl.LazyFrame, day: dt.date, params: BaselineRules) -> pl.DataFrame:
     """Return the state rows of ``day`` from baseline rows: per contract, the last
     ``rolling_window_size`` rows younger than ``rolling_ttl_sec`` at the session close."""
-    window, ttl_ns = int(params["rolling_window_size"]), int(params["rolling_ttl_sec"]) * 10**9
+    window, ttl_ns = int(params.rolling_window_size), int(params.rolling_ttl_sec) * 10**9
     cutoff = to_ns(session_bounds(day)[1]) - ttl_ns
     recent = rows.filter(pl.col("ts") >= cutoff).collect()
     order, group = _contract_order(recent)
@@ -291,7 +291,7 @@ def _state_of(rows: pl.LazyFrame, day: dt.date, params: dict[str, Any]) -> pl.Da
 
 
 def end_of_day_state(
-    packets: pl.LazyFrame, prior_state: pl.LazyFrame, day: dt.date, params: dict[str, Any]
+    packets: pl.LazyFrame, prior_state: pl.LazyFrame, day: dt.date, params: BaselineRules
 ) -> pl.DataFrame:
     """Return the baseline state at the end of ``day``: per contract, the last
     ``rolling_window_size`` packets younger than ``rolling_ttl_sec`` at the session close."""
@@ -299,7 +299,7 @@ def end_of_day_state(
 
 
 def roll_state(
-    state: pl.LazyFrame, tail: pl.LazyFrame, since_ns: int, day: dt.date, params: dict[str, Any]
+    state: pl.LazyFrame, tail: pl.LazyFrame, since_ns: int, day: dt.date, params: BaselineRules
 ) -> tuple[pl.DataFrame, list[str]]:
     """Return the state after a live tail, from the state so far (the carried state).
 
@@ -317,7 +317,7 @@ def roll_state(
         The state (one row per contract, not in any promised order) and the contracts to
         roll again from the whole day.
     """
-    window = int(params["rolling_window_size"])
+    window = int(params.rolling_window_size)
     so_far = state.collect()
     new = _values(tail).collect()
     # A state row's times are in order: its last is its latest. Never null: a row is
@@ -393,13 +393,13 @@ def contract_baselines(
     day = partition_date(context.partition_key)
     plan = plan_for(context, lake.has("contract_baselines"), ("option",))
     prior, prev = prior_state_for(lake, day)
-    params = thresholds.load().section("baselines")
+    params = thresholds.load().baselines
     packets = lake.require_day("flow_packets", day)
     if plan.since_ns is None:
         state = end_of_day_state(packets, prior, day, params)
     else:
         # Packets change from one packet window before the tail (see flow_packets).
-        since = plan.since_ns - window_ns(thresholds.load().section("packets"))
+        since = plan.since_ns - window_ns(thresholds.load().packets)
         state, refill = roll_state(
             lake.require_day("contract_baselines", day),
             packets.filter(pl.col("start_ts") >= since), since, day, params,

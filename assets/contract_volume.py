@@ -24,7 +24,6 @@ data (Databento statistics).
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation.
 
 import datetime as dt
-from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -36,6 +35,7 @@ from assets.contract_baselines import PREVIOUS_DAY
 from assets.money import exact_sum
 from assets.partitions import partition_date, trading_days
 from assets.resources import LakeResource, ThresholdsResource
+from assets.thresholds import VolumeRules
 
 VOLUME_SCHEMA: dict[str, pl.DataType] = {
     "date": pl.Date(),
@@ -71,7 +71,7 @@ def roll_volume(
     open_interest: pl.LazyFrame | None,
     next_open_interest: pl.LazyFrame | None,
     day: dt.date,
-    params: dict[str, Any],
+    params: VolumeRules,
 ) -> pl.LazyFrame:
     """Return ``day``'s per-contract volume rows, rolled forward from the previous session's.
 
@@ -100,7 +100,7 @@ def roll_volume(
     polars.exceptions.InvalidOperationError
         At collection, when a contract's volume does not fit in Int64.
     """
-    window, min_days = int(params["history_days"]), int(params["min_history_days"])
+    window, min_days = int(params.history_days), int(params.min_history_days)
     today = (
         prints.filter(pl.col("in_flow"))
         .group_by("contract")
@@ -148,9 +148,9 @@ def roll_volume(
         )
         .with_columns(
             (
-                (pl.col("volume") >= int(params["min_volume"]))
+                (pl.col("volume") >= int(params.min_volume))
                 # No average yet, or an average of zero: not enough to call it unusual.
-                & (pl.col("relative_volume") >= float(params["min_relative_volume"]))
+                & (pl.col("relative_volume") >= float(params.min_relative_volume))
             )
             .fill_null(False)
             .alias("unusual")
@@ -189,7 +189,7 @@ def contract_volume(
     """
     lake = lake.scoped_to(context)
     day = partition_date(context.partition_key)
-    params = thresholds.load().section("volume")
+    params = thresholds.load().volume
     before, after = previous_session(day), next_session(day)
     prior = lake.find_day("contract_volume", before)
     try:
@@ -213,7 +213,7 @@ def contract_volume(
         holds(
             "history_within_window",
             out,
-            pl.col("history").list.len() > int(params["history_days"]),
+            pl.col("history").list.len() > int(params.history_days),
         ),
     ]
     result = lake.overwrite("contract_volume", out, day, checks, clock="contract")

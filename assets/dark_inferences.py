@@ -19,8 +19,6 @@ first candidate past the cooldown"), so no Python loop touches a row.
 
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation.
 
-from typing import Any
-
 import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
@@ -32,6 +30,7 @@ from assets.money import exact_sum
 from assets.partitions import partition_date, trading_days
 from assets.resources import LakeResource, ThresholdsResource
 from assets.tail import drop_held, held_until, plan_for
+from assets.thresholds import DarkpoolRules
 
 INFERENCE_COLUMNS = [
     "inference_id", "date", "ts", "symbol", "kind", "direction", "shares", "notional", "n_prints",
@@ -39,14 +38,14 @@ INFERENCE_COLUMNS = [
 ]  # fmt: skip
 
 
-def eligible_prints(prints: pl.LazyFrame, p: dict[str, Any]) -> pl.LazyFrame:
+def eligible_prints(prints: pl.LazyFrame, p: DarkpoolRules) -> pl.LazyFrame:
     """Return the off-exchange prints that may be evidence (policy + quote-quality gate)."""
     mid = (pl.col("nbbo_bid") + pl.col("nbbo_ask")) / 2
     return prints.filter(
         pl.col("off_exchange")
         & pl.col("dark_eligible")
-        & (pl.col("nbbo_age_ms") <= p["max_quote_age_ms"])
-        & ((pl.col("nbbo_ask") - pl.col("nbbo_bid")) / mid <= p["max_spread_to_mid"])
+        & (pl.col("nbbo_age_ms") <= p.max_quote_age_ms)
+        & ((pl.col("nbbo_ask") - pl.col("nbbo_bid")) / mid <= p.max_spread_to_mid)
     )
 
 
@@ -61,14 +60,14 @@ def _apply_cooldown(candidates: pl.DataFrame, cooldown_ns: int) -> pl.DataFrame:
     return rows.filter(pl.Series(keep)).drop("_grp")
 
 
-def cooldown_ns(p: dict[str, Any]) -> int:
+def cooldown_ns(p: DarkpoolRules) -> int:
     """Return the cooldown between two inferences of one kind on one symbol, in ns."""
-    return int(p["cooldown_sec"]) * 10**9
+    return int(p.cooldown_sec) * 10**9
 
 
 def infer_dark(
     prints: pl.LazyFrame,
-    p: dict[str, Any],
+    p: DarkpoolRules,
     since_ns: int | None = None,
     held: pl.LazyFrame | None = None,
 ) -> pl.DataFrame:
@@ -92,29 +91,29 @@ def infer_dark(
         Columns :data:`INFERENCE_COLUMNS`, ordered by ts, inference_id; ``event_ids`` are
         the evidence prints, ``quote_*`` the NBBO used for the (last) print.
     """
-    window_ns = int(p["window_sec"]) * 10**9
+    window_ns = int(p.window_sec) * 10**9
     good = eligible_prints(prints, p).select(
         "date", "symbol", pl.col("ts_event").alias("ts"), "seq", "event_id", "price", "size", "notional", "placement",
         "nbbo_bid", "nbbo_ask", "nbbo_age_ms",
     ).collect()  # fmt: skip
 
     absorbed = good.filter(
-        (pl.col("placement") == "MID") & ((pl.col("size") >= p["absorbed_min_shares"]) | (pl.col("notional") >= p["block_min_notional"]))
+        (pl.col("placement") == "MID") & ((pl.col("size") >= p.absorbed_min_shares) | (pl.col("notional") >= p.block_min_notional))
     ).with_columns(
         pl.lit("absorbed_block").alias("kind"),
         pl.lit("neutral").alias("direction"),
         pl.concat_list("event_id").alias("event_ids"),
         pl.col("size").alias("shares"),
         pl.lit(1, pl.Int64).alias("n_prints"),
-        (0.5 + 0.5 * pl.max_horizontal(clearance(pl.col("size"), p["absorbed_min_shares"]), clearance(pl.col("notional"), p["block_min_notional"]))).alias("confidence"),
+        (0.5 + 0.5 * pl.max_horizontal(clearance(pl.col("size"), p.absorbed_min_shares), clearance(pl.col("notional"), p.block_min_notional))).alias("confidence"),
         pl.format(
             "absorbed block: {} shares (${}) at the mid of {} x {} ({} ms old), >= {} shares or ${}",
             pl.col("size"), pl.col("notional").round(0).cast(pl.Int64), pl.col("nbbo_bid"), pl.col("nbbo_ask"),
-            pl.col("nbbo_age_ms").round(0).cast(pl.Int64), pl.lit(p["absorbed_min_shares"]), pl.lit(p["block_min_notional"]),
+            pl.col("nbbo_age_ms").round(0).cast(pl.Int64), pl.lit(p.absorbed_min_shares), pl.lit(p.block_min_notional),
         ).alias("explanation"),
     )  # fmt: skip
 
-    sided = good.filter(pl.col("size") >= p["stealth_min_print_shares"]).with_columns(
+    sided = good.filter(pl.col("size") >= p.stealth_min_print_shares).with_columns(
         pl.when(pl.col("placement").is_in(["A", "AA"])).then(pl.lit("stealth_accumulation"))
         .when(pl.col("placement").is_in(["B", "BB"])).then(pl.lit("distribution")).alias("kind")
     ).filter(pl.col("kind").is_not_null()).sort("symbol", "kind", "ts", "seq")  # fmt: skip
@@ -122,19 +121,19 @@ def infer_dark(
         pl.col("ts").cast(pl.Datetime("ns")).alias("_t"),
     ).with_columns(
         pl.col("size")
-        .rolling_sum_by("_t", f"{int(p['window_sec'])}s", closed="both")
+        .rolling_sum_by("_t", f"{int(p.window_sec)}s", closed="both")
         .over("symbol", "kind")
         .alias("_shares"),
         pl.col("size")
         .is_not_null()
         .cast(pl.Int64)
-        .rolling_sum_by("_t", f"{int(p['window_sec'])}s", closed="both")
+        .rolling_sum_by("_t", f"{int(p.window_sec)}s", closed="both")
         .over("symbol", "kind")
         .alias("_count"),
     )
     triggered = rolled.filter(
-        (pl.col("_count") >= p["stealth_min_prints"])
-        & (pl.col("_shares") >= p["stealth_min_total_shares"])
+        (pl.col("_count") >= p.stealth_min_prints)
+        & (pl.col("_shares") >= p.stealth_min_total_shares)
     )
     candidates = pl.concat(
         [
@@ -180,21 +179,21 @@ def infer_dark(
                 0.5
                 + 0.5
                 * pl.mean_horizontal(
-                    clearance(pl.col("shares"), p["stealth_min_total_shares"]),
-                    clearance(pl.col("n_prints"), p["stealth_min_prints"]),
+                    clearance(pl.col("shares"), p.stealth_min_total_shares),
+                    clearance(pl.col("n_prints"), p.stealth_min_prints),
                 )
             ).alias("confidence"),
             pl.format(
                 "{}: {} prints >= {} shares each at {} within {} s, {} shares >= {}; quote {} x {} ({} ms old)",
                 pl.col("kind").str.replace("_", " "),
                 pl.col("n_prints"),
-                pl.lit(p["stealth_min_print_shares"]),
+                pl.lit(p.stealth_min_print_shares),
                 pl.when(pl.col("kind") == "stealth_accumulation")
                 .then(pl.lit("the ask (A/AA)"))
                 .otherwise(pl.lit("the bid (B/BB)")),
-                pl.lit(p["window_sec"]),
+                pl.lit(p.window_sec),
                 pl.col("shares"),
-                pl.lit(p["stealth_min_total_shares"]),
+                pl.lit(p.stealth_min_total_shares),
                 pl.col("nbbo_bid"),
                 pl.col("nbbo_ask"),
                 pl.col("nbbo_age_ms").round(0).cast(pl.Int64),
@@ -239,12 +238,12 @@ def dark_inferences(
     """
     lake = lake.scoped_to(context)
     day = partition_date(context.partition_key)
-    p = thresholds.load().section("darkpool")
+    p = thresholds.load().darkpool
     plan = plan_for(context, lake.has("dark_inferences"), ("equity",))
     prints = lake.require_day("equity_prints", day)
     held = None
     if plan.since_ns is not None:
-        prints = prints.filter(pl.col("ts_event") >= plan.since_ns - int(p["window_sec"]) * 10**9)
+        prints = prints.filter(pl.col("ts_event") >= plan.since_ns - int(p.window_sec) * 10**9)
         held = held_until(
             lake.require_day("dark_inferences", day), ["symbol", "kind"], "ts", cooldown_ns(p),
             plan.since_ns,

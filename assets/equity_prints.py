@@ -7,8 +7,6 @@ sale-condition policy decides what each print counts toward (volume, OHLC, infer
 # No `from __future__ import annotations` here: Dagster inspects the `context` annotation at
 # definition time and does not resolve string annotations.
 
-from typing import Any
-
 import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
@@ -20,12 +18,13 @@ from assets.nbbo import join_nbbo, max_age_ns
 from assets.partitions import partition_date, trading_days
 from assets.resources import LakeResource, ThresholdsResource
 from assets.tail import plan_for, tail_inputs
+from assets.thresholds import Thresholds
 
 OFF_EXCHANGE_VENUES = ("D",)
 
 
 def enrich_equity_prints(
-    trades: pl.LazyFrame, quotes: pl.LazyFrame, params: dict[str, Any]
+    trades: pl.LazyFrame, quotes: pl.LazyFrame, th: Thresholds
 ) -> pl.LazyFrame:
     """Return ``equity_prints`` for one day's trades and quotes.
 
@@ -42,7 +41,7 @@ def enrich_equity_prints(
         apply_policy(trades, equity_policy()).collect(), instrument="symbol"
     ).lazy()
     # Rows keep the NBBO join's time order (ts_event, symbol, seq).
-    return join_nbbo(flagged, quotes, "symbol", params).with_columns(
+    return join_nbbo(flagged, quotes, "symbol", th).with_columns(
         pl.col("exchange").is_in(OFF_EXCHANGE_VENUES).alias("off_exchange"),
         (pl.col("price") * pl.col("size")).alias("notional"),
         # A cancel and the print it cancels count toward nothing.
@@ -66,13 +65,12 @@ def equity_prints(
     lake = lake.scoped_to(context)
     day = partition_date(context.partition_key)
     th = thresholds.load()
-    params = {**th.section("nbbo"), **th.section("placement")}
     plan = plan_for(context, lake.has("equity_prints"), ("equity",))
     trades, quotes = tail_inputs(
         lake.scan_day("equity_trades", day), lake.scan_day("equity_quotes", day), plan,
-        max_age_ns(params),
+        max_age_ns(th.nbbo),
     )  # fmt: skip
-    frame = enrich_equity_prints(trades, quotes, params).collect()
+    frame = enrich_equity_prints(trades, quotes, th).collect()
     return lake.overwrite(
         "equity_prints",
         frame,

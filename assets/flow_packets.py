@@ -16,7 +16,7 @@ the order the day is stored in, and no wide frame is sorted or grouped.
 # No `from __future__ import annotations` here: Dagster inspects the `context` annotation at
 # definition time and does not resolve string annotations.
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import dagster as dg
 import numpy as np
@@ -30,6 +30,7 @@ from assets.ordering import by_instrument_time, first_at_or_after, group_starts,
 from assets.partitions import partition_date, trading_days
 from assets.resources import LakeResource, ThresholdsResource
 from assets.tail import ALERT_PATH, drop_held, held_until, plan_for
+from assets.thresholds import PacketRules
 
 #: Packets of complex (multi-leg / stock-option) prints: never sweeps, never directional.
 COMPLEX_KIND = "complex"
@@ -78,9 +79,9 @@ def chain_starts(group: np.ndarray, ts: np.ndarray, reach_ns: int) -> np.ndarray
     return packet_starts(group, first_at_or_after(group, ts, reach_ns))
 
 
-def window_ns(params: dict[str, Any]) -> int:
+def window_ns(params: PacketRules) -> int:
     """Return the packet window (``cluster_window_ms``) in ns."""
-    return int(params["cluster_window_ms"]) * 1_000_000
+    return int(params.cluster_window_ms) * 1_000_000
 
 
 def burst_counts(
@@ -228,7 +229,7 @@ def _rows_at(frame: pl.DataFrame, at: np.ndarray) -> pl.DataFrame:
     return frame[pl.Series(at)]
 
 
-def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
+def build_packets(prints: pl.LazyFrame, params: PacketRules) -> pl.LazyFrame:
     """Return the FlowPackets of one day's ``option_prints``.
 
     Parameters
@@ -322,7 +323,7 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
         packet,
         column["ts_event"] - np.repeat(column["ts_event"][heads], lengths),
         (column["flags"] & FLOOR) == 0,
-        int(params["burst_window_ms"]) * 1_000_000,
+        int(params.burst_window_ms) * 1_000_000,
         reach_ns,
     )
     size = np.add.reduceat(column["size"], heads)
@@ -376,11 +377,11 @@ def build_packets(prints: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
             pl.when(pl.col("complex"))
             .then(pl.lit(COMPLEX_KIND))
             .when(
-                (pl.col("n_prints") >= int(params["sweep_min_count"]))
-                & (pl.col("n_exchanges") >= int(params["sweep_min_exchanges"]))
+                (pl.col("n_prints") >= int(params.sweep_min_count))
+                & (pl.col("n_exchanges") >= int(params.sweep_min_exchanges))
             )
             .then(pl.lit("sweep"))
-            .when(pl.col("max_print_size") >= int(params["block_min_size"]))
+            .when(pl.col("max_print_size") >= int(params.block_min_size))
             .then(pl.lit("block"))
             .when((pl.col("n_prints") >= 2) & (pl.col("n_exchanges") == 1))
             .then(pl.lit("split"))
@@ -433,7 +434,7 @@ def flow_packets(
     """
     lake = lake.scoped_to(context)
     day = partition_date(context.partition_key)
-    params = thresholds.load().section("packets")
+    params = thresholds.load().packets
     plan = plan_for(context, lake.has("flow_packets"), ("option",))
     prints = lake.require_day("option_prints", day)
     since: int | None = None

@@ -20,7 +20,6 @@ interpolated; null when the profile keeps one sign.
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation.
 
 import datetime as dt
-from typing import Any
 
 import dagster as dg
 import numpy as np
@@ -36,6 +35,7 @@ from assets.nbbo import valid_quotes
 from assets.partitions import partition_date, trading_days
 from assets.resources import LakeResource, ThresholdsResource
 from assets.tail import plan_for
+from assets.thresholds import GammaRules
 
 NS = 10**9
 GAMMA_COLUMNS = [
@@ -137,9 +137,9 @@ def chain_at(
     )  # fmt: skip
 
 
-def gamma_table(chain: pl.DataFrame, day: dt.date, params: dict[str, Any]) -> pl.DataFrame:
+def gamma_table(chain: pl.DataFrame, day: dt.date, params: GammaRules) -> pl.DataFrame:
     """Return :data:`GAMMA_COLUMNS` per (snapshot, underlying) from :func:`chain_at` rows."""
-    rate = float(params["rate"])
+    rate = float(params.rate)
     expiry_ns = (
         chain.select(
             pl.col("expiry")
@@ -162,7 +162,7 @@ def gamma_table(chain: pl.DataFrame, day: dt.date, params: dict[str, Any]) -> pl
         pl.Series("_gex", gex * weight * spot * spot), pl.Series("_good", good)
     ).filter(pl.col("_good"))
     # The flip: net GEX on a grid of spot levels, each contract's implied vol held.
-    steps = np.arange(-params["grid_pct"], params["grid_pct"] + 1e-9, params["grid_step_pct"]) / 100
+    steps = np.arange(-params.grid_pct, params.grid_pct + 1e-9, params.grid_step_pct) / 100
     group_ids = (
         rows.select(pl.struct("ts", "underlying").rank("dense").cast(pl.Int64) - 1)
         .to_series()
@@ -248,11 +248,11 @@ def gamma_exposure(
     """Compute the day's GEX snapshots (a live run: the snapshots from its tail on)."""
     lake = lake.scoped_to(context)
     day = partition_date(context.partition_key)
-    params = thresholds.load().section("gamma")
+    params = thresholds.load().gamma
     plan = plan_for(context, lake.has("gamma_exposure"), ("option", "equity"))
     quotes = lake.scan_day("option_quotes", day)
     last = quotes.select(pl.col("ts_event").max()).collect().item()
-    times = snapshot_times(day, int(params["snapshot_minutes"]), last)
+    times = snapshot_times(day, int(params.snapshot_minutes), last)
     since = plan.since_ns
     if since is not None:
         # A snapshot falls due once a quote at or after its time has landed, even when the
@@ -268,7 +268,7 @@ def gamma_exposure(
         lake.scan_day("equity_quotes", day),
         lake.scan_day("option_open_interest", day),
         times,
-        int(params["quote_max_age_s"]) * NS,
+        int(params.quote_max_age_s) * NS,
     )
     out = gamma_table(chain, day, params)
     checks = [
@@ -277,7 +277,7 @@ def gamma_exposure(
         holds(
             "flip_near_spot",
             out,
-            (pl.col("gamma_flip") / pl.col("spot") - 1).abs() > params["grid_pct"] / 100 + 1e-9,
+            (pl.col("gamma_flip") / pl.col("spot") - 1).abs() > params.grid_pct / 100 + 1e-9,
         ),
     ]
     return lake.overwrite("gamma_exposure", out, day, checks, clock="ts", since_ns=since)

@@ -10,7 +10,6 @@ is the same on every run.
 # definition time and does not resolve string annotations.
 
 import datetime as dt
-from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -23,10 +22,11 @@ from assets.nbbo import join_nbbo, max_age_ns, nbbo_stream, standing_quotes
 from assets.partitions import partition_date, trading_days
 from assets.resources import LakeResource, ThresholdsResource
 from assets.tail import ALERT_PATH, plan_for, tail_inputs
+from assets.thresholds import Thresholds
 
 
 def enrich_option_prints(
-    trades: pl.LazyFrame, quotes: pl.LazyFrame, params: dict[str, Any]
+    trades: pl.LazyFrame, quotes: pl.LazyFrame, th: Thresholds
 ) -> pl.LazyFrame:
     """Return ``option_prints`` for one day's trades and quotes.
 
@@ -35,8 +35,8 @@ def enrich_option_prints(
     trades, quotes
         Landing rows of one day: ``option_trades``, and the NBBO of ``option_quotes``
         (:func:`assets.nbbo.nbbo_stream`).
-    params
-        ``max_age_ms``, ``eps_min``, ``eps_spread_fraction``.
+    th
+        The thresholds (rule 1's age limit, rule 2's eps).
 
     Returns
     -------
@@ -48,7 +48,7 @@ def enrich_option_prints(
     """
     # Collected once: the NBBO join reads the contracts, then the rows.
     flagged = mark_cancelled(apply_policy(trades, opra_policy()).collect()).lazy()
-    placed = join_nbbo(flagged, quotes, "contract", params).with_columns(
+    placed = join_nbbo(flagged, quotes, "contract", th).with_columns(
         (pl.col("price") * pl.col("size") * pl.col("multiplier")).alias("premium"),
         (pl.col("counts_flow") & ~pl.col("cancel") & ~pl.col("cancelled")).alias("in_flow"),
     )
@@ -86,17 +86,16 @@ def option_prints(
     lake = lake.scoped_to(context)
     day: dt.date = partition_date(context.partition_key)
     th = thresholds.load()
-    params = {**th.section("nbbo"), **th.section("placement")}
     trades = lake.scan_day("option_trades", day)
     day_quotes = lake.scan_day("option_quotes", day)
     plan = plan_for(context, lake.has("option_prints"), ("option",))
-    trades, quotes = tail_inputs(trades, day_quotes, plan, max_age_ns(params))
+    trades, quotes = tail_inputs(trades, day_quotes, plan, max_age_ns(th.nbbo))
     if plan.since_ns is not None:
         # A complete stream's book stands however old: a tail needs it as the day has it.
         quotes = pl.concat(
-            [standing_quotes(day_quotes, plan.since_ns - max_age_ns(params)), quotes]
+            [standing_quotes(day_quotes, plan.since_ns - max_age_ns(th.nbbo)), quotes]
         )
-    result = enrich_option_prints(trades, nbbo_stream(quotes), params).collect()
+    result = enrich_option_prints(trades, nbbo_stream(quotes), th).collect()
     refuse_non_finite(result, "option_prints", "event_id", "premium")
     checks = [
         unique(result, "event_id"),

@@ -14,8 +14,6 @@ than a usual full day.
 
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation.
 
-from typing import Any
-
 import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
@@ -26,6 +24,7 @@ from assets.opening import likely_opening, volume_through, with_prior_volume
 from assets.partitions import partition_date, trading_days
 from assets.resources import LakeResource, ThresholdsResource
 from assets.tail import plan_for
+from assets.thresholds import PositioningRules
 
 POSITIONING_COLUMNS = [
     "packet_id", "date", "start_ts", "underlying", "contract", "kind", "size", "premium",
@@ -39,7 +38,7 @@ def position_packets(
     prints: pl.LazyFrame,
     open_interest: pl.LazyFrame,
     history: pl.LazyFrame,
-    params: dict[str, Any],
+    params: PositioningRules,
 ) -> pl.LazyFrame:
     """Return each packet with its prior volume, open interest and opening tags.
 
@@ -84,7 +83,7 @@ def position_packets(
             (
                 pl.col("likely_opening")
                 & (pl.col("kind") == "sweep")
-                & (pl.col("premium") >= float(params["golden_min_premium"]))
+                & (pl.col("premium") >= float(params.golden_min_premium))
             ).alias("golden_sweep")
         )
         .select(POSITIONING_COLUMNS)
@@ -115,7 +114,7 @@ def packet_positioning(
     if plan.since_ns is not None:
         # Packets change from one packet window before the tail (see flow_packets); prints
         # before that are as they were, so they are carried as one volume per contract.
-        since = plan.since_ns - window_ns(th.section("packets"))
+        since = plan.since_ns - window_ns(th.packets)
         packets = packets.filter(pl.col("start_ts") >= since)
         prints = carried_volume(prints, since)
     out = position_packets(
@@ -123,7 +122,7 @@ def packet_positioning(
         prints,
         lake.scan_day("option_open_interest", day),
         lake.require_day("contract_volume", day),
-        th.section("positioning"),
+        th.positioning,
     ).collect()
     known = packets.select("packet_id").collect().get_column("packet_id")
     checks = [unique(out, "packet_id"), all_exist("packets_exist", out["packet_id"], known)]

@@ -29,7 +29,6 @@ order share a size.
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
 
 import dagster as dg
 import numpy as np
@@ -45,6 +44,7 @@ from assets.ordering import KEY_LIMIT, group_starts, instrument_codes, order_by_
 from assets.partitions import partition_date, trading_days
 from assets.resources import LakeResource, ThresholdsResource
 from assets.tail import ALERT_PATH, plan_for
+from assets.thresholds import StructureRules
 
 MAX_LEGS = 4
 STRUCTURE_COLUMNS = [
@@ -54,10 +54,10 @@ STRUCTURE_COLUMNS = [
 ]  # fmt: skip
 
 
-def leg_candidates(packets: pl.LazyFrame, params: dict[str, Any]) -> pl.LazyFrame:
+def leg_candidates(packets: pl.LazyFrame, params: StructureRules) -> pl.LazyFrame:
     """Return the packets that may be legs: complex ones (the exchange reported them as
     legs of one order), and single-leg ones of at least ``min_leg_size``."""
-    return packets.filter(pl.col("complex") | (pl.col("size") >= int(params["min_leg_size"])))
+    return packets.filter(pl.col("complex") | (pl.col("size") >= int(params.min_leg_size)))
 
 
 #: The leg columns a structure is built from (and ``complex``, which makes a leg).
@@ -67,7 +67,7 @@ LEG_COLUMNS = [
 ]  # fmt: skip
 
 
-def read_legs(packets: pl.LazyFrame, params: dict[str, Any]) -> pl.DataFrame:
+def read_legs(packets: pl.LazyFrame, params: StructureRules) -> pl.DataFrame:
     """Return the packets that may be legs (:func:`leg_candidates`), their leg columns only.
 
     Read once: the asset builds the structures from them (:func:`structures_of_legs`) and
@@ -77,7 +77,7 @@ def read_legs(packets: pl.LazyFrame, params: dict[str, Any]) -> pl.DataFrame:
     return leg_candidates(packets, params).select(LEG_COLUMNS).collect()
 
 
-def leg_groups(legs: pl.DataFrame, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+def leg_groups(legs: pl.DataFrame, params: StructureRules) -> tuple[np.ndarray, np.ndarray]:
     """Return the legs' order by (underlying, start_ts, packet_id) and, in that order, the
     group each leg falls in.
 
@@ -91,7 +91,7 @@ def leg_groups(legs: pl.DataFrame, params: dict[str, Any]) -> tuple[np.ndarray, 
         Row numbers of ``legs`` (int64) and group numbers from 0, non-decreasing (each
         group is one underlying's).
     """
-    window_ns = int(params["window_ms"]) * 1_000_000
+    window_ns = int(params.window_ms) * 1_000_000
     # Complex and single-leg packets never share a group: one order's legs are reported
     # as one or the other.
     code = instrument_codes("underlying").cast(pl.Int64) * 2 + pl.col("complex").cast(pl.Int64)
@@ -118,15 +118,15 @@ def leg_groups(legs: pl.DataFrame, params: dict[str, Any]) -> tuple[np.ndarray, 
     return order, np.cumsum(opens) - 1
 
 
-def flag_reach_ns(params: dict[str, Any], packet_window_ns: int) -> int:
+def flag_reach_ns(params: StructureRules, packet_window_ns: int) -> int:
     """Return how far back a leg's group flag looks: packet window + structure window."""
-    return packet_window_ns + int(params["window_ms"]) * 1_000_000 + 1
+    return packet_window_ns + int(params.window_ms) * 1_000_000 + 1
 
 
 def restart(
     packets: pl.LazyFrame,
     since_ns: int,
-    params: dict[str, Any],
+    params: StructureRules,
     packet_window_ns: int,
     floor_ns: int,
 ) -> int:
@@ -380,7 +380,7 @@ def structure_direction() -> pl.Expr:
 def find_structures(
     packets: pl.LazyFrame,
     open_interest: pl.LazyFrame,
-    params: dict[str, Any],
+    params: StructureRules,
     volume: VolumeOf | None = None,
 ) -> pl.LazyFrame:
     """Return the structures among one day's packets (:func:`read_legs`, then
@@ -417,7 +417,7 @@ def find_structures(
 def structures_of_legs(
     legs: pl.DataFrame,
     open_interest: pl.LazyFrame,
-    params: dict[str, Any],
+    params: StructureRules,
     volume: VolumeOf | None = None,
 ) -> pl.LazyFrame:
     """Return the structures of ``legs`` (:func:`read_legs`), as :func:`find_structures`.
@@ -433,7 +433,7 @@ def structures_of_legs(
     # Most groups are one packet alone, and most others have legs of sizes no order would
     # trade together: only the legs of groups of 2 to MAX_LEGS packets in whole ratios
     # are gathered and aggregated, and only they look up their open interest.
-    kept = _in_ratio_groups(group, size, int(params["max_leg_size_ratio"])) & ~complex_leg
+    kept = _in_ratio_groups(group, size, int(params.max_leg_size_ratio)) & ~complex_leg
     whole = _named(_aggregate(legs, order[kept], group[kept], open_interest, volume)).collect()
     # A complex group with legs on two or more contracts (one alone shows no structure).
     multi = np.bincount(group, minlength=int(group.max()) + 1 if len(group) else 0)[group] >= 2
@@ -471,13 +471,13 @@ def structures(
     plan = plan_for(context, lake.has("structures"), ("option",))
     packets = lake.require_day("flow_packets", day)
     oi = lake.scan_day("option_open_interest", day)
-    params = thresholds.load().section("structures")
+    params = thresholds.load().structures
     since: int | None = None
     if plan.since_ns is not None:
         since = structures_since(packets, plan.since_ns, day, thresholds)
         # Flags are exact one reach after the read starts: read from there, keep the groups
         # that start at or after the restart.
-        packet_window = window_ns(thresholds.load().section("packets"))
+        packet_window = window_ns(thresholds.load().packets)
         packets = packets.filter(pl.col("start_ts") >= since - flag_reach_ns(params, packet_window))
     legs = read_legs(packets, params)
     prints = lake.require_day("option_prints", day)
@@ -507,8 +507,6 @@ def structures_since(
     """Return where a live run's structures tail starts: the start of the earliest group
     that the packets rebuilt from ``option_since_ns`` (one packet window earlier) can change."""
     th = thresholds.load()
-    packet_window = window_ns(th.section("packets"))
+    packet_window = window_ns(th.packets)
     floor = to_ns(dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC))
-    return restart(
-        packets, option_since_ns - packet_window, th.section("structures"), packet_window, floor
-    )
+    return restart(packets, option_since_ns - packet_window, th.structures, packet_window, floor)

@@ -9,6 +9,8 @@ from typing import Any
 
 import polars as pl
 
+from assets.thresholds import PacketRules
+
 #: The ``option_prints`` columns the loop reads, in the order it unpacks them.
 COLUMNS = (
     "date", "contract", "underlying", "expiry", "strike", "right", "multiplier", "complex",
@@ -17,13 +19,13 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def _kind(p: dict[str, Any], n_ex: int, params: dict[str, Any]) -> str:
+def _kind(p: dict[str, Any], n_ex: int, params: PacketRules) -> str:
     """Return the packet's kind (docs/rules.md rule 5)."""
     if p["complex"]:
         return "complex"
-    if p["n"] >= params["sweep_min_count"] and n_ex >= params["sweep_min_exchanges"]:
+    if p["n"] >= params.sweep_min_count and n_ex >= params.sweep_min_exchanges:
         return "sweep"
-    if p["max_size"] >= params["block_min_size"]:
+    if p["max_size"] >= params.block_min_size:
         return "block"
     if p["n"] >= 2 and n_ex == 1:
         return "split"
@@ -39,11 +41,11 @@ def _side(complex_: bool, buy_ratio: float | None) -> str:
     return "sell" if buy_ratio < 0.5 else "mixed"
 
 
-def packets_row_by_row(prints: pl.DataFrame, params: dict[str, Any]) -> list[dict[str, Any]]:
+def packets_row_by_row(prints: pl.DataFrame, params: PacketRules) -> list[dict[str, Any]]:
     """Return every packet as a dict of the ``flow_packets`` columns (``event_ids`` a list),
     in (contract, complex, start_ts) order."""
-    window = int(params["cluster_window_ms"]) * 1_000_000
-    burst = int(params["burst_window_ms"]) * 1_000_000
+    window = int(params.cluster_window_ms) * 1_000_000
+    burst = int(params.burst_window_ms) * 1_000_000
     rows = prints.filter(pl.col("in_flow")).sort("contract", "complex", "ts_event", "seq")
     out: list[dict[str, Any]] = []
     cur: dict[str, Any] | None = None

@@ -92,7 +92,7 @@ def _packets_comparison(lake: str) -> dict[str, Any]:
     from lake import Lake
     from lake.read import scan
 
-    params = load_thresholds().section("packets")
+    params = load_thresholds().packets
     prints = scan(Lake(lake), "option_prints", dates=[DAY]).collect()
     t_fast, fast = _best_of(REPEAT, lambda: build_packets(prints.lazy(), params).collect())
     t_slow, slow = _best_of(REPEAT, lambda: packets_row_by_row(prints, params))

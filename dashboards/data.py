@@ -99,8 +99,9 @@ def available_dates(table: str = "option_trades") -> list[dt.date]:
     return _dates(current_lake().root, table)
 
 
-#: The packaged thresholds file; its hash is the config version `flowlake build` writes.
-DEFAULT_THRESHOLDS = Path(__file__).resolve().parent.parent / "orchestration" / "thresholds.toml"
+#: The packaged thresholds file (read as bytes: the dashboards import no asset); its hash is
+#: the config version `flowlake build` writes.
+DEFAULT_THRESHOLDS = Path(__file__).resolve().parent.parent / "assets" / "thresholds.toml"
 
 
 def default_config_version() -> str:

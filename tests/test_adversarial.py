@@ -126,9 +126,10 @@ def test_overflowing_derived_values_are_refused_where_computed() -> None:
             "in_flow": [True, True],
         }
     )
-    params = {"history_days": 20, "min_history_days": 5, "min_volume": 1,
-              "min_relative_volume": 2.0}  # fmt: skip
     from assets.contract_volume import VOLUME_SCHEMA
+    from assets.thresholds import VolumeRules
+
+    params = VolumeRules(history_days=20, min_history_days=5, min_volume=1, min_relative_volume=2.0)
 
     with pytest.raises(pl.exceptions.InvalidOperationError):
         roll_volume(prints, pl.LazyFrame(schema=VOLUME_SCHEMA), None, None, DAY, params).collect()

@@ -6,10 +6,11 @@ import polars as pl
 import pytest
 
 from assets.nbbo import consolidate_venues, join_nbbo, nbbo_stream
+from assets.thresholds import load_thresholds
 from tests.conftest import T0
 
 MS = 1_000_000
-PARAMS = {"max_age_ms": 1000, "eps_min": 0.01, "eps_spread_fraction": 0.05}
+PARAMS = load_thresholds()
 
 
 def books(rows: list[tuple]) -> pl.LazyFrame:

@@ -13,6 +13,7 @@ from polars.testing import assert_frame_equal
 
 from adapters.calendar import next_session
 from assets.contract_volume import VOLUME_SCHEMA, roll_volume
+from assets.thresholds import VolumeRules
 from lake import Lake
 from lake.read import read, scan
 
@@ -21,7 +22,7 @@ D2 = dt.date(2026, 11, 23)  # Monday: the next session
 C = "SPY   261127C00600000"
 X = "SPY   261123P00590000"  # expires on D2
 N = "AAPL  261218C00250000"
-PARAMS = {"history_days": 3, "min_history_days": 2, "min_volume": 100, "min_relative_volume": 3.0}
+PARAMS = VolumeRules(history_days=3, min_history_days=2, min_volume=100, min_relative_volume=3.0)
 
 
 def day_prints(rows: list[tuple[str, int, bool]]) -> pl.LazyFrame:

@@ -13,8 +13,8 @@ from assets.equity_prints import enrich_equity_prints
 from assets.thresholds import load_thresholds
 
 TH = load_thresholds()
-ENRICH = {**TH.section("nbbo"), **TH.section("placement")}
-DP = TH.section("darkpool")
+ENRICH = TH
+DP = TH.darkpool
 DAY = dt.date(2026, 11, 24)
 T0 = ny_ns(DAY, dt.time(11))
 S = 10**9

@@ -227,3 +227,14 @@ def test_day_loads_are_one_shared_frame_until_the_next_commit(
     overwrite_partition(lake, "cache_probe", rows.head(2), DAY)
     fresh = load_day("cache_probe", DAY)
     assert fresh is not None and fresh.height == 2
+
+
+def test_the_dashboards_default_version_is_the_packaged_thresholds() -> None:
+    """The dashboards read the thresholds file as bytes (they import no asset): the same file,
+    so the same config version."""
+    from assets.thresholds import DEFAULT_THRESHOLDS, load_thresholds
+    from dashboards.data import DEFAULT_THRESHOLDS as READ
+    from dashboards.data import default_config_version
+
+    assert DEFAULT_THRESHOLDS.resolve() == READ
+    assert default_config_version() == load_thresholds().config_version

@@ -17,7 +17,7 @@ from assets.equity_prints import enrich_equity_prints
 from assets.thresholds import load_thresholds
 
 TH = load_thresholds()
-PARAMS = {**TH.section("nbbo"), **TH.section("placement")}
+PARAMS = TH
 S = 1_000_000_000
 
 

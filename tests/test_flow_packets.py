@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -17,8 +18,8 @@ from assets.thresholds import load_thresholds
 from tests.conftest import MS, option_quotes, option_trades
 
 TH = load_thresholds()
-ENRICH = {**TH.section("nbbo"), **TH.section("placement")}
-PACKETS = TH.section("packets")
+ENRICH = TH
+PACKETS = TH.packets
 QUOTE = {"ts": 0, "bid": 1.00, "ask": 1.20}
 PUT = "SPY   261127P00590000"
 
@@ -137,7 +138,7 @@ def test_max_burst_never_reaches_into_the_previous_packet() -> None:
     # 400, 500, 501 and 520 ms lie within 120 ms, but the burst is counted per packet.
     times = [0, 100, 200, 300, 400, 500, 501, 520]
     out = packets_of(
-        [{"ts": t * MS, "price": 1.2} for t in times], params={**PACKETS, "burst_window_ms": 120}
+        [{"ts": t * MS, "price": 1.2} for t in times], params=replace(PACKETS, burst_window_ms=120)
     )
     assert out["n_prints"].to_list() == [6, 2]
     assert out["max_burst"].to_list() == [2, 2]

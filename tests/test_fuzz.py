@@ -8,7 +8,7 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assets.classifier_hits import build_hits, thresholds_dict
+from assets.classifier_hits import build_hits
 from assets.contract_baselines import STATE_SCHEMA
 from assets.dark_inferences import infer_dark
 from assets.equity_candles import build_candles
@@ -21,7 +21,7 @@ from tests.conftest import DAY, MS, option_quotes, option_trades
 from tests.test_equity import frames
 
 TH = load_thresholds()
-ENRICH = {**TH.section("nbbo"), **TH.section("placement")}
+ENRICH = TH
 CONTRACTS = [
     "SPY   261124C00600000",
     "SPY   261124P00600000",
@@ -75,12 +75,12 @@ def test_option_path_on_any_valid_day(trades: list[dict], quotes: list[dict]) ->
         prints.filter(pl.col("nbbo_ts").is_not_null())["nbbo_ts"]
         <= prints.filter(pl.col("nbbo_ts").is_not_null())["ts_event"]
     ).all()
-    packets = build_packets(prints.lazy(), TH.section("packets")).collect()
+    packets = build_packets(prints.lazy(), TH.packets).collect()
     assert packets["n_prints"].sum() == prints["in_flow"].sum()
     for col in ("nbbo_coverage", "buy_ratio"):
         assert packets[col].drop_nulls().is_between(0, 1).all()
     oi = pl.LazyFrame(schema={"contract": pl.String, "open_interest": pl.Int64})
-    structures = find_structures(packets.lazy(), oi, TH.section("structures")).collect()
+    structures = find_structures(packets.lazy(), oi, TH.structures).collect()
     assert (
         structures["packet_ids"].explode().is_in(packets["packet_id"].implode()).all()
         if structures.height
@@ -100,7 +100,7 @@ def test_option_path_on_any_valid_day(trades: list[dict], quotes: list[dict]) ->
         structures.lazy(),
         pl.LazyFrame(schema=STATE_SCHEMA),
         equity_quotes,
-        thresholds_dict(TH),
+        TH,
         "fuzz",
     )
     assert hits["confidence"].is_between(0, 1).all()
@@ -133,7 +133,7 @@ def test_equity_path_on_any_valid_day(trades: list[tuple]) -> None:
     counted = prints.filter(pl.col("counts_volume"))["size"].sum()
     for interval in ("1s", "1m", "5m"):
         assert bars.filter(pl.col("interval") == interval)["volume"].sum() == counted
-    inferences = infer_dark(prints.lazy(), TH.section("darkpool"))
+    inferences = infer_dark(prints.lazy(), TH.darkpool)
     assert inferences["confidence"].is_between(0, 1).all()
     assert (
         inferences["event_ids"].explode().is_in(prints["event_id"].implode()).all()

@@ -26,7 +26,7 @@ from lake import Lake
 from lake.read import read
 from tests.conftest import DAY
 
-PARAMS = load_thresholds().section("gamma")
+PARAMS = load_thresholds().gamma
 
 
 def normal_gamma(s: float, k: float, t: float, vol: float, r: float) -> float:

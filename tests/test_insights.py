@@ -14,6 +14,7 @@ from assets.alert_outcomes import INTRADAY, score_outcomes
 from assets.market_tide import build_tide
 from assets.packet_positioning import position_packets
 from assets.signal_accuracy import score_signals
+from assets.thresholds import PositioningRules
 from lake import Lake
 from lake.outcomes import HORIZONS, outcome_stats
 from lake.read import read
@@ -307,7 +308,9 @@ def test_opening_tags_and_golden_sweeps_by_hand() -> None:
     history = pl.LazyFrame({"contract": [c, u], "avg_volume": [60.0, None]})
     out = {
         r["packet_id"]: r
-        for r in position_packets(packets, prints, oi, history, {"golden_min_premium": 1e6})
+        for r in position_packets(
+            packets, prints, oi, history, PositioningRules(golden_min_premium=1e6)
+        )
         .collect()
         .iter_rows(named=True)
     }
@@ -328,7 +331,9 @@ def test_opening_tags_and_golden_sweeps_by_hand() -> None:
     assert (
         out["unknown_oi"]["likely_opening"] is False and out["unknown_oi"]["volume_to_oi"] is None
     )
-    low = position_packets(packets, prints, oi, history, {"golden_min_premium": 1.3e6}).collect()
+    low = position_packets(
+        packets, prints, oi, history, PositioningRules(golden_min_premium=1.3e6)
+    ).collect()
     assert not low.filter(pl.col("packet_id") == "third")["golden_sweep"].item()
 
 
@@ -355,7 +360,7 @@ def test_carried_volume_gives_a_tail_the_whole_days_prior_volume() -> None:
     )  # fmt: skip
     oi = pl.LazyFrame({"contract": [c, u], "open_interest": [100, 12]})
     history = pl.LazyFrame({"contract": [c], "avg_volume": [50.0]})
-    params = {"golden_min_premium": 1e6}
+    params = PositioningRules(golden_min_premium=1e6)
     whole = position_packets(packets, prints, oi, history, params).collect()
     since = at[3]
     tail = position_packets(

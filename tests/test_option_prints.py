@@ -12,7 +12,7 @@ from assets.thresholds import load_thresholds
 from tests.conftest import MS, option_quotes, option_trades
 
 TH = load_thresholds()
-PARAMS = {**TH.section("nbbo"), **TH.section("placement")}
+PARAMS = TH
 
 
 def enrich(trades: list[dict], quotes: list[dict]) -> pl.DataFrame:
@@ -259,7 +259,7 @@ def test_book_kept_near_prints_matches_every_print_as_the_whole_book_would() -> 
     import random
 
     rng = random.Random(11)
-    age = int(PARAMS["max_age_ms"]) * MS
+    age = int(PARAMS.nbbo.max_age_ms) * MS
     contracts = ["AAPL  261127C00200000", "SPY   261127C00600000", "SPY   261127P00590000"]
     trades, quotes = [], []
     for i in range(150):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -12,7 +13,7 @@ from polars.testing import assert_frame_equal
 
 from adapters.calendar import ny_ns
 from assets.alerts import score_alerts
-from assets.classifier_hits import HIT_SCHEMA, build_hits, thresholds_dict
+from assets.classifier_hits import HIT_SCHEMA, build_hits
 from assets.contract_baselines import (
     STATE_SCHEMA,
     end_of_day_state,
@@ -24,8 +25,8 @@ from assets.structures import STRUCTURE_COLUMNS
 from assets.thresholds import load_thresholds
 
 TH = load_thresholds()
-THD = thresholds_dict(TH)
-BASE = TH.section("baselines")
+THD = TH
+BASE = TH.baselines
 DAY = dt.date(2026, 11, 24)
 NEXT = dt.date(2026, 11, 25)
 CALL = "SPY   261124C00600000"
@@ -132,7 +133,7 @@ def test_window_is_the_last_50_priors() -> None:
 
 
 def test_ttl_drops_old_priors() -> None:
-    params = {**BASE, "rolling_ttl_sec": 120}
+    params = replace(BASE, rolling_ttl_sec=120)
     rows = [packet(i, minute=i * 5) for i in range(4)]  # 5 minutes apart, TTL 2 minutes
     z = score_packets(frame(rows), EMPTY_STATE, params)
     assert z["n_prior"].to_list() == [0, 0, 0, 0]
@@ -189,7 +190,7 @@ def test_state_and_scores_do_not_depend_on_the_order_rows_are_read_in() -> None:
         packet(i, contract=CALL if i % 3 else put, premium=100.0 + 7 * i, size=1 + i % 5)
         for i in range(70)
     ]
-    params = {**BASE, "rolling_window_size": 20}
+    params = replace(BASE, rolling_window_size=20)
     state = end_of_day_state(frame(rows), EMPTY_STATE, DAY, params).sort("contract")
     backwards = end_of_day_state(frame(rows[::-1]), EMPTY_STATE, DAY, params).sort("contract")
     assert_frame_equal(state, backwards)
@@ -204,7 +205,7 @@ def test_state_and_scores_do_not_depend_on_the_order_rows_are_read_in() -> None:
 def test_rolled_state_equals_the_whole_day_or_asks_for_a_refill() -> None:
     """The live roll (carried state + the tail's packets) against the whole-day state,
     window 3: packets at minutes 0..5, the tail rebuilds from minute 4."""
-    params = {**BASE, "rolling_window_size": 3}
+    params = replace(BASE, rolling_window_size=3)
     day = [packet(i) for i in range(6)]
     so_far = end_of_day_state(frame(day[:5]), EMPTY_STATE, DAY, params)  # holds p2, p3, p4
     since = day[4]["start_ts"]
@@ -226,7 +227,7 @@ def test_roll_touches_only_the_tails_contracts() -> None:
     """Three contracts, window 3: one trades in the tail, one last traded before it (its
     state row is kept as stored), one had its packet at the tail's start removed (no
     packet comes back; its state was not full, so nothing earlier is missing). All equal the whole day."""
-    params = {**BASE, "rolling_window_size": 3}
+    params = replace(BASE, rolling_window_size=3)
     put, other = "SPY   261124P00600000", "QQQ   261124C00500000"
     day = [packet(i) for i in range(6)]
     quiet = [packet(10 + i, contract=put, minute=i) for i in range(2)]
@@ -301,7 +302,7 @@ def test_changing_one_threshold_changes_exactly_the_expected_hits() -> None:
         for i, p in enumerate([39_000.0, 41_000.0, 45_000.0, 60_000.0])
     ]
     default = set(hits_of(rows).filter(pl.col("classifier") == "sweep")["packet_id"])
-    stricter = {**THD, "classifiers.sweep": {**THD["classifiers.sweep"], "min_premium": 44_000}}
+    stricter = TH.replaced("classifiers.sweep.min_premium", 44_000)
     strict = set(hits_of(rows, th=stricter).filter(pl.col("classifier") == "sweep")["packet_id"])
     assert default == {"p1", "p2", "p3"}
     assert strict == {"p2", "p3"}
@@ -533,11 +534,11 @@ def test_a_hand_built_day_gets_its_sweep_leaves_the_near_miss_and_names_a_risk_r
     prints = enrich_option_prints(
         option_trades(trades).lazy(),
         option_quotes(quotes).lazy(),
-        {**TH.section("nbbo"), **TH.section("placement")},
+        TH,
     )
-    packets = build_packets(prints, TH.section("packets")).collect()
+    packets = build_packets(prints, TH.packets).collect()
     no_oi = pl.LazyFrame(schema={"contract": pl.String, "open_interest": pl.Int64})
-    structures = find_structures(packets.lazy(), no_oi, TH.section("structures")).collect()
+    structures = find_structures(packets.lazy(), no_oi, TH.structures).collect()
     assert structures.select("kind", "direction", "contracts").rows() == [
         ("risk_reversal", "bullish", [rr_call, rr_put])
     ]

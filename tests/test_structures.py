@@ -13,7 +13,7 @@ from assets.thresholds import load_thresholds
 from tests.conftest import DAY, MS, option_quotes, option_trades
 
 TH = load_thresholds()
-ENRICH = {**TH.section("nbbo"), **TH.section("placement")}
+ENRICH = TH
 
 
 def c(right: str, strike: int, expiry: str = "261127", root: str = "SPY") -> str:
@@ -34,7 +34,7 @@ def structures_of(
     prints = enrich_option_prints(
         option_trades(trades).lazy(), option_quotes(quotes).lazy(), ENRICH
     )
-    packets = build_packets(prints, TH.section("packets"))
+    packets = build_packets(prints, TH.packets)
     oi_frame = pl.DataFrame(
         {
             "date": [DAY] * len(oi or {}),
@@ -48,7 +48,7 @@ def structures_of(
     def volume(contracts: list[str]) -> pl.LazyFrame:
         return volume_through(collected.lazy().filter(pl.col("contract").is_in(contracts)))
 
-    return find_structures(packets, oi_frame.lazy(), TH.section("structures"), volume).collect()
+    return find_structures(packets, oi_frame.lazy(), TH.structures, volume).collect()
 
 
 ASK, BID, MID = 1.2, 1.0, 1.1  # every contract is quoted 1.00 x 1.20: bought, sold, no side
@@ -130,9 +130,9 @@ def test_complex_prints_on_two_contracts_are_one_structure() -> None:
     prints = enrich_option_prints(
         option_trades(trades).lazy(), option_quotes(quotes).lazy(), ENRICH
     )
-    packets = build_packets(prints, TH.section("packets"))
+    packets = build_packets(prints, TH.packets)
     empty_oi = pl.DataFrame(schema={"contract": pl.String, "open_interest": pl.Int64}).lazy()
-    out = find_structures(packets, empty_oi, TH.section("structures")).collect()
+    out = find_structures(packets, empty_oi, TH.structures).collect()
     assert out.select("kind", "direction", "n_legs").rows() == [("complex", "none", 2)]
     assert out["sides"].to_list() == [["none", "none"]]
 
@@ -225,7 +225,7 @@ def test_leg_groups_chain_on_the_latest_end_by_hand() -> None:
             "complex": [False] * 6,
         }
     ).with_columns(pl.col("start_ts", "end_ts") * MS)
-    order, group = leg_groups(legs, TH.section("structures"))
+    order, group = leg_groups(legs, TH.structures)
     ids = legs["packet_id"].to_numpy()[order]
     groups = [ids[group == g].tolist() for g in np.unique(group)]
     assert sorted(groups) == [["a", "b", "c"], ["d"], ["q0", "q1"]]

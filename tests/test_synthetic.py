@@ -87,9 +87,7 @@ def test_quotes_never_crossed_and_trades_mostly_inside(synthetic_day: SyntheticD
     th = load_thresholds()
     trades = validate("option_trades", synthetic_day.tables["option_trades"]).valid
     quotes = validate("option_quotes", synthetic_day.tables["option_quotes"]).valid
-    prints = enrich_option_prints(
-        trades.lazy(), quotes.lazy(), {**th.section("nbbo"), **th.section("placement")}
-    ).collect()
+    prints = enrich_option_prints(trades.lazy(), quotes.lazy(), th).collect()
     share = prints["placement"].value_counts(normalize=True)
     inside = share.filter(pl.col("placement").is_in(["A", "B", "MID"]))["proportion"].sum()
     assert inside > 0.85
@@ -108,7 +106,7 @@ def test_full_session_prints_are_priced_off_the_quote_in_force() -> None:
     prints = enrich_option_prints(
         day.tables["option_trades"].lazy(),
         day.tables["option_quotes"].lazy(),
-        {**th.section("nbbo"), **th.section("placement")},
+        th,
     ).collect()
     planted = day.labels.filter(pl.col("kind") == "burst")["event_ids"].explode()
     assert planted.len() == 16

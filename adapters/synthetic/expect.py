@@ -70,7 +70,7 @@ class Floors:
         c, d = values["classifiers"], values["darkpool"]
         read = {
             "nbbo_max_age_ms": values["nbbo"]["max_age_ms"],
-            "sweep_min_count": c["sweep"]["min_count"],
+            "sweep_min_count": values["packets"]["sweep_min_count"],
             "sweep_min_exchanges": values["packets"]["sweep_min_exchanges"],
             "sweep_min_premium": c["sweep"]["min_premium"],
             "sweep_min_premium_z": c["sweep"]["min_premium_z"],
