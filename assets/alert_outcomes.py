@@ -17,12 +17,10 @@ runs on any day in the lake.
 
 import dagster as dg
 import polars as pl
-from dagster import AssetExecutionContext
 
 from adapters.calendar import next_session
-from assets.checks import holds, specs, unique
-from assets.partitions import partition_date, trading_days
-from assets.resources import LakeResource, ThresholdsResource
+from assets.checks import holds, unique
+from assets.factory import DayRun, day_asset
 from lake.outcomes import HORIZONS
 
 BAR_NS = 60 * 10**9
@@ -114,24 +112,21 @@ def score_outcomes(
     )
 
 
-@dg.asset(
-    group_name="signals",
-    partitions_def=trading_days,
-    check_specs=specs("alert_outcomes", ["alert_id_unique", "entry_known_before_alert"]),
+@day_asset(
+    "alert_outcomes",
+    group="signals",
     deps=["alerts", "equity_candles"],
+    checks=["alert_id_unique", "entry_known_before_alert"],
     description="Each alert's underlying return 5 min, 30 min, to the close and to the next close after it, signed by direction.",
 )
-def alert_outcomes(
-    context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
-) -> dg.MaterializeResult:
+def alert_outcomes(run: DayRun) -> dg.MaterializeResult:
     """Score the day's alerts (of the configured version) against the underlying's bars.
 
     The returns to the close move with every bar, so a live run scores the whole day
     (alerts are few; only the 1-minute bars are read).
     """
-    lake = lake.scoped_to(context)
-    day = partition_date(context.partition_key)
-    version = thresholds.load().config_version
+    lake, day, th = run.lake, run.day, run.th
+    version = th.config_version
     alerts = lake.require_day("alerts", day).filter(pl.col("config_version") == version)
     candles = lake.require_day("equity_candles", day).filter(pl.col("interval") == "1m")
     following = next_session(day)
@@ -142,4 +137,4 @@ def alert_outcomes(
         # A price is known for an alert only from a bar closed by then: never a look-ahead.
         holds("entry_known_before_alert", out, pl.col("entry_price") <= 0),
     ]
-    return lake.overwrite_version("alert_outcomes", out, day, version, checks, clock="ts")
+    return run.overwrite_version(out, checks, clock="ts")

@@ -11,13 +11,10 @@ the packets' ``event_ids`` to each print.
 
 import dagster as dg
 import polars as pl
-from dagster import AssetExecutionContext
 
-from assets.checks import all_exist, specs, unique
+from assets.checks import all_exist, unique
 from assets.classifier_hits import signals_plan
-from assets.partitions import partition_date, trading_days
-from assets.resources import LakeResource, ThresholdsResource
-from assets.tail import ALERT_PATH
+from assets.factory import DayRun, day_asset
 from assets.thresholds import Thresholds
 
 SEVERITIES = ("low", "medium", "high")
@@ -95,22 +92,18 @@ def score_alerts(hits: pl.LazyFrame, th: Thresholds) -> pl.LazyFrame:
     )
 
 
-@dg.asset(
-    group_name="signals",
-    partitions_def=trading_days,
-    op_tags=ALERT_PATH,
-    check_specs=specs("alerts", ["alert_id_unique", "hits_exist"]),
+@day_asset(
+    "alerts",
+    group="signals",
     deps=["classifier_hits"],
+    checks=["alert_id_unique", "hits_exist"],
     description="Scored alerts (low/medium/high) linking to their hits, packets and prints.",
+    alert_path=True,
 )
-def alerts(
-    context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
-) -> dg.MaterializeResult:
+def alerts(run: DayRun) -> dg.MaterializeResult:
     """Score one day's hits of the configured version into alerts."""
-    lake = lake.scoped_to(context)
-    day = partition_date(context.partition_key)
-    th = thresholds.load()
-    plan = signals_plan(context, lake, day, thresholds, "alerts")
+    lake, day, th = run.lake, run.day, run.th
+    plan = signals_plan(run)
     hits = lake.require_day("classifier_hits", day).filter(
         pl.col("config_version") == th.config_version
     )
@@ -124,9 +117,7 @@ def alerts(
             "hits_exist", out["hit_ids"], hits.select("hit_id").collect().get_column("hit_id")
         ),
     ]
-    result = lake.overwrite_version(
-        "alerts", out, day, th.config_version, checks, clock="ts", since_ns=plan.since_ns
-    )
+    result = run.overwrite_version(out, checks, clock="ts", since_ns=plan.since_ns)
     return dg.MaterializeResult(
         check_results=result.check_results,
         metadata={

@@ -21,29 +21,26 @@ margin (monotone in premium). A sweep's ISO prints raise its score (:func:`iso_s
 
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation.
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import dagster as dg
 import polars as pl
-from dagster import AssetExecutionContext
 
 from adapters.calendar import trading_date_expr
 from adapters.osi import index_roots
-from assets.checks import all_exist, in_unit_interval, specs, unique
+from assets.checks import all_exist, in_unit_interval, unique
 from assets.contract_baselines import (
     PREVIOUS_DAY,
     earlier_packets,
     prior_state_for,
     score_packets,
 )
+from assets.factory import DayRun, day_asset
 from assets.nbbo import nbbo_stream
 from assets.parity import parity_levels
-from assets.partitions import partition_date, trading_days
-from assets.resources import LakeResource, ThresholdsResource
 from assets.structures import structures_since
-from assets.tail import ALERT_PATH, Plan, plan_for, tail_of
+from assets.tail import Plan, tail_of
 from assets.thresholds import GateRules, Thresholds
 
 THIN_BASELINE_FACTOR = 0.8
@@ -540,27 +537,23 @@ def classify_structures(
     )
 
 
-def signals_plan(
-    context: AssetExecutionContext,
-    lake: LakeResource,
-    day: dt.date,
-    thresholds: ThresholdsResource,
-    table: str,
-) -> Plan:
+def signals_plan(run: DayRun) -> Plan:
     """Return the plan of a signal table (hits, alerts) in a run.
 
     A live tail of these starts at the earliest of: the structures tail (which is at or
     before the packets tail) when options are new, and the equity tail when equities are
     new (the 0DTE rule reads the underlying's price at each packet).
     """
-    plan = plan_for(context, lake.has(table), ("option", "equity"))
-    tail = tail_of(context)
+    plan = run.plan(("option", "equity"))
+    tail = tail_of(run.context)
     if plan.whole_day or tail is None:
         return plan
     starts = []
     if tail.option_ns is not None:
         starts.append(
-            structures_since(lake.require_day("flow_packets", day), tail.option_ns, day, thresholds)
+            structures_since(
+                run.lake.require_day("flow_packets", run.day), tail.option_ns, run.day, run.th
+            )
         )
     if tail.equity_ns is not None:
         starts.append(tail.equity_ns)
@@ -659,32 +652,25 @@ def repeat_reach_ns(th: Thresholds) -> int:
     return 2 * int(float(th.classifiers.repeat_hitter.window_sec) * 1e9)
 
 
-@dg.asset(
-    group_name="signals",
-    partitions_def=trading_days,
-    op_tags=ALERT_PATH,
-    check_specs=specs(
-        "classifier_hits",
-        ["hit_id_unique", "subjects_exist", "ratios_in_unit_interval"],
-        blocking=True,
-    ),
+@day_asset(
+    "classifier_hits",
+    group="signals",
     deps=[
         "flow_packets",
         "structures",
         "equity_quotes",
         dg.AssetDep("contract_baselines", partition_mapping=PREVIOUS_DAY),
     ],
+    checks=["hit_id_unique", "subjects_exist", "ratios_in_unit_interval"],
     description="Classifier hits (sweep, spike, 0DTE gamma punch, burst, repeat hitter, roll) with confidence and explanation.",
+    alert_path=True,
+    blocking=True,
 )
-def classifier_hits(
-    context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
-) -> dg.MaterializeResult:
+def classifier_hits(run: DayRun) -> dg.MaterializeResult:
     """Classify one day's packets and structures under the configured thresholds (a live
     run: those from its tail on, with the day's earlier packets as baseline priors)."""
-    lake = lake.scoped_to(context)
-    day: dt.date = partition_date(context.partition_key)
-    th = thresholds.load()
-    plan = signals_plan(context, lake, day, thresholds, "classifier_hits")
+    lake, day, th = run.lake, run.day, run.th
+    plan = signals_plan(run)
     prior, prev = prior_state_for(lake, day)
     day_packets = lake.require_day("flow_packets", day)
     structures = lake.require_day("structures", day)
@@ -728,9 +714,7 @@ def classifier_hits(
         all_exist("subjects_exist", hits["packet_ids"], known),
         in_unit_interval(hits, "confidence"),
     ]
-    result = lake.overwrite_version(
-        "classifier_hits", hits, day, th.config_version, checks, clock="ts", since_ns=plan.since_ns
-    )
+    result = run.overwrite_version(hits, checks, clock="ts", since_ns=plan.since_ns)
     return dg.MaterializeResult(
         check_results=result.check_results,
         metadata={

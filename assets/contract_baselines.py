@@ -19,15 +19,13 @@ import datetime as dt
 import dagster as dg
 import numpy as np
 import polars as pl
-from dagster import AssetExecutionContext
 
 from adapters.calendar import session_bounds, sessions_between, to_ns
-from assets.checks import specs, unique
+from assets.checks import unique
+from assets.factory import DayRun, day_asset
 from assets.flow_packets import window_ns
 from assets.ordering import first_at_or_after, group_starts, instrument_codes, order_by_code_time
-from assets.partitions import partition_date, trading_days
-from assets.resources import LakeResource, ThresholdsResource
-from assets.tail import ALERT_PATH, plan_for
+from assets.resources import LakeResource
 from assets.thresholds import BaselineRules
 
 BASELINE_FIELDS = ("premium", "size", "spread")
@@ -373,33 +371,30 @@ def prior_state_for(lake: LakeResource, day: dt.date) -> tuple[pl.LazyFrame, dt.
 PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 
 
-@dg.asset(
-    group_name="signals",
-    partitions_def=trading_days,
-    op_tags=ALERT_PATH,
-    check_specs=specs("contract_baselines", ["contract_unique"]),
+@day_asset(
+    "contract_baselines",
+    group="signals",
     deps=["flow_packets", dg.AssetDep("contract_baselines", partition_mapping=PREVIOUS_DAY)],
+    checks=["contract_unique"],
     description="Per-contract rolling baseline state at the end of the day (seeds the next day).",
+    alert_path=True,
 )
-def contract_baselines(
-    context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
-) -> dg.MaterializeResult:
+def contract_baselines(run: DayRun) -> dg.MaterializeResult:
     """Roll the previous session's state forward through this day's packets.
 
     A live run rolls the state so far (this partition) through the packets its tail
     rebuilt: the cost follows the number of contracts, not the prints of the day.
     """
-    lake = lake.scoped_to(context)
-    day = partition_date(context.partition_key)
-    plan = plan_for(context, lake.has("contract_baselines"), ("option",))
+    lake, day, th = run.lake, run.day, run.th
+    plan = run.plan(("option",))
     prior, prev = prior_state_for(lake, day)
-    params = thresholds.load().baselines
+    params = th.baselines
     packets = lake.require_day("flow_packets", day)
     if plan.since_ns is None:
         state = end_of_day_state(packets, prior, day, params)
     else:
         # Packets change from one packet window before the tail (see flow_packets).
-        since = plan.since_ns - window_ns(thresholds.load().packets)
+        since = plan.since_ns - window_ns(th.packets)
         state, refill = roll_state(
             lake.require_day("contract_baselines", day),
             packets.filter(pl.col("start_ts") >= since), since, day, params,
@@ -410,9 +405,7 @@ def contract_baselines(
                 prior.filter(pl.col("contract").is_in(refill)), day, params,
             )  # fmt: skip
             state = pl.concat([state.filter(~pl.col("contract").is_in(refill)), again])
-    result = lake.overwrite(
-        "contract_baselines", state, day, [unique(state, "contract")], clock="contract"
-    )
+    result = run.overwrite(state, [unique(state, "contract")], clock="contract")
     return dg.MaterializeResult(
         check_results=result.check_results,
         metadata={**(result.metadata or {}), "seeded_from": str(prev) if prev else "none"},

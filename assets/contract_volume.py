@@ -27,14 +27,12 @@ import datetime as dt
 
 import dagster as dg
 import polars as pl
-from dagster import AssetExecutionContext
 
 from adapters.calendar import next_session, previous_session
-from assets.checks import OverflowRefused, holds, refuse_non_finite, specs, unique
+from assets.checks import OverflowRefused, holds, refuse_non_finite, unique
 from assets.contract_baselines import PREVIOUS_DAY
+from assets.factory import DayRun, day_asset
 from assets.money import exact_sum
-from assets.partitions import partition_date, trading_days
-from assets.resources import LakeResource, ThresholdsResource
 from assets.thresholds import VolumeRules
 
 VOLUME_SCHEMA: dict[str, pl.DataType] = {
@@ -168,28 +166,25 @@ def roll_volume(
     )
 
 
-@dg.asset(
-    group_name="signals",
-    partitions_def=trading_days,
-    check_specs=specs("contract_volume", ["contract_unique", "history_within_window"]),
+@day_asset(
+    "contract_volume",
+    group="signals",
     deps=[
         "option_prints",
         "option_open_interest",
         # Yesterday's rows carry the history; the partition mapping makes the order explicit.
         dg.AssetDep("contract_volume", partition_mapping=PREVIOUS_DAY),
     ],
+    checks=["contract_unique", "history_within_window"],
     description="Per contract: the day's volume against its own history (unusual volume), volume/OI, next-day OI change.",
 )
-def contract_volume(
-    context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
-) -> dg.MaterializeResult:
+def contract_volume(run: DayRun) -> dg.MaterializeResult:
     """Roll the previous session's volume history forward through this day's prints.
 
     A live run recomputes the day (one group-by over a few columns of the day's prints).
     """
-    lake = lake.scoped_to(context)
-    day = partition_date(context.partition_key)
-    params = thresholds.load().volume
+    lake, day, th = run.lake, run.day, run.th
+    params = th.volume
     before, after = previous_session(day), next_session(day)
     prior = lake.find_day("contract_volume", before)
     try:
@@ -216,7 +211,7 @@ def contract_volume(
             pl.col("history").list.len() > int(params.history_days),
         ),
     ]
-    result = lake.overwrite("contract_volume", out, day, checks, clock="contract")
+    result = run.overwrite(out, checks, clock="contract")
     return dg.MaterializeResult(
         check_results=result.check_results,
         metadata={

@@ -21,15 +21,13 @@ first candidate past the cooldown"), so no Python loop touches a row.
 
 import dagster as dg
 import polars as pl
-from dagster import AssetExecutionContext
 
-from assets.checks import all_exist, in_unit_interval, specs, unique
+from assets.checks import all_exist, in_unit_interval, unique
 from assets.classifier_hits import clearance
+from assets.factory import DayRun, day_asset
 from assets.flow_packets import chain_starts
 from assets.money import exact_sum
-from assets.partitions import partition_date, trading_days
-from assets.resources import LakeResource, ThresholdsResource
-from assets.tail import drop_held, held_until, plan_for
+from assets.tail import drop_held, held_until
 from assets.thresholds import DarkpoolRules
 
 INFERENCE_COLUMNS = [
@@ -219,27 +217,22 @@ def infer_dark(
     ).sort("ts", "inference_id")
 
 
-@dg.asset(
-    group_name="equities",
-    partitions_def=trading_days,
-    check_specs=specs(
-        "dark_inferences", ["inference_id_unique", "evidence_exists", "ratios_in_unit_interval"]
-    ),
+@day_asset(
+    "dark_inferences",
+    group="equities",
     deps=["equity_prints"],
+    checks=["inference_id_unique", "evidence_exists", "ratios_in_unit_interval"],
     description="Dark-pool inferences (absorbed block, stealth accumulation, distribution) with evidence.",
 )
-def dark_inferences(
-    context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
-) -> dg.MaterializeResult:
+def dark_inferences(run: DayRun) -> dg.MaterializeResult:
     """Infer one day's off-exchange behaviour and overwrite that partition.
 
     A live run infers from its tail on, reading prints one window earlier (the stealth
     window) and carrying the cooldowns of stored inferences still in force.
     """
-    lake = lake.scoped_to(context)
-    day = partition_date(context.partition_key)
-    p = thresholds.load().darkpool
-    plan = plan_for(context, lake.has("dark_inferences"), ("equity",))
+    lake, day, th = run.lake, run.day, run.th
+    p = th.darkpool
+    plan = run.plan(("equity",))
     prints = lake.require_day("equity_prints", day)
     held = None
     if plan.since_ns is not None:
@@ -255,7 +248,7 @@ def dark_inferences(
         all_exist("evidence_exists", out["event_ids"], known),
         in_unit_interval(out, "confidence"),
     ]
-    result = lake.overwrite("dark_inferences", out, day, checks, clock="ts", since_ns=plan.since_ns)
+    result = run.overwrite(out, checks, clock="ts", since_ns=plan.since_ns)
     return dg.MaterializeResult(
         check_results=result.check_results,
         metadata={

@@ -12,13 +12,10 @@ derivatively priced, contingent or out-of-sequence prints), and counts toward vo
 
 import dagster as dg
 import polars as pl
-from dagster import AssetExecutionContext
 
-from assets.checks import holds, specs, unique
+from assets.checks import holds, unique
+from assets.factory import DayRun, day_asset
 from assets.ordering import by_instrument_time, instrument_ids
-from assets.partitions import partition_date, trading_days
-from assets.resources import LakeResource
-from assets.tail import plan_for
 
 INTERVALS: dict[str, int] = {"1s": 1_000_000_000, "1m": 60_000_000_000, "5m": 300_000_000_000}
 
@@ -89,19 +86,18 @@ def build_candles(prints: pl.LazyFrame, intervals: dict[str, int] = INTERVALS) -
     return pl.concat(frames).select(columns)
 
 
-@dg.asset(
-    group_name="equities",
-    partitions_def=trading_days,
-    check_specs=specs("equity_candles", ["symbol_interval_ts_unique", "ohlc_consistent"]),
+@day_asset(
+    "equity_candles",
+    group="equities",
     deps=["equity_prints"],
+    checks=["symbol_interval_ts_unique", "ohlc_consistent"],
     description="Equity OHLCV candles (1s/1m/5m) with lit and off-exchange volume and VWAP.",
 )
-def equity_candles(context: AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+def equity_candles(run: DayRun) -> dg.MaterializeResult:
     """Build one day's candles and overwrite that partition (a live run: the bars from
     the start of the widest bar its tail falls in)."""
-    lake = lake.scoped_to(context)
-    day = partition_date(context.partition_key)
-    plan = plan_for(context, lake.has("equity_candles"), ("equity",))
+    lake, day = run.lake, run.day
+    plan = run.plan(("equity",))
     prints = lake.require_day("equity_prints", day)
     since: int | None = None
     if plan.since_ns is not None:
@@ -118,4 +114,4 @@ def equity_candles(context: AssetExecutionContext, lake: LakeResource) -> dg.Mat
             | (pl.col("high") < pl.max_horizontal("open", "close")),
         ),
     ]
-    return lake.overwrite("equity_candles", bars, day, checks, clock="ts", since_ns=since)
+    return run.overwrite(bars, checks, clock="ts", since_ns=since)

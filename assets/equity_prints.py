@@ -9,15 +9,13 @@ sale-condition policy decides what each print counts toward (volume, OHLC, infer
 
 import dagster as dg
 import polars as pl
-from dagster import AssetExecutionContext
 
 from assets.cancels import mark_cancelled
-from assets.checks import specs, unique
+from assets.checks import unique
 from assets.conditions import apply_policy, equity_policy
+from assets.factory import DayRun, day_asset
 from assets.nbbo import join_nbbo, max_age_ns
-from assets.partitions import partition_date, trading_days
-from assets.resources import LakeResource, ThresholdsResource
-from assets.tail import plan_for, tail_inputs
+from assets.tail import tail_inputs
 from assets.thresholds import Thresholds
 
 OFF_EXCHANGE_VENUES = ("D",)
@@ -51,30 +49,25 @@ def enrich_equity_prints(
     )
 
 
-@dg.asset(
-    group_name="equities",
-    partitions_def=trading_days,
-    check_specs=specs("equity_prints", ["event_id_unique"], blocking=True),
+@day_asset(
+    "equity_prints",
+    group="equities",
     deps=["equity_trades", "equity_quotes"],
+    checks=["event_id_unique"],
     description="Equity trades with NBBO, placement, off-exchange flag and sale-condition flags.",
+    blocking=True,
 )
-def equity_prints(
-    context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
-) -> dg.MaterializeResult:
+def equity_prints(run: DayRun) -> dg.MaterializeResult:
     """Enrich one day's equity trades and overwrite that partition (a live run: its tail)."""
-    lake = lake.scoped_to(context)
-    day = partition_date(context.partition_key)
-    th = thresholds.load()
-    plan = plan_for(context, lake.has("equity_prints"), ("equity",))
+    lake, day, th = run.lake, run.day, run.th
+    plan = run.plan(("equity",))
     trades, quotes = tail_inputs(
         lake.scan_day("equity_trades", day), lake.scan_day("equity_quotes", day), plan,
         max_age_ns(th.nbbo),
     )  # fmt: skip
     frame = enrich_equity_prints(trades, quotes, th).collect()
-    return lake.overwrite(
-        "equity_prints",
+    return run.overwrite(
         frame,
-        day,
         [unique(frame, "event_id")],
         clock="ts_event",
         since_ns=plan.since_ns,

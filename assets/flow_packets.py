@@ -22,14 +22,12 @@ import dagster as dg
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from dagster import AssetExecutionContext
 
-from assets.checks import all_exist, in_unit_interval, specs, unique
+from assets.checks import all_exist, in_unit_interval, unique
+from assets.factory import DayRun, day_asset
 from assets.nbbo import PLACEMENTS
 from assets.ordering import by_instrument_time, first_at_or_after, group_starts, instrument_ids
-from assets.partitions import partition_date, trading_days
-from assets.resources import LakeResource, ThresholdsResource
-from assets.tail import ALERT_PATH, drop_held, held_until, plan_for
+from assets.tail import drop_held, held_until
 from assets.thresholds import PacketRules
 
 #: Packets of complex (multi-leg / stock-option) prints: never sweeps, never directional.
@@ -411,31 +409,25 @@ PACKET_COLUMNS = [
 ]  # fmt: skip
 
 
-@dg.asset(
-    group_name="options",
-    partitions_def=trading_days,
-    op_tags=ALERT_PATH,
-    check_specs=specs(
-        "flow_packets",
-        ["packet_id_unique", "prints_exist", "ratios_in_unit_interval"],
-        blocking=True,
-    ),
+@day_asset(
+    "flow_packets",
+    group="options",
     deps=["option_prints"],
+    checks=["packet_id_unique", "prints_exist", "ratios_in_unit_interval"],
     description="FlowPackets: prints of one contract within the cluster window of the first.",
+    alert_path=True,
+    blocking=True,
 )
-def flow_packets(
-    context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
-) -> dg.MaterializeResult:
+def flow_packets(run: DayRun) -> dg.MaterializeResult:
     """Build one day's FlowPackets from ``option_prints`` and overwrite that partition.
 
     A live run rebuilds the packets from one window before its tail (a packet that started
     there may take prints of the tail); the prints still inside a stored packet that
     started earlier (the open packet, carried state) stay with it.
     """
-    lake = lake.scoped_to(context)
-    day = partition_date(context.partition_key)
-    params = thresholds.load().packets
-    plan = plan_for(context, lake.has("flow_packets"), ("option",))
+    lake, day, th = run.lake, run.day, run.th
+    params = th.packets
+    plan = run.plan(("option",))
     prints = lake.require_day("option_prints", day)
     since: int | None = None
     if plan.since_ns is not None:
@@ -454,4 +446,4 @@ def flow_packets(
         all_exist("prints_exist", packets["event_ids"], known),
         in_unit_interval(packets, "nbbo_coverage", "buy_ratio"),
     ]
-    return lake.overwrite("flow_packets", packets, day, checks, clock="start_ts", since_ns=since)
+    return run.overwrite(packets, checks, clock="start_ts", since_ns=since)

@@ -24,17 +24,14 @@ import datetime as dt
 import dagster as dg
 import numpy as np
 import polars as pl
-from dagster import AssetExecutionContext
 
 from adapters.calendar import NY, session_bounds, to_ns
 from adapters.osi import parse_osi_columns
 from adapters.quotes import NBBO
 from adapters.synthetic.pricing import YEAR_SECONDS, black_scholes
-from assets.checks import holds, specs, unique
+from assets.checks import holds, unique
+from assets.factory import DayRun, day_asset
 from assets.nbbo import valid_quotes
-from assets.partitions import partition_date, trading_days
-from assets.resources import LakeResource, ThresholdsResource
-from assets.tail import plan_for
 from assets.thresholds import GammaRules
 
 NS = 10**9
@@ -235,21 +232,18 @@ def _flip(net: np.ndarray, steps: np.ndarray) -> float | None:
     return float(steps[i] + (steps[i + 1] - steps[i]) * a / (a - b))
 
 
-@dg.asset(
-    group_name="signals",
-    partitions_def=trading_days,
-    check_specs=specs("gamma_exposure", ["ts_underlying_unique", "flip_near_spot"]),
+@day_asset(
+    "gamma_exposure",
+    group="signals",
     deps=["option_quotes", "equity_quotes", "option_open_interest"],
+    checks=["ts_underlying_unique", "flip_near_spot"],
     description="Dealer gamma exposure per underlying at intraday snapshots, by strike, and the gamma flip level.",
 )
-def gamma_exposure(
-    context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
-) -> dg.MaterializeResult:
+def gamma_exposure(run: DayRun) -> dg.MaterializeResult:
     """Compute the day's GEX snapshots (a live run: the snapshots from its tail on)."""
-    lake = lake.scoped_to(context)
-    day = partition_date(context.partition_key)
-    params = thresholds.load().gamma
-    plan = plan_for(context, lake.has("gamma_exposure"), ("option", "equity"))
+    lake, day, th = run.lake, run.day, run.th
+    params = th.gamma
+    plan = run.plan(("option", "equity"))
     quotes = lake.scan_day("option_quotes", day)
     last = quotes.select(pl.col("ts_event").max()).collect().item()
     times = snapshot_times(day, int(params.snapshot_minutes), last)
@@ -280,4 +274,4 @@ def gamma_exposure(
             (pl.col("gamma_flip") / pl.col("spot") - 1).abs() > params.grid_pct / 100 + 1e-9,
         ),
     ]
-    return lake.overwrite("gamma_exposure", out, day, checks, clock="ts", since_ns=since)
+    return run.overwrite(out, checks, clock="ts", since_ns=since)

@@ -13,14 +13,11 @@ accumulates them; the market-wide rows have ``underlying`` = :data:`MARKET`.
 
 import dagster as dg
 import polars as pl
-from dagster import AssetExecutionContext
 
-from assets.checks import specs, unique
+from assets.checks import unique
+from assets.factory import DayRun, day_asset
 from assets.money import exact_sum
-from assets.partitions import partition_date, trading_days
-from assets.resources import LakeResource, ThresholdsResource
 from assets.structures import structures_since
-from assets.tail import plan_for
 from lake.tables import MARKET
 
 MINUTE_NS = 60 * 10**9
@@ -152,27 +149,24 @@ def build_tide(
     )
 
 
-@dg.asset(
-    group_name="signals",
-    partitions_def=trading_days,
-    check_specs=specs("market_tide", ["underlying_ts_unique", "market_is_the_sum"]),
+@day_asset(
+    "market_tide",
+    group="signals",
     deps=["option_prints", "flow_packets", "structures"],
+    checks=["underlying_ts_unique", "market_is_the_sum"],
     description="Net options premium (bullish minus bearish, each structure once) per underlying and market-wide, per minute.",
 )
-def market_tide(
-    context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
-) -> dg.MaterializeResult:
+def market_tide(run: DayRun) -> dg.MaterializeResult:
     """Build one day's tide (a live run: the minutes from its tail on, or from the
     earliest structure the tail can change)."""
-    lake = lake.scoped_to(context)
-    day = partition_date(context.partition_key)
-    plan = plan_for(context, lake.has("market_tide"), ("option",))
+    lake, day, th = run.lake, run.day, run.th
+    plan = run.plan(("option",))
     prints = lake.require_day("option_prints", day)
     packets = lake.require_day("flow_packets", day)
     structures = lake.require_day("structures", day)
     since = None
     if plan.since_ns is not None:
-        restart = structures_since(packets, plan.since_ns, day, thresholds)
+        restart = structures_since(packets, plan.since_ns, day, th)
         since = min(plan.since_ns, restart) // MINUTE_NS * MINUTE_NS
         prints = prints.filter(pl.col("ts_event") >= since)
         # Structures that reach into the tail take their legs out of it; only those that
@@ -196,4 +190,4 @@ def market_tide(
             metadata={"minutes_off": off.height},
         ),
     ]
-    return lake.overwrite("market_tide", tide, day, checks, clock="ts", since_ns=since)
+    return run.overwrite(tide, checks, clock="ts", since_ns=since)

@@ -9,19 +9,15 @@ is the same on every run.
 # No `from __future__ import annotations` here: Dagster inspects the `context` annotation at
 # definition time and does not resolve string annotations.
 
-import datetime as dt
-
 import dagster as dg
 import polars as pl
-from dagster import AssetExecutionContext
 
 from assets.cancels import mark_cancelled
-from assets.checks import holds, refuse_non_finite, specs, unique
+from assets.checks import holds, refuse_non_finite, unique
 from assets.conditions import apply_policy, opra_policy
+from assets.factory import DayRun, day_asset
 from assets.nbbo import join_nbbo, max_age_ns, nbbo_stream, standing_quotes
-from assets.partitions import partition_date, trading_days
-from assets.resources import LakeResource, ThresholdsResource
-from assets.tail import ALERT_PATH, plan_for, tail_inputs
+from assets.tail import tail_inputs
 from assets.thresholds import Thresholds
 
 
@@ -65,30 +61,23 @@ def enrich_option_prints(
     )
 
 
-@dg.asset(
-    group_name="options",
-    partitions_def=trading_days,
-    op_tags=ALERT_PATH,
-    check_specs=specs(
-        "option_prints",
-        ["event_id_unique", "nbbo_never_after_trade", "premium_positive"],
-        blocking=True,
-    ),
+@day_asset(
+    "option_prints",
+    group="options",
     deps=["option_trades", "option_quotes"],
+    checks=["event_id_unique", "nbbo_never_after_trade", "premium_positive"],
     description="Option trades with the NBBO in force, placement, side, premium and condition flags.",
+    alert_path=True,
+    blocking=True,
 )
-def option_prints(
-    context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
-) -> dg.MaterializeResult:
+def option_prints(run: DayRun) -> dg.MaterializeResult:
     """Enrich one day's option trades (rules 1-4) and overwrite that partition (or, for a
     live micro-batch, its tail: prints from the batch's earliest time, quotes from one
     NBBO age before)."""
-    lake = lake.scoped_to(context)
-    day: dt.date = partition_date(context.partition_key)
-    th = thresholds.load()
+    lake, day, th = run.lake, run.day, run.th
     trades = lake.scan_day("option_trades", day)
     day_quotes = lake.scan_day("option_quotes", day)
-    plan = plan_for(context, lake.has("option_prints"), ("option",))
+    plan = run.plan(("option",))
     trades, quotes = tail_inputs(trades, day_quotes, plan, max_age_ns(th.nbbo))
     if plan.since_ns is not None:
         # A complete stream's book stands however old: a tail needs it as the day has it.
@@ -102,6 +91,4 @@ def option_prints(
         holds("nbbo_never_after_trade", result, pl.col("nbbo_ts") > pl.col("ts_event")),
         holds("premium_positive", result, pl.col("premium") <= 0),
     ]
-    return lake.overwrite(
-        "option_prints", result, day, checks, clock="ts_event", since_ns=plan.since_ns
-    )
+    return run.overwrite(result, checks, clock="ts_event", since_ns=plan.since_ns)

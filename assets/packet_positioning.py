@@ -16,14 +16,11 @@ than a usual full day.
 
 import dagster as dg
 import polars as pl
-from dagster import AssetExecutionContext
 
-from assets.checks import all_exist, specs, unique
+from assets.checks import all_exist, unique
+from assets.factory import DayRun, day_asset
 from assets.flow_packets import window_ns
 from assets.opening import likely_opening, volume_through, with_prior_volume
-from assets.partitions import partition_date, trading_days
-from assets.resources import LakeResource, ThresholdsResource
-from assets.tail import plan_for
 from assets.thresholds import PositioningRules
 
 POSITIONING_COLUMNS = [
@@ -91,21 +88,17 @@ def position_packets(
     )  # fmt: skip
 
 
-@dg.asset(
-    group_name="signals",
-    partitions_def=trading_days,
-    check_specs=specs("packet_positioning", ["packet_id_unique", "packets_exist"]),
+@day_asset(
+    "packet_positioning",
+    group="signals",
     deps=["flow_packets", "option_prints", "option_open_interest", "contract_volume"],
+    checks=["packet_id_unique", "packets_exist"],
     description="Per packet: prior volume, open interest, volume/OI, relative volume, likely opening, golden sweep.",
 )
-def packet_positioning(
-    context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
-) -> dg.MaterializeResult:
+def packet_positioning(run: DayRun) -> dg.MaterializeResult:
     """Tag one day's packets (a live run: the packets its flow_packets tail rebuilt)."""
-    lake = lake.scoped_to(context)
-    day = partition_date(context.partition_key)
-    th = thresholds.load()
-    plan = plan_for(context, lake.has("packet_positioning"), ("option",))
+    lake, day, th = run.lake, run.day, run.th
+    plan = run.plan(("option",))
     packets = lake.require_day("flow_packets", day)
     prints = lake.require_day("option_prints", day).select(
         "contract", "ts_event", "seq", "size", "in_flow"
@@ -126,7 +119,7 @@ def packet_positioning(
     ).collect()
     known = packets.select("packet_id").collect().get_column("packet_id")
     checks = [unique(out, "packet_id"), all_exist("packets_exist", out["packet_id"], known)]
-    return lake.overwrite("packet_positioning", out, day, checks, clock="start_ts", since_ns=since)
+    return run.overwrite(out, checks, clock="start_ts", since_ns=since)
 
 
 def carried_volume(prints: pl.LazyFrame, since_ns: int) -> pl.LazyFrame:

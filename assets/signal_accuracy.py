@@ -15,11 +15,10 @@ import datetime as dt
 
 import dagster as dg
 import polars as pl
-from dagster import AssetExecutionContext
 
-from assets.checks import in_unit_interval, specs, unique
-from assets.partitions import partition_date, trading_days
-from assets.resources import LakeResource, ThresholdsResource
+from assets.checks import in_unit_interval, unique
+from assets.factory import DayRun, day_asset
+from assets.resources import LakeResource
 
 #: The signals scored: every classifier and dark-pool inference kind.
 SIGNALS = (
@@ -157,22 +156,17 @@ def _evidence(lake: LakeResource, day: dt.date, version: str) -> pl.LazyFrame:
     return pl.concat([by_hit, dark])
 
 
-@dg.asset(
-    group_name="signals",
-    partitions_def=trading_days,
-    check_specs=specs(
-        "signal_accuracy", ["config_version_signal_unique", "ratios_in_unit_interval"]
-    ),
+@day_asset(
+    "signal_accuracy",
+    group="signals",
     deps=["classifier_hits", "flow_packets", "dark_inferences", "synthetic_labels"],
+    checks=["config_version_signal_unique", "ratios_in_unit_interval"],
     description="Precision and recall of each classifier and dark-pool kind against the planted labels.",
 )
-def signal_accuracy(
-    context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
-) -> dg.MaterializeResult:
+def signal_accuracy(run: DayRun) -> dg.MaterializeResult:
     """Score the day's hits (of the configured version) and inferences against its labels."""
-    lake = lake.scoped_to(context)
-    day = partition_date(context.partition_key)
-    version = thresholds.load().config_version
+    lake, day, th = run.lake, run.day, run.th
+    version = th.config_version
     labels = lake.find_day("synthetic_labels", day)
     if labels is None or labels.select(pl.len()).collect().item() == 0:
         scores = pl.DataFrame(schema=ACCURACY_SCHEMA)  # real data: no planted labels
@@ -182,7 +176,7 @@ def signal_accuracy(
         unique(scores, "config_version", "signal"),
         in_unit_interval(scores, "precision", "recall"),
     ]
-    return lake.overwrite_version("signal_accuracy", scores, day, version, checks)
+    return run.overwrite_version(scores, checks)
 
 
 ACCURACY_SCHEMA: dict[str, pl.DataType] = {

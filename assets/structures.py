@@ -33,18 +33,15 @@ from collections.abc import Callable
 import dagster as dg
 import numpy as np
 import polars as pl
-from dagster import AssetExecutionContext
 
 from adapters.calendar import to_ns
-from assets.checks import all_exist, specs, unique
+from assets.checks import all_exist, unique
+from assets.factory import DayRun, day_asset
 from assets.flow_packets import window_ns
 from assets.money import exact_sum
 from assets.opening import likely_opening, volume_through, with_prior_volume
 from assets.ordering import KEY_LIMIT, group_starts, instrument_codes, order_by_code_time
-from assets.partitions import partition_date, trading_days
-from assets.resources import LakeResource, ThresholdsResource
-from assets.tail import ALERT_PATH, plan_for
-from assets.thresholds import StructureRules
+from assets.thresholds import StructureRules, Thresholds
 
 MAX_LEGS = 4
 STRUCTURE_COLUMNS = [
@@ -454,30 +451,27 @@ def structures_of_legs(
     )
 
 
-@dg.asset(
-    group_name="options",
-    partitions_def=trading_days,
-    op_tags=ALERT_PATH,
-    check_specs=specs("structures", ["structure_id_unique", "packets_exist"]),
+@day_asset(
+    "structures",
+    group="options",
     deps=["flow_packets", "option_open_interest", "option_prints"],
+    checks=["structure_id_unique", "packets_exist"],
     description="Multi-leg structures named from their legs' sides (straddles, strangles, risk reversals, verticals, butterflies, ladders, rolls, calendars, complex orders), with a direction.",
+    alert_path=True,
 )
-def structures(
-    context: AssetExecutionContext, lake: LakeResource, thresholds: ThresholdsResource
-) -> dg.MaterializeResult:
+def structures(run: DayRun) -> dg.MaterializeResult:
     """Find one day's structures and overwrite that partition (a live run: its tail)."""
-    lake = lake.scoped_to(context)
-    day = partition_date(context.partition_key)
-    plan = plan_for(context, lake.has("structures"), ("option",))
+    lake, day, th = run.lake, run.day, run.th
+    plan = run.plan(("option",))
     packets = lake.require_day("flow_packets", day)
     oi = lake.scan_day("option_open_interest", day)
-    params = thresholds.load().structures
+    params = th.structures
     since: int | None = None
     if plan.since_ns is not None:
-        since = structures_since(packets, plan.since_ns, day, thresholds)
+        since = structures_since(packets, plan.since_ns, day, th)
         # Flags are exact one reach after the read starts: read from there, keep the groups
         # that start at or after the restart.
-        packet_window = window_ns(thresholds.load().packets)
+        packet_window = window_ns(th.packets)
         packets = packets.filter(pl.col("start_ts") >= since - flag_reach_ns(params, packet_window))
     legs = read_legs(packets, params)
     prints = lake.require_day("option_prints", day)
@@ -498,15 +492,14 @@ def structures(
         unique(found, "structure_id"),
         all_exist("packets_exist", found["packet_ids"], legs.get_column("packet_id")),
     ]
-    return lake.overwrite("structures", found, day, checks, clock="start_ts", since_ns=since)
+    return run.overwrite(found, checks, clock="start_ts", since_ns=since)
 
 
 def structures_since(
-    packets: pl.LazyFrame, option_since_ns: int, day: dt.date, thresholds: ThresholdsResource
+    packets: pl.LazyFrame, option_since_ns: int, day: dt.date, th: Thresholds
 ) -> int:
     """Return where a live run's structures tail starts: the start of the earliest group
     that the packets rebuilt from ``option_since_ns`` (one packet window earlier) can change."""
-    th = thresholds.load()
     packet_window = window_ns(th.packets)
     floor = to_ns(dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC))
     return restart(packets, option_since_ns - packet_window, th.structures, packet_window, floor)
