@@ -18,8 +18,9 @@ from assets.landing import landing
 from assets.market_tide import market_tide
 from assets.option_prints import option_prints
 from assets.packet_positioning import packet_positioning
-from assets.resources import LakeResource, SelectableSource, ThresholdsResource
+from assets.resources import LakeResource, ThresholdsResource
 from assets.signal_accuracy import signal_accuracy
+from assets.sources import SelectableSource
 from assets.structures import structures
 
 LANDING = landing

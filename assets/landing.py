@@ -25,7 +25,8 @@ from adapters.schema import (
 )
 from adapters.source import Batch
 from assets.partitions import partition_date, trading_days
-from assets.resources import LakeResource, MarketDataSource
+from assets.resources import LakeResource
+from assets.sources import MarketDataSource
 from assets.tail import Tail, batch_tail
 from lake import Lake
 from lake.write import land

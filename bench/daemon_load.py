@@ -23,7 +23,8 @@ import dagster as dg
 
 from adapters.synthetic.market import SyntheticSpec, generate_day
 from adapters.synthetic.universe import select_underlyings
-from assets.resources import LakeResource, SyntheticSource, ThresholdsResource
+from assets.resources import LakeResource, ThresholdsResource
+from assets.sources import SyntheticSource
 from bench.load import percentile, print_latency
 from lake import Lake
 from lake.compare import day_rows

@@ -24,7 +24,8 @@ from adapters.source import Batch
 from adapters.synthetic.market import SyntheticSpec, generate_day
 from adapters.synthetic.universe import select_underlyings
 from assets.landing import land_batch
-from assets.resources import LakeResource, SyntheticSource, ThresholdsResource
+from assets.resources import LakeResource, ThresholdsResource
+from assets.sources import SyntheticSource
 from lake.compare import day_rows
 from orchestration.definitions import defs
 

@@ -127,7 +127,8 @@ def run(stage: str, lake: Lake, work: Path, instance: object | None = None) -> d
     if stage in ASSETS:
         import dagster as dg
 
-        from assets.resources import LakeResource, SyntheticSource, ThresholdsResource
+        from assets.resources import LakeResource, ThresholdsResource
+        from assets.sources import SyntheticSource
         from orchestration.definitions import defs
 
         result = dg.materialize(

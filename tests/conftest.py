@@ -164,7 +164,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]
 @pytest.fixture(scope="session")
 def built_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A lake holding one small synthetic day, landed and built (once per test session)."""
-    from assets.resources import LakeResource, SyntheticSource, ThresholdsResource
+    from assets.resources import LakeResource, ThresholdsResource
+    from assets.sources import SyntheticSource
     from orchestration.definitions import defs
 
     root = tmp_path_factory.mktemp("built") / "lake"

@@ -306,7 +306,7 @@ def test_truncated_uncompressed_dbn_is_an_error_naming_the_file(tmp_path: Path) 
 def test_file_without_optional_columns_lands_beside_one_that_has_them(
     lake: Lake, tmp_path: Path
 ) -> None:
-    from assets.resources import FilesSource
+    from assets.sources import FilesSource
 
     full = tmp_path / "option_trades.a.csv"
     pl.DataFrame([raw_trade("a1", 1.25, 10, multiplier=100)]).write_csv(full)

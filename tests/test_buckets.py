@@ -11,8 +11,9 @@ import dagster as dg
 from polars.testing import assert_frame_equal
 
 from assets.catalog import CROSS_BUCKET
-from assets.resources import LakeResource, SyntheticSource, ThresholdsResource
+from assets.resources import LakeResource, ThresholdsResource
 from assets.scope import N_BUCKETS, bucket_members, bucket_of
+from assets.sources import SyntheticSource
 from lake import Lake
 from lake.read import read
 from lake.tables import DERIVED_KEYS

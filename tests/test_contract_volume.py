@@ -132,7 +132,8 @@ def test_two_days_through_dagster_carry_the_history_and_replay_alone(
 ) -> None:
     """Day 2 seeded from day 1's partition; rebuilding day 2 alone gives the same rows; day 1
     rebuilt after day 2 landed gets its next-day open interest."""
-    from assets.resources import LakeResource, SyntheticSource, ThresholdsResource
+    from assets.resources import LakeResource, ThresholdsResource
+    from assets.sources import SyntheticSource
     from orchestration.definitions import defs
 
     root = tmp_path / "lake"

@@ -13,12 +13,8 @@ import polars as pl
 import pytest
 
 from adapters.synthetic import SyntheticDay
-from assets.resources import (
-    LakeResource,
-    SelectableSource,
-    SyntheticSource,
-    ThresholdsResource,
-)
+from assets.resources import LakeResource, ThresholdsResource
+from assets.sources import SelectableSource, SyntheticSource
 from lake import Lake
 from lake.read import read
 from orchestration.definitions import defs
@@ -160,7 +156,7 @@ def test_dagster_definitions_validate_cli(tmp_path: Path) -> None:
 
 
 def test_source_is_selectable_by_name_in_run_config(tmp_path: Path) -> None:
-    from assets.resources import DatabentoFilesSource, SelectableSource
+    from assets.sources import DatabentoFilesSource, SelectableSource
 
     data = Path(__file__).parent / "data" / "databento" / "OPRA.PILLAR"
     files = [str(data / f"test_data.{s}.dbn.zst") for s in ("definition", "tbbo")]

@@ -23,7 +23,8 @@ from polars.testing import assert_frame_equal
 from adapters.source import Batch, MarketSource
 from adapters.synthetic import SyntheticSpec
 from adapters.synthetic.source import SyntheticMarket
-from assets.resources import LakeResource, SyntheticSource, ThresholdsResource
+from assets.resources import LakeResource, ThresholdsResource
+from assets.sources import SyntheticSource
 from assets.tail import Tail
 from lake import Lake
 from lake.read import read

@@ -20,7 +20,8 @@ from moto.server import ThreadedMotoServer
 from polars.testing import assert_frame_equal
 from streamlit.testing.v1 import AppTest
 
-from assets.resources import LakeResource, SyntheticSource, ThresholdsResource
+from assets.resources import LakeResource, ThresholdsResource
+from assets.sources import SyntheticSource
 from lake import Lake
 from lake.read import read
 from lake.write import land

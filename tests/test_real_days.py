@@ -193,7 +193,8 @@ def test_live_tails_of_a_venue_books_day_equal_its_replay(tmp_path: Path) -> Non
     from adapters.databento.loader import DatabentoFiles
     from adapters.source import slice_by_time
     from assets.landing import land_batch
-    from assets.resources import DatabentoFilesSource, LakeResource, ThresholdsResource
+    from assets.resources import LakeResource, ThresholdsResource
+    from assets.sources import DatabentoFilesSource
     from orchestration.definitions import defs
 
     files = opra_day(tmp_path)

@@ -29,7 +29,8 @@ from polars.testing import assert_frame_equal
 
 from adapters.calendar import NY, is_session, previous_session
 from assets.catalog import CROSS_BUCKET
-from assets.resources import LakeResource, SyntheticSource, ThresholdsResource
+from assets.resources import LakeResource, ThresholdsResource
+from assets.sources import SyntheticSource
 from lake import Lake
 from lake.read import read
 from lake.tables import DERIVED_KEYS
