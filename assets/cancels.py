@@ -54,9 +54,8 @@ def mark_cancelled(prints: pl.DataFrame, instrument: str = "contract") -> pl.Dat
     A cancel refers to a print of its own instrument (as the live tail looks it up, see
     :func:`assets.tail.batch_tail`): only the prints of the cancels' instruments, a few
     thousand of a 10M-print day, are matched against the cancels. Filtering the day down to
-    those copies few rows; matching the whole day, its non-cancel rows were copied first
-    (0.4-1.4 s at 10M). A membership test against the few targets then costs one hash of
-    each print's id.
+    those copies few rows; matching the whole day would copy its non-cancel rows first. A
+    membership test against the few targets then costs one hash of each print's id.
     """
     # Taken by row number: a filter goes over every column of the day's rows for a few.
     cancels = prints[prints.get_column("cancel").arg_true()]

@@ -16,12 +16,11 @@ def specs(asset: str, names: Iterable[str], blocking: bool = False) -> list[dg.A
 
 def unique(frame: pl.DataFrame, *columns: str) -> dg.AssetCheckResult:
     """Pass when ``columns`` identify rows uniquely (a null counts as one value)."""
-    # Counted, not listed: ``unique()`` built the distinct rows, and on the 9.6M packets of
-    # a 10M-print day that held 1.6 GiB (``n_unique`` 0.3 GiB), the peak of the stage.
+    # Counted, not listed: ``unique()`` builds the distinct rows, the peak of the stage.
     keys = pl.col(columns[0]) if len(columns) == 1 else pl.struct(columns)
     # Distinct hashes are distinct keys: when no two rows' hashes meet, the keys are unique
-    # without hashing and comparing the strings themselves (9.7M event ids: 0.2 s against
-    # 2.2-2.9 s). Any repeated hash, a duplicate or a collision, is settled exactly.
+    # without hashing and comparing the strings themselves. Any repeated hash, a duplicate
+    # or a collision, is settled exactly.
     if frame.select(keys.hash().n_unique()).item() == frame.height:
         dupes = 0
     else:
@@ -54,14 +53,14 @@ def all_exist(name: str, refs: pl.Series, known: pl.Series) -> dg.AssetCheckResu
     missing = None
     if flat.len() * FEW_REFERENCES <= known.len():
         # Few references among many ids (a day's hits among its packets): the distinct
-        # references are hashed and the ids looked up in them, instead of hashing every id
-        # (5k hits of 9.6M packets: 0.1 s against 1.0 s). Short of one, the anti-join below
+        # references are hashed and the ids looked up in them, instead of hashing every id.
+        # Short of one, the anti-join below
         # counts the missing references.
         wanted = flat.unique()
         found = ids.join(wanted.to_frame("id"), on="id", how="semi").get_column("id").n_unique()
         missing = 0 if found == wanted.len() else None
     if missing is None:
-        # An anti-join, not ``is_in``: 4-5x faster on millions of ids (a hash join per side).
+        # An anti-join, not ``is_in``: a hash join per side.
         missing = pl.DataFrame({"id": flat}).join(ids, on="id", how="anti").height
     return dg.AssetCheckResult(
         check_name=name,

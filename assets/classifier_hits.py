@@ -107,8 +107,7 @@ def with_underlying_price(
     """
     same_day = pl.col("expiry") == trading_date_expr(pl.col("start_ts"))
     # A list of names, not a semi-join: the filter reaches the quotes' Parquet scan, which
-    # skips the row groups of other symbols (3 underlyings of a 10M-print day's 11.8M
-    # quotes: 0.02 s against 0.7 s).
+    # skips the row groups of other symbols.
     needed = packets.filter(same_day).select("underlying").unique().collect()
     mids = (
         equity_quotes.filter(pl.col("symbol").is_in(needed.get_column("underlying").to_list()))
@@ -572,9 +571,9 @@ def hit_inputs(packets: pl.LazyFrame) -> pl.LazyFrame:
     """Return the columns of ``packets`` the hits are built from, read once into memory.
 
     The scores, the candidates, the roll legs' coverage and the asset's check each read
-    the packets; read apart, each read the day again, and a read of every column (the
-    packets' ``event_ids`` lists) took three times one of these (10M-print day: 1.7 s
-    against 0.6 s). Cheap on a frame already in memory.
+    the packets; read apart, each would read the day again, and a read of every column
+    (the packets' ``event_ids`` lists) costs several times one of these. Cheap on a frame
+    already in memory.
     """
     return packets.select(HIT_INPUTS).collect().lazy()
 

@@ -67,8 +67,8 @@ def _window_stats(
     out = {"n_prior": n_prior}
     # Row i's priors are rows lo..i-1: sums are differences of running sums c[i] - c[lo]
     # (c[i] is c[:-1] as it stands, no gather), of values shifted by the contract's first
-    # (for precision). Done in place: each new array of a 9M-row day is ~70 MiB of fresh
-    # pages, and faulting those in was much of this function's time (9M rows: 2.4 s -> 1.7 s).
+    # (for precision). Done in place: each new array of a day is fresh pages, and faulting
+    # those in was much of this function's time.
     c1, c2 = np.zeros(n + 1), np.zeros(n + 1)
     for field, values_of in values.items():
         missing = np.isnan(values_of)
@@ -263,8 +263,8 @@ def _state_of(rows: pl.LazyFrame, day: dt.date, params: BaselineRules) -> pl.Dat
     if np.all(np.diff(order)[~starts[1:]] > 0):
         # Each contract's rows come in time order as read (the usual case: the day's
         # packets are stored in time order, after the earlier state): the rows are kept by
-        # a mask, and grouping keeps their order. A gather across the many chunks of a
-        # day read from many files took 1.0 s for these rows.
+        # a mask, and grouping keeps their order: no gather across the many chunks of a
+        # day read from many files.
         keep = np.zeros(recent.height, dtype=bool)
         keep[rows] = True
         kept = recent.filter(pl.Series(keep))

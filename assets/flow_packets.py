@@ -217,8 +217,8 @@ def _rows_at(frame: pl.DataFrame, at: np.ndarray) -> pl.DataFrame:
     """Return the rows of ``frame`` numbered ``at``, in that order.
 
     When ``at`` only increases (the packets' first prints when the day is stored in time
-    order: the usual case) the rows are kept by a mask, not gathered: the 9.6M heads of a
-    10M-print day in 0.2-0.3 s against 0.9-1.3 s.
+    order: the usual case) the rows are kept by a mask, not gathered (several times
+    faster).
     """
     if np.all(at[1:] > at[:-1]):
         keep = np.zeros(frame.height, dtype=bool)
@@ -257,8 +257,8 @@ def build_packets(prints: pl.LazyFrame, params: PacketRules) -> pl.LazyFrame:
     index, bounds = packing.index, packing.bounds
     heads, lengths = bounds[:-1], np.diff(bounds)
     # The ids' list is built from offsets, its values exported as one compact string
-    # array: gathered string views would share the day's string buffers, and polars'
-    # Parquet writer was ~7x slower on such a list (4.3 s against 0.6 s on 9.6M packets).
+    # array: gathered string views would share the day's string buffers, which polars'
+    # Parquet writer goes through for every list.
     event_ids = pl.from_arrow(
         pa.LargeListArray.from_arrays(
             pa.array(bounds, pa.int64()),
@@ -314,7 +314,7 @@ def build_packets(prints: pl.LazyFrame, params: PacketRules) -> pl.LazyFrame:
     packet = np.repeat(np.arange(len(lengths)), lengths)
     n_exchanges = _distinct_per_packet(rows.get_column("exchange"), index, packet, lengths)
     # The day's prints are the widest frame here: gone before the figures are built, as
-    # the per-print arrays are after (a 10M-print day peaked at 6.4 GiB holding them all).
+    # the per-print arrays are after (holding them all set the stage's peak).
     del rows
     column = {name: per_print.get_column(name).to_numpy() for name in per_print.columns}
     burst = burst_counts(

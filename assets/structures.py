@@ -68,8 +68,8 @@ def read_legs(packets: pl.LazyFrame, params: StructureRules) -> pl.DataFrame:
     """Return the packets that may be legs (:func:`leg_candidates`), their leg columns only.
 
     Read once: the asset builds the structures from them (:func:`structures_of_legs`) and
-    checks the structures' packets against them (a leg is a packet; a second read of every
-    packet id took 0.4 s on a 10M-print day).
+    checks the structures' packets against them (a leg is a packet; no second read of every
+    packet id).
     """
     return leg_candidates(packets, params).select(LEG_COLUMNS).collect()
 

@@ -8,10 +8,8 @@ the in-memory engine, for two reasons:
   lists cases where that changes results between runs (float sums added in another
   order, a union's inputs out of order). The in-memory engine works on whole columns in
   a fixed order.
-- Speed on this workload. A day fits in memory, and on the 10M-print benchmark day the
-  in-memory engine was faster and used less memory (2 cores, each pair run back to
-  back): equity prints 13.2 / 13.7 s against 19.2 / 22.4 s, equity candles 6.7 / 7.1 s
-  against 8.4 / 8.6 s, peak 2.7 GiB against 4.1 GiB.
+- Speed on this workload. A day fits in memory, and on the benchmark days the in-memory
+  engine was faster and used less memory.
 
 ``POLARS_ENGINE_AFFINITY`` set in the environment still wins (to compare engines).
 """

@@ -116,8 +116,8 @@ def file_stats(frame: pl.DataFrame, path: Path) -> str:
 
     ``numRecords``, ``nullCount`` for every flat column, and ``minValues`` / ``maxValues``
     for numeric, date and string columns, as :func:`computed_stats` gives them. They are
-    read from the file's footer, where the writer put them (the 104 files of a 10M-print
-    day of ``option_prints``: 0.3 s, against 0.9 s computing them from the rows). A column is
+    read from the file's footer, where the writer put them (cheaper than computing them
+    from the rows). A column is
     computed instead where a row group of it has values but no range in the footer, or a
     string statistic may have been cut short; whether a float column holds NaN is always
     computed (the footer leaves NaN out of its range and keeps infinities in it): such a
@@ -185,12 +185,8 @@ def file_stats(frame: pl.DataFrame, path: Path) -> str:
 
 
 def polars_writes_fast(frame: pl.DataFrame) -> bool:
-    """Return True unless ``frame`` holds a struct column (Delta's writer keeps those).
-
-    Measured on a 10M-print day: polars wrote ``option_prints`` in 3.7-4.5 s where Delta's
-    writer took 12-24 s, and the 9.6M packets of ``flow_packets`` (one-id ``event_ids``
-    lists) in 7.6 s where Delta's took 14-49 s.
-    """
+    """Return True unless ``frame`` holds a struct column (Delta's writer keeps those):
+    polars writes a day's files several times faster than Delta's writer."""
     return not any(isinstance(t, pl.Struct) for t in frame.schema.values())
 
 
@@ -217,7 +213,7 @@ def write_files(lake: Lake, table: str, rows: pl.DataFrame, date: dt.date) -> li
 
     polars writes the files (slices of about :data:`DERIVED_FILE_BYTES` on disk, rows in
     the frame's order) with the statistics a Delta write would give them, without the cost
-    of Delta's writer (on a 10M-print day ``option_prints`` took 4.5 s instead of 12-24 s).
+    of Delta's writer.
     Until a commit adds them the files are unreferenced: a crash leaves the table as it was.
     """
     # polars holds ~2x the bytes a compressed file does.
@@ -231,8 +227,7 @@ def write_files(lake: Lake, table: str, rows: pl.DataFrame, date: dt.date) -> li
     actions = []
     for offset in range(0, data.height, per_file):
         # A slice of a list column keeps the whole column's values, and polars' writer goes
-        # through all of them for each file (10x slower, measured on 9.6M one-id lists);
-        # gathered, the slice holds only its own.
+        # through all of them for each file; gathered, the slice holds only its own.
         part = data.slice(offset, per_file).with_columns(
             pl.col(lists).gather(pl.int_range(pl.len()))
         )

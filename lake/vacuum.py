@@ -1,7 +1,7 @@
 """Vacuum: remove the data files no table version needs any longer.
 
-A write killed before its commit leaves data files that no version references (up to
-~14 MB a kill, measured on a build), and every partition overwrite leaves the files of the
+A write killed before its commit leaves data files that no version references, and every
+partition overwrite leaves the files of the
 version it replaced. Readers never see either, but the disk keeps them until a vacuum.
 """
 

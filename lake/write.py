@@ -76,9 +76,7 @@ def _open(lake: Lake, table: str) -> DeltaTable | None:
 
 #: Table properties of every table the lake creates. A checkpoint every 10 commits, not
 #: Delta's default 100: opening a table replays the JSON commits since the last checkpoint,
-#: and a live day commits to each table every micro-batch. Measured on a live lake: an open
-#: took 22-26 ms 40 commits after a checkpoint, 6 ms right after one (a live tail opens
-#: ~65 tables); a checkpoint of a 36-file table costs ~30 ms, i.e. 3 ms a commit.
+#: a live day commits to each table every micro-batch, and a live tail opens every table.
 TABLE_PROPERTIES = {"delta.checkpointInterval": "10"}
 
 
@@ -371,9 +369,8 @@ def _append_unseen(
     column only) and the new rows written by :func:`write_files`. The commit must land on
     the very version those keys were read from (no rebase, ``max_commit_retries=0``):
     after another writer's commit this batch's keys may be stored already, so the attempt
-    fails and :func:`_committed` starts it again from the new version. Measured on a
-    3M-print day (18M option quotes landed in 8 parts): Delta's insert-only merge took
-    4.9-9.8 s a part, growing with the partition, and held 5.5 GiB at the end.
+    fails and :func:`_committed` starts it again from the new version. (Delta's insert-only
+    merge cost grew with the partition.)
     """
     source = frame.unique(subset=["date", key], keep="first", maintain_order=True)
 
@@ -429,8 +426,8 @@ def _replace(
     # reads no longer in the rows' order), and readers then see the day shuffled.
     if max(frame.n_chunks("all"), default=1) > 1:
         frame = frame.rechunk()
-    # Arrow string views, as polars holds them: no copy of every string column (on a 10M
-    # packet day the copy was several GiB); the table's type stays Delta's ``string``.
+    # Arrow string views, as polars holds them: no copy of every string column (on a day of
+    # packets that copy is gigabytes); the table's type stays Delta's ``string``.
     data = frame.to_arrow(compat_level=pl.CompatLevel.newest())
     properties = writer_properties(frame)
 

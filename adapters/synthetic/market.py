@@ -1117,9 +1117,9 @@ def _price_option_prints(
     ``_placed`` (a quote at most ``max_age_ns`` old was in force) for the expectations.
     """
     contract, ts = arr["contract"], arr["ts"]
-    # One sorted int64 key per (contract, time). The time part must span the whole day: a
-    # fixed 2**42 ns (73 minutes) once let a full session's late quotes run into the next
-    # contract's keys, and prints were priced off stale quotes.
+    # One sorted int64 key per (contract, time). The time part spans the whole day: a
+    # narrower one lets a full session's late quotes run into the next contract's keys, and
+    # prints would be priced off stale quotes.
     both = np.concatenate([q_ts, ts])
     base = int(both.min()) if len(both) else 0
     width = int(both.max()) - base + 1 if len(both) else 1

@@ -49,10 +49,9 @@ def build_tail(lake: LakeResource, day: dt.date, tags: dict[str, str]) -> TailBu
     what it did (the lake holds the result; nothing is raised for a failed asset).
 
     The assets run as one in-process Dagster run on a scratch in-memory instance, and their
-    check outcomes are written to ``asset_checks`` in one commit at the end. Measured with
-    15 derived assets on 8 underlyings: a run on the persistent SQLite instance cost 6.5-7 s a
-    tail (a database per run, a connection per event), in memory 3.4 s; one check commit
-    instead of one per asset saves ~15 commits a tail. The caller reports ``events`` to the
+    check outcomes are written to ``asset_checks`` in one commit at the end (a run on the
+    persistent SQLite instance costs a database per run and a connection per event). The
+    caller reports ``events`` to the
     persistent instance (the sensor through its ``SensorResult``), so the Dagster UI shows
     every live materialization and check; EOD, repair and backfill runs stay ordinary runs.
     """
