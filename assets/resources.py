@@ -38,7 +38,7 @@ class LakeResource(dg.ConfigurableResource):
         description=(
             "Write each asset's check outcomes to asset_checks as it finishes; False when the "
             "caller records the whole run's outcomes in one commit (live tails, see "
-            "orchestration/live.py::build_tail)"
+            "orchestration/live/tail.py::build_tail)"
         ),
     )
 

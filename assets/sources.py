@@ -8,6 +8,10 @@ recording takes a :class:`adapters.source.MarketSource` instead. :data:`SOURCES`
 every source once, with how to build its history and how to stream it live, from one
 :class:`SourceSettings`; a source that cannot be built (a missing key, a bad symbol) is a
 :class:`SourceError` naming why, in one line.
+
+A vendor's package is imported when one of its sources is built, not with this module: a
+code location or command that never uses a vendor does not pay for its SDK (the layering
+test sees these imports too; none hides a cycle).
 """
 
 from __future__ import annotations
