@@ -8,10 +8,12 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -83,9 +85,35 @@ def _best_of(n: int, build: Callable[[], T]) -> tuple[float, T]:
     return best, result
 
 
+#: Paired, interleaved runs of the row-by-row comparison.
+PAIRS = 5
+
+
+@dataclass(frozen=True)
+class Paired:
+    """The times of ``n`` interleaved (fast, slow) runs and the last results of each."""
+
+    fast_s: list[float]
+    slow_s: list[float]
+    results: tuple[Any, Any]
+
+
+def _paired(n: int, fast: Callable[[], Any], slow: Callable[[], Any]) -> Paired:
+    """Run ``fast`` then ``slow``, ``n`` times, timing each run."""
+    fast_s, slow_s = [], []
+    out: list[Any] = [None, None]
+    for _ in range(n):
+        for build, times, k in ((fast, fast_s, 0), (slow, slow_s, 1)):
+            t0 = time.perf_counter()
+            out[k] = build()
+            times.append(time.perf_counter() - t0)
+    return Paired(fast_s, slow_s, (out[0], out[1]))
+
+
 def _packets_comparison(lake: str) -> dict[str, Any]:
-    """Time vectorised vs row-by-row packets on the landed prints (best of ``REPEAT``
-    each); check that every column of every packet agrees."""
+    """Time vectorised vs row-by-row packets on the landed prints: the medians of
+    :data:`PAIRS` paired, interleaved runs, and the median of the pairs' ratios; check that
+    every column of every packet agrees."""
     from assets.flow_packets import build_packets
     from assets.thresholds import load_thresholds
     from bench.reference import as_frame, packets_row_by_row
@@ -94,8 +122,12 @@ def _packets_comparison(lake: str) -> dict[str, Any]:
 
     params = load_thresholds().packets
     prints = scan(Lake(lake), "option_prints", dates=[DAY]).collect()
-    t_fast, fast = _best_of(REPEAT, lambda: build_packets(prints.lazy(), params).collect())
-    t_slow, slow = _best_of(REPEAT, lambda: packets_row_by_row(prints, params))
+    timed = _paired(
+        PAIRS,
+        lambda: build_packets(prints.lazy(), params).collect(),
+        lambda: packets_row_by_row(prints, params),
+    )
+    fast, slow = timed.results
     try:
         assert_frame_equal(fast.sort("packet_id"), as_frame(slow, fast.schema))
         difference = None
@@ -104,10 +136,16 @@ def _packets_comparison(lake: str) -> dict[str, Any]:
     return {
         "prints": prints.height,
         "packets": fast.height,
-        "repeat": REPEAT,
-        "vectorised_s": round(t_fast, 3),
-        "row_by_row_s": round(t_slow, 3),
-        "speedup": round(t_slow / t_fast, 1),
+        "pairs": PAIRS,
+        "vectorised_runs_s": [round(t, 3) for t in timed.fast_s],
+        "row_by_row_runs_s": [round(t, 3) for t in timed.slow_s],
+        "vectorised_s": round(statistics.median(timed.fast_s), 3),
+        "row_by_row_s": round(statistics.median(timed.slow_s), 3),
+        # The median of the pairs' own ratios: each pair ran back to back, under the same
+        # neighbours.
+        "speedup": round(
+            statistics.median(s / f for f, s in zip(timed.fast_s, timed.slow_s, strict=True)), 1
+        ),
         "identical": difference is None,
         "difference": difference,
     }
@@ -257,10 +295,40 @@ def scaling_exponent(results: list[dict[str, Any]], kind: str) -> float | None:
     )
 
 
+def provenance() -> dict[str, Any]:
+    """Return where a figure comes from: the commit (and whether the tree differed from it)
+    and the machine."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    pages = os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else 0
+    return {
+        "commit": git("rev-parse", "HEAD") or "unknown",
+        "tree_modified": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "memory_gib": round(pages * os.sysconf("SC_PAGE_SIZE") / 2**30, 1) if pages else None,
+        },
+    }
+
+
 def write_results(results: list[dict[str, Any]], out: Path = RESULTS) -> Path:
-    """Write one JSON per workload plus ``summary.md`` (the table of bench/README.md); return its path."""
+    """Write one JSON per workload plus ``summary.md`` (the table of bench/README.md); return its path.
+
+    Every JSON carries its :func:`provenance`."""
     out.mkdir(parents=True, exist_ok=True)
     for r in results:
+        r.setdefault("provenance", provenance())
         (out / f"{r['workload']}.json").write_text(json.dumps(r, indent=2, default=str))
     # The summary covers every workload measured in ``out``: this run's and earlier runs of
     # other sizes (so a 10M run alone does not drop the 1M and 3M rows).
@@ -324,7 +392,13 @@ def write_results(results: list[dict[str, Any]], out: Path = RESULTS) -> Path:
         if "row_by_row_packets" in r:
             c = r["row_by_row_packets"]
             lines.append(
-                f"Row-by-row packets on {c['prints']:,} prints: {c['row_by_row_s']} s vs {c['vectorised_s']} s vectorised, best of {c.get('repeat', 1)} each ({c['speedup']}x, every column identical: {c['identical']})."
+
+                    f"Row-by-row packets on {c['prints']:,} prints: {c['row_by_row_s']} s vs {c['vectorised_s']} s vectorised, "
+                    f"medians of {c['pairs']} paired, interleaved runs ({c['speedup']}x, the median of the pairs' ratios; "
+                    f"every column identical: {c['identical']})."
+                    if "pairs" in c
+                    else f"Row-by-row packets on {c['prints']:,} prints: {c['row_by_row_s']} s vs {c['vectorised_s']} s vectorised, best of {c.get('repeat', 1)} each ({c['speedup']}x, every column identical: {c['identical']})."
+
             )
         if "dashboard" in r:
             d = r["dashboard"]

@@ -17,6 +17,17 @@ def test_bench_smoke(tmp_path: Path) -> None:
     option = run_workload(Workload("option", 20_000, "AAPL,MSFT"), isolate=False, compare=True)
     equity = run_workload(Workload("equity", 20_000, "AAPL,MSFT"), isolate=False)
     assert option["row_by_row_packets"]["identical"] is True
+    # The row-by-row comparison: medians of 5 paired, interleaved runs, and the median of
+    # the pairs' own ratios.
+    comparison = option["row_by_row_packets"]
+    assert comparison["pairs"] == 5 and len(comparison["vectorised_runs_s"]) == 5
+    ratios = sorted(
+        s / f
+        for f, s in zip(
+            comparison["vectorised_runs_s"], comparison["row_by_row_runs_s"], strict=True
+        )
+    )
+    assert abs(comparison["speedup"] - ratios[2]) <= 0.1 + 0.05 * ratios[2]
     for figures in (option, equity):
         assert figures["floor_s"] > 0 and figures["derived_path_s"] > 0
         assert all(stage["floor_ratio"] > 0 for stage in figures["stages"].values())
@@ -50,6 +61,10 @@ def test_bench_smoke(tmp_path: Path) -> None:
         assert 0 <= figures["floor_cpu"]["kernel_share"] < 1
     summary = write_results([option, equity], tmp_path)
     assert "| option-20k |" in summary.read_text()
+    assert "medians of 5 paired, interleaved runs" in summary.read_text()
+    # Every figure carries the commit and the machine it came from.
+    stored = json.loads((tmp_path / "option-20k.json").read_text())["provenance"]
+    assert len(stored["commit"]) == 40 and stored["machine"]["cpus"] >= 1
     assert "the fastest of 2 runs each" in summary.read_text()
     assert "storage bound / floor" in summary.read_text()
     row = next(x for x in summary.read_text().splitlines() if x.startswith("| option-20k |"))

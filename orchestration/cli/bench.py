@@ -8,7 +8,7 @@ import shutil
 
 from bench.daemon_load import daemon_load
 from bench.micro_batch import micro_batch_cost
-from bench.runner import RESULTS, WORK, run_workload, write_results
+from bench.runner import RESULTS, WORK, provenance, run_workload, write_results
 from bench.workload import DAY, Workload
 from orchestration.cli.common import EXIT_USAGE, CliError
 
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
             if args.underlyings == "ALL"
             else args.underlyings
         )
-        figures = daemon_load(work, DAY, underlyings, None, 30.0)
+        figures = {**daemon_load(work, DAY, underlyings, None, 30.0), "provenance": provenance()}
         out = RESULTS / "daemon-load.json"
         out.write_text(json.dumps(figures, indent=2) + "\n")
         print(json.dumps(figures, indent=2))
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if args.micro_batch:
         work = WORK / "micro-batch"
         shutil.rmtree(work, ignore_errors=True)
-        figures = micro_batch_cost(work, DAY, args.underlyings)
+        figures = {**micro_batch_cost(work, DAY, args.underlyings), "provenance": provenance()}
         out = RESULTS / "micro-batch.json"
         out.write_text(json.dumps(figures, indent=2) + "\n")
         for point in figures["points"]:
