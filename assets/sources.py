@@ -21,6 +21,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from pydantic import Field
@@ -31,6 +32,9 @@ from adapters.source import Batch, MarketSource, Replayed, rows_of_day
 from adapters.synthetic.market import SyntheticSpec
 from adapters.synthetic.source import SyntheticMarket
 from lake import Lake
+
+if TYPE_CHECKING:
+    from adapters.alpaca.config import AlpacaConfig
 
 
 class MarketDataSource(dg.ConfigurableResource, ABC):
@@ -227,35 +231,35 @@ def _snapshot(s: SourceSettings) -> SnapshotSource:
     return SnapshotSource(path=s.paths[0])
 
 
-def _alpaca_config(s: SourceSettings) -> object:
+def _alpaca_config(s: SourceSettings) -> AlpacaConfig:
+    """Return Alpaca's config of the settings, its keys checked (history and live alike)."""
     from adapters.alpaca.config import AlpacaConfig
 
-    return AlpacaConfig.from_settings(
+    config = AlpacaConfig.from_settings(
         underlyings=s.symbols,
         contracts=tuple(c.replace(" ", "") for c in s.contracts),
         options_feed=s.options_feed,
         **dict(s.policy),
     )
+    config.keys()
+    return config
 
 
 def _alpaca(s: SourceSettings) -> AlpacaSource:
     config = _alpaca_config(s)
-    config.keys()  # type: ignore[attr-defined]
     return AlpacaSource(
-        underlyings=list(s.symbols), contracts=list(config.contracts),  # type: ignore[attr-defined]
-        stock_feed=config.stock_feed, options_feed=config.options_feed,  # type: ignore[attr-defined]
-        rest_url=config.rest_url or "", max_dte=config.max_dte,  # type: ignore[attr-defined]
-        strikes_per_side=config.strikes_per_side, moneyness=config.moneyness,  # type: ignore[attr-defined]
-        max_quotes=config.max_quotes,  # type: ignore[attr-defined]
+        underlyings=list(s.symbols), contracts=list(config.contracts),
+        stock_feed=config.stock_feed, options_feed=config.options_feed,
+        rest_url=config.rest_url or "", max_dte=config.max_dte,
+        strikes_per_side=config.strikes_per_side, moneyness=config.moneyness,
+        max_quotes=config.max_quotes,
     )  # fmt: skip
 
 
 def _alpaca_live(s: SourceSettings) -> MarketSource:
     from adapters.alpaca.loader import AlpacaLive
 
-    config = _alpaca_config(s)
-    config.keys()  # type: ignore[attr-defined]
-    return AlpacaLive(config)  # type: ignore[arg-type]
+    return AlpacaLive(_alpaca_config(s))
 
 
 def _databento(s: SourceSettings) -> DatabentoSource:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import tomllib
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, get_type_hints
+
+from lake.compare import config_version_of
 
 DEFAULT_THRESHOLDS = Path(__file__).with_name("thresholds.toml")
 
@@ -276,7 +277,7 @@ def load_thresholds(path: str | Path | None = None) -> Thresholds:
 def _parsed(source: str, raw: bytes) -> Thresholds:
     try:
         values = tomllib.loads(raw.decode("utf-8"))
-        return _typed(values, hashlib.sha256(raw).hexdigest()[:12], source)
+        return _typed(values, config_version_of(raw), source)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{source}: not a valid thresholds file: {exc}") from exc
     except ValueError as exc:

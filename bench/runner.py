@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from polars.testing import assert_frame_equal
 
@@ -23,7 +23,6 @@ from bench.stage import cpu_since
 from bench.stage import run as run_stage
 from bench.workload import DAY, Workload, generate
 
-T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 WORK = ROOT / "work"
@@ -68,21 +67,6 @@ def measure_stage(stage: str, lake: str, work: Path, isolate: bool) -> dict[str,
     inner = json.loads(output.strip().splitlines()[-1])
     # ``seconds`` is the stage's own work; ``process_s`` adds interpreter start and imports.
     return {**inner, "process_s": round(elapsed, 3)}
-
-
-#: Runs of each packet builder in the comparison; the fastest counts (as ``timeit`` does:
-#: the others measured the machine, not the code).
-REPEAT = 3
-
-
-def _best_of(n: int, build: Callable[[], T]) -> tuple[float, T]:
-    """Return the shortest wall time of ``n`` calls of ``build`` and the last result."""
-    best = math.inf
-    for _ in range(n):
-        t0 = time.perf_counter()
-        result = build()
-        best = min(best, time.perf_counter() - t0)
-    return best, result
 
 
 #: Paired, interleaved runs of the row-by-row comparison.
@@ -392,13 +376,11 @@ def write_results(results: list[dict[str, Any]], out: Path = RESULTS) -> Path:
         if "row_by_row_packets" in r:
             c = r["row_by_row_packets"]
             lines.append(
-
-                    f"Row-by-row packets on {c['prints']:,} prints: {c['row_by_row_s']} s vs {c['vectorised_s']} s vectorised, "
-                    f"medians of {c['pairs']} paired, interleaved runs ({c['speedup']}x, the median of the pairs' ratios; "
-                    f"every column identical: {c['identical']})."
-                    if "pairs" in c
-                    else f"Row-by-row packets on {c['prints']:,} prints: {c['row_by_row_s']} s vs {c['vectorised_s']} s vectorised, best of {c.get('repeat', 1)} each ({c['speedup']}x, every column identical: {c['identical']})."
-
+                f"Row-by-row packets on {c['prints']:,} prints: {c['row_by_row_s']} s vs {c['vectorised_s']} s vectorised, "
+                f"medians of {c['pairs']} paired, interleaved runs ({c['speedup']}x, the median of the pairs' ratios; "
+                f"every column identical: {c['identical']})."
+                if "pairs" in c
+                else f"Row-by-row packets on {c['prints']:,} prints: {c['row_by_row_s']} s vs {c['vectorised_s']} s vectorised, best of {c.get('repeat', 1)} each ({c['speedup']}x, every column identical: {c['identical']})."
             )
         if "dashboard" in r:
             d = r["dashboard"]

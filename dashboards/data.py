@@ -7,13 +7,13 @@ re-reads a table only after a new commit, and only the partition on screen.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from pathlib import Path
 
 import polars as pl
 import streamlit as st
 
 from lake import Lake
+from lake.compare import config_version_of
 from lake.read import dates_in, scan, table_version, with_times
 
 
@@ -106,7 +106,7 @@ DEFAULT_THRESHOLDS = Path(__file__).resolve().parent.parent / "assets" / "thresh
 
 def default_config_version() -> str:
     """Return the config version of the packaged thresholds (the same hash the pipeline stores)."""
-    return hashlib.sha256(DEFAULT_THRESHOLDS.read_bytes()).hexdigest()[:12]
+    return config_version_of(DEFAULT_THRESHOLDS.read_bytes())
 
 
 def pick_version(

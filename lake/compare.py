@@ -148,6 +148,12 @@ def sweep_file(root: str, key: str, value: float) -> Path:
     return Path(root) / SWEEP_DIR / f"{key}={value:g}.toml"
 
 
+def config_version_of(raw: bytes) -> str:
+    """Return the config version of a thresholds file's bytes: the first 12 hex digits of
+    their SHA-256 (stored on every hit and alert)."""
+    return hashlib.sha256(raw).hexdigest()[:12]
+
+
 def sweep_points(root: str) -> pl.DataFrame:
     """Return (key, value, config_version) of every swept thresholds file under ``root``."""
     rows = []
@@ -156,7 +162,7 @@ def sweep_points(root: str) -> pl.DataFrame:
     for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
         match = pattern.match(path.name)
         if match:
-            version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+            version = config_version_of(path.read_bytes())
             rows.append((match["key"], float(match["value"]), version))
     return pl.DataFrame(
         rows,

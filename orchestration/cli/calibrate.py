@@ -40,9 +40,6 @@ def _sweep_values(text: str) -> tuple[str, list[float]]:
 
 
 #: A sweep re-runs the classifiers once per value and day: a bound keeps a typo cheap.
-
-
-#: A sweep re-runs the classifiers once per value and day: a bound keeps a typo cheap.
 MAX_SWEEP_VALUES = 25
 
 

@@ -101,7 +101,7 @@ def spool_tick(
         if not flight:
             entry.pop("run_key", None)
             entry.pop("run_tail", None)
-        # A following sensor tick polls every 0.2 s: a membership test, not the ~8 ms list of
+        # A following tick polls several times a second: a membership test, not a list of
         # every partition key.
         if not flight and pending != Tail() and trading_days.has_partition_key(key):
             tags = {"flowlake/live": "true", **pending.tags()}
