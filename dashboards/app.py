@@ -10,6 +10,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import streamlit as st
 
+from dashboards.auth import require_sign_in
+from dashboards.pages import PAGE_FILES, PAGES
 from dashboards.state import sidebar
 from lake.engine import use_in_memory_engine
 
@@ -19,17 +21,11 @@ use_in_memory_engine()
 
 st.set_page_config(page_title="flowlake", page_icon=":material/waterfall_chart:", layout="wide")
 
-HERE = Path(__file__).resolve().parent / "views"
 pages = [
-    st.Page(HERE / "flow.py", title="Flow", icon=":material/stacked_line_chart:", default=True),
-    st.Page(HERE / "alerts.py", title="Alerts", icon=":material/notifications:"),
-    st.Page(HERE / "chart.py", title="Chart", icon=":material/candlestick_chart:"),
-    st.Page(HERE / "darkpool.py", title="Dark pool", icon=":material/visibility_off:"),
-    st.Page(HERE / "replay.py", title="Replay", icon=":material/replay:"),
-    st.Page(HERE / "outcomes.py", title="Outcomes", icon=":material/query_stats:"),
-    st.Page(HERE / "calibration.py", title="Calibration", icon=":material/tune:"),
-    st.Page(HERE / "health.py", title="Pipeline health", icon=":material/monitor_heart:"),
+    st.Page(PAGE_FILES[path], title=title, icon=icon, url_path=path, default=path == "flow")
+    for path, title, icon in PAGES
 ]
 page = st.navigation(pages)
-st.session_state["view"] = sidebar()
+require_sign_in()
+st.session_state["view"] = sidebar(page.url_path or "flow")
 page.run()

@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
+from dashboards.flowview import enrich
 from lake import Lake
 from lake.compare import config_version_of
 from lake.read import dates_in, scan, table_version, with_times
@@ -34,11 +35,14 @@ def _load(
     version: int,
     columns: tuple[str, ...] | None,
     window: tuple[str, int, int] | None,
+    only: tuple[str, str] | None = None,
 ) -> pl.DataFrame | None:
     del version  # part of the cache key only
     frame = scan(Lake(root), table, dates=[day])
     if frame is None:
         return None
+    if only is not None:
+        frame = frame.filter(pl.col(only[0]) == only[1])
     if window is not None:
         # Pushed down to the Parquet scan: files outside the window are not read.
         col, lo, hi = window
@@ -54,11 +58,20 @@ def load_day(
     *,
     columns: tuple[str, ...] | None = None,
     window: tuple[str, int, int] | None = None,
+    only: tuple[str, str] | None = None,
 ) -> pl.DataFrame | None:
     """Return one day of a table (only ``columns``, only rows whose ``window[0]`` is within
-    ``[window[1], window[2]]`` ns when given) with New York datetime columns; None if absent."""
+    ``[window[1], window[2]]`` ns, only rows whose column ``only[0]`` equals ``only[1]``,
+    when given) with New York datetime columns; None if absent."""
     lake = current_lake()
-    return _load(lake.root, table, day, table_version(lake, table), columns, window)
+    return _load(lake.root, table, day, table_version(lake, table), columns, window, only)
+
+
+def versions(*tables: str) -> tuple[int, ...]:
+    """Return the current Delta version of each table (a cache key for frames built from
+    several tables)."""
+    lake = current_lake()
+    return tuple(table_version(lake, table) for table in tables)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -130,3 +143,31 @@ def pick_version(
         else versions[0]
     )
     return frame.filter(pl.col("config_version") == chosen), chosen
+
+
+#: The FlowPacket columns the Flow and Ticker tapes show or filter by.
+PACKET_COLUMNS = ("packet_id", "date", "start_ts", "underlying", "contract", "expiry", "strike", "right", "kind",
+                  "side", "n_prints", "n_exchanges", "size", "premium", "vwap", "nbbo_coverage", "buy_ratio",
+                  "iso_count", "n_aa", "n_a", "n_mid", "n_b", "n_bb")  # fmt: skip
+FLOW_TABLES = ("flow_packets", "packet_positioning", "equity_candles", "contract_volume")
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _flow(root: str, day: dt.date, versions: tuple[int, ...]) -> pl.DataFrame | None:
+    del root, versions  # the cache key only
+    packets = load_day("flow_packets", day, columns=PACKET_COLUMNS)
+    if packets is None:
+        return None
+    positioning = load_day("packet_positioning", day)
+    seconds = load_day(
+        "equity_candles", day, columns=("symbol", "ts", "close"), only=("interval", "1s")
+    )
+    volume = load_day("contract_volume", day, columns=("contract", "unusual"))
+    unusual = None if volume is None else volume.filter(pl.col("unusual")).get_column("contract")
+    return enrich(packets, positioning, seconds, unusual)
+
+
+def flow_day(day: dt.date) -> pl.DataFrame | None:
+    """Return the day's FlowPackets with the Flow filters' columns (:func:`enrich`), one
+    shared frame until one of the tables it is built from gets a new commit."""
+    return _flow(current_lake().root, day, versions(*FLOW_TABLES))

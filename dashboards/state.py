@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from dashboards.data import available_dates
+from dashboards.data import available_dates, current_lake
+from dashboards.pages import PAGE_FILES
+from lake.saved_views import SavedView, ViewError, delete_view, load_views, save_view, views_path
 
 KEYS = ("date", "ticker", "start", "end")
 
@@ -36,8 +38,11 @@ def _from_query() -> None:
             st.session_state[f"view_{key}"] = params[key]
 
 
-def sidebar() -> View:
-    """Draw the shared controls in the sidebar and return the current view."""
+def sidebar(page: str) -> View:
+    """Draw the shared controls in the sidebar and return the current view.
+
+    ``page`` is the URL path of the page on screen (what a saved view re-opens).
+    """
     _from_query()
     dates = available_dates()
     with st.sidebar:
@@ -90,6 +95,7 @@ def sidebar() -> View:
                 st.session_state["replay_as_of"] = None
                 st.session_state["replay_playing"] = False
                 as_of = None
+        saved_views(page)
     ticker = ticker.strip().upper()
     st.session_state.update(
         view_date=day.isoformat() if day else None,
@@ -119,6 +125,65 @@ def sidebar() -> View:
         refresh_seconds=float(every) if live else None,
         as_of=as_of,
     )
+
+
+#: Session keys set from the URL once per session: forgotten when a saved view is opened,
+#: so that its query string sets them again.
+_VIEW_KEYS = ("view_date", "view_ticker", "view_start", "view_end", "w_ticker", "w_start", "w_end")
+
+
+def _open_view(view: SavedView) -> None:
+    from dashboards.params import forget
+
+    forget()
+    for key in _VIEW_KEYS:
+        st.session_state.pop(key, None)
+    query = dict(view.query)
+    if st.session_state.get("view_date"):
+        query.setdefault("date", st.session_state["view_date"])
+    st.switch_page(PAGE_FILES.get(view.page, PAGE_FILES["flow"]), query_params=query)
+
+
+def saved_views(page: str) -> None:
+    """The sidebar's saved views: save the filters on screen under a name, open or delete one,
+    copy its link. A view keeps every filter but the date, so it opens on the day selected."""
+    path = views_path(current_lake())
+    views = load_views(path)
+    st.markdown("### Saved views")
+    with st.form("save_view_form", clear_on_submit=True, border=False):
+        name = st.text_input("Name", key="w_view_name", placeholder="e.g. golden 0DTE calls")
+        if st.form_submit_button("Save this view", icon=":material/bookmark_add:"):
+            query = {k: v for k, v in st.query_params.to_dict().items() if k != "date"}
+            try:
+                save_view(path, SavedView(name, page, query))
+                st.toast(f"Saved view '{name.strip()}'")
+                views = load_views(path)
+            except (ViewError, OSError) as exc:
+                st.error(str(exc))
+    if not views:
+        st.caption("No saved view yet.")
+        return
+    chosen = st.selectbox("View", list(views), key="w_saved_view")
+    if chosen is None:
+        return
+    view = views[chosen]
+    c1, c2 = st.columns(2)
+    if c1.button("Open", key="w_open_view", icon=":material/open_in_browser:"):
+        _open_view(view)
+    if c2.button("Delete", key="w_delete_view", icon=":material/delete:"):
+        delete_view(path, chosen)
+        st.rerun()
+    st.code(view.link(_app_base()), language=None, wrap_lines=True)
+
+
+def _app_base() -> str:
+    """Return the app's address as the browser sees it (for links to copy)."""
+    url = st.context.url or ""
+    scheme, _, rest = url.partition("://")
+    if not rest:
+        return ""
+    base_path = (st.get_option("server.baseUrlPath") or "").strip("/")
+    return f"{scheme}://{rest.split('/', 1)[0]}" + (f"/{base_path}" if base_path else "")
 
 
 def _time(text: str | None, default: dt.time) -> dt.time:

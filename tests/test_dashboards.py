@@ -9,21 +9,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboards.data import load_day
+from dashboards.pages import PAGES as DASHBOARD_PAGES
 from lake import Lake
 from lake.write import overwrite_partition
 from tests.conftest import DAY
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboards" / "app.py")
-PAGES = [
-    "views/flow.py",
-    "views/alerts.py",
-    "views/chart.py",
-    "views/darkpool.py",
-    "views/replay.py",
-    "views/outcomes.py",
-    "views/calibration.py",
-    "views/health.py",
-]
+PAGES = [f"views/{path}.py" for path, _, _ in DASHBOARD_PAGES]
 
 
 def app(monkeypatch: pytest.MonkeyPatch, lake: Path) -> AppTest:
@@ -60,10 +52,10 @@ def test_flow_filters_change_the_tape(monkeypatch: pytest.MonkeyPatch, built_lak
     at = app(monkeypatch, built_lake)
     at.run()
     count = int(at.metric[0].value.replace(",", ""))
-    at.multiselect(key="flow_kind").set_value(
+    at.multiselect(key="kinds").set_value(
         ["sweep", "block", "split", "single", "complex"]
     ).run()
-    at.number_input(key="flow_min_premium").set_value(0).run()
+    at.number_input(key="min_premium").set_value(0).run()
     everything = int(at.metric[0].value.replace(",", ""))
     assert everything > count > 0
     at.text_input(key="w_ticker").set_value("aapl").run()
@@ -125,10 +117,10 @@ def test_replay_sets_the_moment_for_every_page(
     at = app(monkeypatch, built_lake)
     at.run()
     # Every packet of the day (all kinds, any premium): the day runs 09:30-10:30.
-    at.multiselect(key="flow_kind").set_value(
+    at.multiselect(key="kinds").set_value(
         ["sweep", "block", "split", "single", "complex"]
     ).run()
-    at.number_input(key="flow_min_premium").set_value(0).run()
+    at.number_input(key="min_premium").set_value(0).run()
     everything = int(at.metric[0].value.replace(",", ""))
     at.switch_page("views/replay.py").run()
     at.select_slider(key="replay_slider").set_value(dt.time(9, 45)).run()
@@ -140,10 +132,10 @@ def test_replay_sets_the_moment_for_every_page(
     assert at.session_state["replay_as_of"] >= dt.time(9, 46), at.session_state["replay_as_of"]
     at.toggle(key="replay_play").set_value(False).run()
     at.switch_page("views/flow.py").run()
-    at.multiselect(key="flow_kind").set_value(
+    at.multiselect(key="kinds").set_value(
         ["sweep", "block", "split", "single", "complex"]
     ).run()
-    at.number_input(key="flow_min_premium").set_value(0).run()
+    at.number_input(key="min_premium").set_value(0).run()
     before_replay_time = int(at.metric[0].value.replace(",", ""))
     assert 0 < before_replay_time < everything
 

@@ -7,8 +7,10 @@ import polars as pl
 import streamlit as st
 
 from dashboards.data import load_day, pick_version
+from dashboards.evidence import packets_and_prints, show_evidence
 from dashboards.filters import in_view
 from dashboards.state import open_page
+from dashboards.tables import show
 
 view = open_page("Alerts")
 
@@ -30,22 +32,23 @@ def panel() -> None:
                            color_discrete_map={"high": "#d62728", "medium": "#ff7f0e", "low": "#7f7f7f"})  # fmt: skip
         strip.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, showlegend=False)
         st.plotly_chart(strip, width="stretch")
-        st.dataframe(
-            alerts.sort("score", descending=True).select(
+        st.caption("Click an alert to open its evidence below.")
+        picked = show(
+            alerts.sort("score", "alert_id", descending=[True, False]).select(
                 pl.col("ts_ny").dt.strftime("%H:%M:%S").alias("time"),
                 "direction",
-                pl.col("classifiers").list.join(", ").alias("classifiers"), "underlying", "contract", "severity", pl.col("score").round(1), pl.col("premium").round(0), "alert_id"
+                pl.col("classifiers").list.join(", ").alias("classifiers"), "underlying", "contract", "severity",
+                pl.col("score").round(1), pl.col("premium").round(0), "alert_id",
             ),
-            hide_index=True, width="stretch", key="alerts_table",
+            "alerts_table", pick=True,
         )  # fmt: skip
+        # A click opens that alert's evidence; the select box below still chooses freely.
+        if picked is not None and picked["alert_id"] != st.session_state.get("_alert_clicked"):
+            st.session_state["_alert_clicked"] = picked["alert_id"]
+            st.session_state["evidence_alert"] = picked["alert_id"]
         evidence(alerts, hits)
     with st.expander("Classifier hits", expanded=False):
-        st.dataframe(
-            in_view(hits, view, "underlying", "ts_ny").drop("date"),
-            hide_index=True,
-            width="stretch",
-            key="hits_table",
-        )
+        show(in_view(hits, view, "underlying", "ts_ny").drop("date"), "hits_table")
 
 
 def evidence(alerts: pl.DataFrame, hits: pl.DataFrame) -> None:
@@ -70,35 +73,10 @@ def evidence(alerts: pl.DataFrame, hits: pl.DataFrame) -> None:
         st.markdown(
             f"- `{hit['classifier']}` confidence {hit['confidence']:.2f}: {hit['explanation']}"
         )
-    # The alert's packets start within a second of it (structures: within their window):
-    # read only that slice of the day's packets.
-    packets = load_day(
-        "flow_packets",
-        view.day,
-        window=("start_ts", int(alert["ts"]) - 10**9, int(alert["ts"]) + 10**9),
+    packets, prints = packets_and_prints(
+        view.day, alert["packet_ids"], int(alert["ts"]), int(alert["ts"])
     )
-    if packets is None:
-        return
-    chosen_packets = packets.filter(pl.col("packet_id").is_in(alert["packet_ids"]))
-    if chosen_packets.is_empty():
-        return
-    # Only the prints inside the packets' span are read (pushed down to the scan).
-    span = ("ts_event", int(chosen_packets["start_ts"].min()), int(chosen_packets["end_ts"].max()))
-    prints = load_day("option_prints", view.day, window=span)
-    if prints is None:
-        return
-    st.dataframe(
-        chosen_packets.select("packet_id", "contract", "kind", "side", "n_prints", "n_exchanges", "size", pl.col("premium").round(0), "nbbo_coverage", "buy_ratio"),
-        hide_index=True, width="stretch", key="evidence_packets",
-    )  # fmt: skip
-    event_ids = chosen_packets.get_column("event_ids").explode()
-    st.dataframe(
-        prints.filter(pl.col("event_id").is_in(event_ids.implode())).sort("ts_event", "seq").select(
-            pl.col("ts_event_ny").dt.strftime("%H:%M:%S%.6f").alias("time"), "event_id", "contract", "exchange", "price", "size",
-            "nbbo_bid", "nbbo_ask", pl.col("nbbo_age_ms").round(1), "placement", "side", "conditions",
-        ),
-        hide_index=True, width="stretch", key="evidence_prints",
-    )  # fmt: skip
+    show_evidence(packets, prints, "evidence")
 
 
 panel()

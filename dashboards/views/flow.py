@@ -2,61 +2,68 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import plotly.express as px
 import polars as pl
 import streamlit as st
 
-from dashboards.data import load_day
-from dashboards.filters import in_view, money, ns, ny_time, signed_money
+from dashboards.charts import market_tide
+from dashboards.data import flow_day, load_day
+from dashboards.filters import in_view, money, ns, ny_time
+from dashboards.flowview import KINDS, PLACEMENTS, RIGHTS, SIDES, FlowFilter, packet_table, select
+from dashboards.params import publish, seeded
 from dashboards.state import open_page
-from lake.tables import MARKET
+from dashboards.tables import show
 
 view = open_page("Options flow")
 
-c1, c2, c3, c4 = st.columns(4)
-kinds = c1.multiselect(
-    "Kind",
-    ["sweep", "block", "split", "single", "complex"],
-    default=["sweep", "block", "split"],
-    key="flow_kind",
-)
-min_premium = c2.number_input(
-    "Min premium ($)", min_value=0, value=25_000, step=5_000, key="flow_min_premium"
-)
-side = c3.selectbox("Side", ["all", "buy", "sell", "mixed", "none"], key="flow_side")
-expiry_text = c4.text_input("Expiry (YYYY-MM-DD, empty: all)", key="flow_expiry")
-
-
-PACKET_COLUMNS = ("packet_id", "start_ts", "underlying", "contract", "expiry", "right", "kind", "side", "n_prints",
-                  "n_exchanges", "size", "premium", "vwap", "nbbo_coverage", "buy_ratio", "iso_count")  # fmt: skip
+DEFAULTS = asdict(FlowFilter())
+with st.container(border=True):
+    r1 = st.columns(6)
+    r1[0].multiselect("Kind", KINDS, key=seeded("kinds", DEFAULTS["kinds"], KINDS))
+    r1[1].selectbox("Calls / puts", RIGHTS, key=seeded("rights", "both", RIGHTS))
+    r1[2].selectbox("Side", SIDES, key=seeded("side", "all", SIDES))
+    r1[3].multiselect(
+        "Placement", PLACEMENTS, key=seeded("placements", [], PLACEMENTS),
+        help="Where most of the order's prints traded: AA above the ask, A at the ask, MID, "
+        "B at the bid, BB below the bid. Empty: any.",
+    )  # fmt: skip
+    r1[4].number_input(
+        "Min premium ($)", min_value=0, step=5_000, key=seeded("min_premium", 25_000)
+    )
+    r1[5].number_input("Min size (contracts)", min_value=0, step=10, key=seeded("min_size", 0))
+    r2 = st.columns(6)
+    r2[0].number_input("DTE from", min_value=0, step=1, key=seeded("dte_min", 0))
+    r2[1].number_input(
+        "DTE to", min_value=0, step=1, value=None, key=seeded("dte_max", None, kind=int),
+        placeholder="any",
+    )  # fmt: skip
+    otm_help = "Out of the money, in % of the spot at the order's time; negative: in the money."
+    r2[2].number_input("OTM % from", step=1.0, value=None, key=seeded("otm_min", None, kind=float),
+                       placeholder="any", help=otm_help)  # fmt: skip
+    r2[3].number_input("OTM % to", step=1.0, value=None, key=seeded("otm_max", None, kind=float),
+                       placeholder="any", help=otm_help)  # fmt: skip
+    r2[4].text_input("Expiry", key=seeded("expiry", ""), placeholder="YYYY-MM-DD (empty: all)")
+    r3 = st.columns(6)
+    r3[0].toggle("Opening only", key=seeded("opening_only", False),
+                 help="Orders larger than the open interest left after the day's earlier volume.")  # fmt: skip
+    r3[1].toggle("Golden sweeps only", key=seeded("golden_only", False))
+    r3[2].toggle("Unusual only", key=seeded("unusual_only", False),
+                 help="The contract trades far above its own average, or the order's volume "
+                 "exceeds the open interest.")  # fmt: skip
+publish(DEFAULTS)
+chosen = FlowFilter(**{name: st.session_state[name] for name in DEFAULTS})
+SHOWN_ROWS = 5_000
 
 
 @st.fragment(run_every=view.refresh_seconds)
 def tape() -> None:
-    packets = load_day("flow_packets", view.day, columns=PACKET_COLUMNS)
+    packets = flow_day(view.day)
     if packets is None or packets.is_empty():
         st.info(f"No FlowPackets for {view.day}: run `flowlake build --date {view.day}`.")
         return
-    positioning = load_day(
-        "packet_positioning", view.day,
-        columns=("packet_id", "volume_to_oi", "relative_volume", "likely_opening", "golden_sweep"),
-    )  # fmt: skip
-    if positioning is not None:
-        packets = packets.join(positioning.drop("date", strict=False), on="packet_id", how="left")
-    else:
-        packets = packets.with_columns(
-            pl.lit(None, pl.Float64).alias("volume_to_oi"),
-            pl.lit(None, pl.Float64).alias("relative_volume"),
-            pl.lit(None, pl.Boolean).alias("likely_opening"),
-            pl.lit(None, pl.Boolean).alias("golden_sweep"),
-        )
-    shown = in_view(packets, view, "underlying", "start_ts_ny").filter(
-        pl.col("kind").is_in(kinds) & (pl.col("premium") >= min_premium)
-    )
-    if side != "all":
-        shown = shown.filter(pl.col("side") == side)
-    if expiry_text.strip():
-        shown = shown.filter(pl.col("expiry").cast(pl.String) == expiry_text.strip())
+    shown = select(in_view(packets, view, "underlying", "start_ts_ny"), chosen)
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Packets", f"{shown.height:,}")
     m2.metric("Premium", money(float(shown["premium"].sum() or 0)))
@@ -81,18 +88,16 @@ def tape() -> None:
             hover_name="contract",
             log_y=True,
             height=320,
+            labels={"start_ts_ny": "New York time", "premium": "premium ($)"},
         )
         fig.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"orientation": "h"})
         st.plotly_chart(fig, width="stretch")
-    table = shown.sort("start_ts", descending=True).select(
-        pl.col("start_ts_ny").dt.strftime("%H:%M:%S%.3f").alias("time"),
-        "underlying", "contract", "kind", "side", "n_prints", "n_exchanges", "size",
-        pl.col("premium").round(0), pl.col("vwap").round(2), pl.col("nbbo_coverage").round(2).alias("coverage"),
-        pl.col("buy_ratio").round(2), "iso_count", pl.col("volume_to_oi").round(2).alias("vol/OI"),
-        pl.col("relative_volume").round(2).alias("rel vol"),
-        pl.col("likely_opening").alias("opening"), pl.col("golden_sweep").alias("golden"), "packet_id",
-    )  # fmt: skip
-    st.dataframe(table, hide_index=True, width="stretch", height=420, key="flow_packets_table")
+    table = packet_table(shown.sort("start_ts", descending=True))
+    if table.height > SHOWN_ROWS:
+        st.caption(
+            f"The newest {SHOWN_ROWS:,} of {table.height:,} orders; the downloads hold all of them."
+        )
+    show(table.head(SHOWN_ROWS), "flow_packets_table", height=420, export=table)
 
 
 tape()
@@ -100,51 +105,7 @@ tape()
 
 @st.fragment(run_every=view.refresh_seconds)
 def tide() -> None:
-    """Market tide: cumulative net premium (bullish minus bearish) through the day."""
-    frame = load_day("market_tide", view.day)
-    if frame is None or frame.is_empty():
-        return
-    t = pl.col("ts_ny").dt.time()
-    frame = frame.filter((t >= view.start) & (t <= view.end))
-    market = frame.filter(pl.col("underlying") == MARKET)
-    lines = [market.with_columns(pl.lit("market").alias("scope"))]
-    if view.ticker:
-        lines.append(
-            frame.filter(pl.col("underlying") == view.ticker).with_columns(
-                pl.lit(view.ticker).alias("scope")
-            )
-        )
-    series = (
-        pl.concat(lines)
-        .sort("scope", "ts")
-        .with_columns(pl.col("net_premium").cum_sum().over("scope").alias("cumulative_net_premium"))
-    )
-    st.subheader("Market tide")
-    calls, puts = float(market["call_premium"].sum() or 0), float(market["put_premium"].sum() or 0)
-    m1, m2, m3 = st.columns(3)
-    total = {
-        c: float(market[c].sum() or 0)
-        for c in ("net_premium", "bullish_premium", "bearish_premium")
-    }
-    m1.metric("Net premium (market)", signed_money(total["net_premium"]))
-    m2.metric(
-        "Bullish / bearish",
-        f"{money(total['bullish_premium'])} / {money(total['bearish_premium'])}",
-    )
-    m3.metric("Put/call premium (market)", f"{puts / calls:.2f}" if calls else "n/a")
-    fig = px.line(
-        series.select("ts_ny", "cumulative_net_premium", "scope"),
-        x="ts_ny",
-        y="cumulative_net_premium",
-        color="scope",
-        height=260,
-    )
-    fig.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"orientation": "h"})
-    st.plotly_chart(fig, width="stretch", key="tide_chart")
-    st.caption(
-        "Calls bought and puts sold minus calls sold and puts bought; mid, unplaced, "
-        "multi-leg and cancelled prints carry no direction and are left out."
-    )
+    market_tide(view, view.ticker, key="tide_chart")
 
 
 tide()
@@ -169,14 +130,14 @@ def unusual_volume() -> None:
         with_history = frame.filter(pl.col("avg_volume").is_not_null()).height
         st.info(f"No unusual volume ({with_history:,} contracts have enough history to compare).")
         return
-    st.dataframe(
+    show(
         unusual.select(
             "underlying", "contract", "volume", pl.col("avg_volume").round(1).alias("avg volume"),
             pl.col("relative_volume").round(2).alias("rel vol"), pl.col("volume_z").round(2).alias("z"),
             "n_history", "open_interest", pl.col("volume_to_oi").round(2).alias("vol/OI"), "oi_change",
             pl.col("premium").round(0),
         ),
-        hide_index=True, width="stretch", key="unusual_volume_table",
+        "unusual_volume_table",
     )  # fmt: skip
 
 
@@ -199,10 +160,10 @@ if st.toggle("Options tape (every print with its NBBO)", key="flow_show_tape"):
         st.caption(
             f"Latest prints of the {TAPE_MINUTES} minutes up to {view.end.isoformat('minutes')}"
         )
-        st.dataframe(
+        show(
             tape_rows.select(
                 pl.col("ts_event_ny").dt.strftime("%H:%M:%S%.6f").alias("time"), "contract", "exchange", "price", "size",
                 "nbbo_bid", "nbbo_ask", "placement", "side", pl.col("premium").round(0), "conditions", "in_flow", "event_id",
             ),
-            hide_index=True, width="stretch", key="options_tape",
+            "options_tape",
         )  # fmt: skip
