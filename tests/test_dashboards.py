@@ -52,9 +52,7 @@ def test_flow_filters_change_the_tape(monkeypatch: pytest.MonkeyPatch, built_lak
     at = app(monkeypatch, built_lake)
     at.run()
     count = int(at.metric[0].value.replace(",", ""))
-    at.multiselect(key="kinds").set_value(
-        ["sweep", "block", "split", "single", "complex"]
-    ).run()
+    at.multiselect(key="kinds").set_value(["sweep", "block", "split", "single", "complex"]).run()
     at.number_input(key="min_premium").set_value(0).run()
     everything = int(at.metric[0].value.replace(",", ""))
     assert everything > count > 0
@@ -117,9 +115,7 @@ def test_replay_sets_the_moment_for_every_page(
     at = app(monkeypatch, built_lake)
     at.run()
     # Every packet of the day (all kinds, any premium): the day runs 09:30-10:30.
-    at.multiselect(key="kinds").set_value(
-        ["sweep", "block", "split", "single", "complex"]
-    ).run()
+    at.multiselect(key="kinds").set_value(["sweep", "block", "split", "single", "complex"]).run()
     at.number_input(key="min_premium").set_value(0).run()
     everything = int(at.metric[0].value.replace(",", ""))
     at.switch_page("views/replay.py").run()
@@ -132,9 +128,7 @@ def test_replay_sets_the_moment_for_every_page(
     assert at.session_state["replay_as_of"] >= dt.time(9, 46), at.session_state["replay_as_of"]
     at.toggle(key="replay_play").set_value(False).run()
     at.switch_page("views/flow.py").run()
-    at.multiselect(key="kinds").set_value(
-        ["sweep", "block", "split", "single", "complex"]
-    ).run()
+    at.multiselect(key="kinds").set_value(["sweep", "block", "split", "single", "complex"]).run()
     at.number_input(key="min_premium").set_value(0).run()
     before_replay_time = int(at.metric[0].value.replace(",", ""))
     assert 0 < before_replay_time < everything
