@@ -35,7 +35,7 @@ def _load(
     version: int,
     columns: tuple[str, ...] | None,
     window: tuple[str, int, int] | None,
-    only: tuple[str, str] | None = None,
+    only: tuple[str, object] | None = None,
 ) -> pl.DataFrame | None:
     del version  # part of the cache key only
     frame = scan(Lake(root), table, dates=[day])
@@ -58,7 +58,7 @@ def load_day(
     *,
     columns: tuple[str, ...] | None = None,
     window: tuple[str, int, int] | None = None,
-    only: tuple[str, str] | None = None,
+    only: tuple[str, object] | None = None,
 ) -> pl.DataFrame | None:
     """Return one day of a table (only ``columns``, only rows whose ``window[0]`` is within
     ``[window[1], window[2]]`` ns, only rows whose column ``only[0]`` equals ``only[1]``,

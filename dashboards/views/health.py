@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboards.data import current_lake, load_day, stream_stats
 from dashboards.state import open_page
+from dashboards.tables import show
 from lake.quarantine import with_resolution
 from lake.read import table_version
 
@@ -56,11 +57,11 @@ def health() -> None:
             }
         )
     st.subheader(f"Landing for {view.day}")
-    st.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch", key="landing_health")
+    show(pl.DataFrame(rows), "landing_health")
     st.subheader("Derived tables")
-    st.dataframe(
+    show(
         pl.DataFrame([{"table": t, "rows": stream_stats(t, view.day, time_col=None)["rows"], "version": table_version(lake, t)} for t in DERIVED]),
-        hide_index=True, width="stretch", key="derived_health",
+        "derived_health",
     )  # fmt: skip
     checks = load_day("asset_checks", view.day)
     st.subheader("Asset checks")
@@ -75,7 +76,7 @@ def health() -> None:
             )
         else:
             st.success(f"All {checks.height} asset checks passed.")
-        st.dataframe(
+        show(
             checks.select(
                 "asset",
                 "check_name",
@@ -83,9 +84,7 @@ def health() -> None:
                 "metadata",
                 pl.from_epoch("checked_ns", time_unit="ns").alias("checked (UTC)"),
             ).sort("asset", "check_name"),
-            hide_index=True,
-            width="stretch",
-            key="asset_checks",
+            "asset_checks",
         )
     quarantine = load_day("quarantine", view.day)
     st.subheader("Quarantine")
@@ -94,13 +93,11 @@ def health() -> None:
     else:
         # Rows landed since (a file fixed and ingested again) are resolved, not outstanding.
         quarantine = with_resolution(lake, quarantine)
-        st.dataframe(
+        show(
             quarantine.group_by("stream", "reason", "resolved")
             .len()
             .sort("resolved", "len", descending=[False, True]),
-            hide_index=True,
-            width="stretch",
-            key="quarantine_counts",
+            "quarantine_counts",
         )
 
 

@@ -11,6 +11,7 @@ import streamlit as st
 from dashboards.data import load_day
 from dashboards.filters import money
 from dashboards.state import open_page
+from dashboards.tables import show
 
 view = open_page("Replay")
 
@@ -76,9 +77,9 @@ def moment() -> None:
         fig = px.area(cumulative, x="start_ts_ny", y="premium", height=260)
         fig.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10})
         st.plotly_chart(fig, width="stretch")
-    st.dataframe(
+    show(
         fired.sort("ts", descending=True).head(20).select(pl.col("ts_ny").dt.strftime("%H:%M:%S").alias("time"), "underlying", "contract", "severity", pl.col("score").round(1), pl.col("classifiers").list.join(", ")),
-        hide_index=True, width="stretch", key="replay_alerts",
+        "replay_alerts",
     )  # fmt: skip
 
 

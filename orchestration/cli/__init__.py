@@ -15,7 +15,7 @@ from typing import NoReturn
 from assets.resources import LakeResource
 from assets.runtime import configure_process
 from lake.location import resolve_lake_root
-from orchestration.cli import bench, calibrate, data, live, vacuum
+from orchestration.cli import backtest, bench, calibrate, data, live, vacuum
 from orchestration.cli.common import EXIT_USAGE, CliError, check_writable, session_date, summary
 from orchestration.cli.parser import build_parser
 from orchestration.serve import PortTaken, serve
@@ -44,6 +44,8 @@ def run(argv: Sequence[str] | None = None) -> int:
                 raise CliError(str(exc)) from None
         case "calibrate":
             return calibrate.run(args, lake)
+        case "backtest":
+            return backtest.run(args, lake)
         case "vacuum":
             return vacuum.run(args, lake)
         case "live":

@@ -181,6 +181,25 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--start", required=True, help="first trading day (YYYY-MM-DD)")
     calibrate.add_argument("--end", help="last trading day (default: --start)")
 
+    backtest = add(
+        "backtest",
+        "moves after alerts and classifier accuracy over stored sessions, per classifier "
+        "and group, with 95% intervals",
+    )
+    backtest.add_argument("--start", required=True, help="first trading day (YYYY-MM-DD)")
+    backtest.add_argument("--end", required=True, help="last trading day (YYYY-MM-DD)")
+    backtest.add_argument(
+        "--by",
+        default="severity,premium_bucket",
+        help="groups beside the classifier: severity, premium_bucket, direction, underlying",
+    )
+    backtest.add_argument(
+        "--horizon", default="30m", help="the move after the alert: 5m, 30m, close or next"
+    )
+    backtest.add_argument(
+        "--config-version", help="the thresholds' version (default: the packaged thresholds)"
+    )
+
     vacuum = add(
         "vacuum",
         "remove data files no table version needs: replaced versions and killed writes' files",
