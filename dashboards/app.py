@@ -19,7 +19,13 @@ from lake.engine import use_in_memory_engine
 # (the same rows, in the same order, every run).
 use_in_memory_engine()
 
-st.set_page_config(page_title="flowlake", page_icon=":material/waterfall_chart:", layout="wide")
+# The favicon is a file served by the app: a Material icon name would make the browser fetch
+# it from a public font service.
+st.set_page_config(
+    page_title="flowlake",
+    page_icon=str(Path(__file__).resolve().parent / "icon.png"),
+    layout="wide",
+)
 
 pages = [
     st.Page(PAGE_FILES[path], title=title, icon=icon, url_path=path, default=path == "flow")
@@ -27,5 +33,5 @@ pages = [
 ]
 page = st.navigation(pages)
 require_sign_in()
-st.session_state["view"] = sidebar(page.url_path or "flow")
+st.session_state["view"] = sidebar(page.url_path)
 page.run()

@@ -11,27 +11,7 @@ from collections.abc import Mapping
 
 import streamlit as st
 
-#: The ``[auth]`` keys Streamlit needs for one OIDC provider.
-REQUIRED = ("redirect_uri", "cookie_secret", "client_id", "client_secret", "server_metadata_url")
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-def missing_auth_keys(auth: Mapping[str, object] | None) -> list[str]:
-    """Return the required ``[auth]`` keys that ``auth`` lacks or leaves empty.
-
-    Examples
-    --------
-    >>> missing_auth_keys({"client_id": "flowlake", "redirect_uri": ""})[:2]
-    ['redirect_uri', 'cookie_secret']
-    """
-    auth = auth or {}
-    return [key for key in REQUIRED if not str(auth.get(key) or "").strip()]
-
-
-def is_loopback(address: str | None) -> bool:
-    """Return True when ``address`` is reachable from this machine only (unset: loopback,
-    because the project's ``.streamlit/config.toml`` sets it)."""
-    return address is None or address in LOOPBACK or address.startswith("127.")
+from lake.access import is_loopback, missing_auth_keys
 
 
 def _auth_section() -> Mapping[str, object] | None:

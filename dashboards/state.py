@@ -41,7 +41,8 @@ def _from_query() -> None:
 def sidebar(page: str) -> View:
     """Draw the shared controls in the sidebar and return the current view.
 
-    ``page`` is the URL path of the page on screen (what a saved view re-opens).
+    ``page`` is the URL path of the page on screen ("" for the default page, Flow): what a
+    saved view re-opens.
     """
     _from_query()
     dates = available_dates()
@@ -141,7 +142,7 @@ def _open_view(view: SavedView) -> None:
     query = dict(view.query)
     if st.session_state.get("view_date"):
         query.setdefault("date", st.session_state["view_date"])
-    st.switch_page(PAGE_FILES.get(view.page, PAGE_FILES["flow"]), query_params=query)
+    st.switch_page(PAGE_FILES.get(view.page or "flow", PAGE_FILES["flow"]), query_params=query)
 
 
 def saved_views(page: str) -> None:

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from lake.access import REQUIRED, auth_from_files, is_loopback, missing_auth_keys
 from orchestration.instance import ensure_dagster_home
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,12 +100,46 @@ class PortTaken(OSError):
     """A port serve needs is held by another process."""
 
 
+class NotShareable(ValueError):
+    """The dashboards would be served beyond loopback without sign-in (or with a secrets
+    file that cannot be read)."""
+
+
+def secrets_files(given: str | None) -> list[Path]:
+    """Return the ``secrets.toml`` files the dashboards read: ``given``, or Streamlit's
+    defaults (the user's, then the project's)."""
+    if given:
+        return [Path(given).expanduser().resolve()]
+    return [Path.home() / ".streamlit" / "secrets.toml", ROOT / ".streamlit" / "secrets.toml"]
+
+
+def check_shareable(host: str, secrets: str | None) -> None:
+    """Refuse (:class:`NotShareable`) to serve the dashboards on a non-loopback ``host``
+    unless ``[auth]`` configures OIDC sign-in in the secrets files."""
+    files = secrets_files(secrets)
+    if secrets and not files[0].is_file():
+        raise NotShareable(f"--secrets {secrets}: no such file")
+    if is_loopback(host):
+        return
+    try:
+        missing = missing_auth_keys(auth_from_files(files))
+    except ValueError as exc:
+        raise NotShareable(f"--secrets: {exc}") from None
+    if missing:
+        raise NotShareable(
+            f"--host {host} would show the whole lake to the network without sign-in: add an "
+            f"[auth] section ({', '.join(REQUIRED)}) to {files[-1]} (see docs/dashboards.md), "
+            "or serve on 127.0.0.1"
+        )
+
+
 def serve(
     host: str = LOOPBACK,
     dagster_port: int = 3000,
     streamlit_port: int = 8501,
     lake: str | None = None,
     dagster_host: str = LOOPBACK,
+    secrets: str | None = None,
 ) -> int:
     """Run ``dagster dev -w workspace.yaml`` and ``streamlit run``; stop both on Ctrl-C.
 
@@ -123,7 +158,10 @@ def serve(
     ------
     PortTaken
         When a port is held already, naming the process that holds it.
+    NotShareable
+        When ``host`` is not loopback and no OIDC sign-in is configured.
     """
+    check_shareable(host, secrets)
     for name, bind, port in (("--dagster-port", dagster_host, dagster_port),
                              ("--streamlit-port", host, streamlit_port)):  # fmt: skip
         holder = port_in_use(bind, port)
@@ -143,6 +181,7 @@ def serve(
             # A set server address is the URL Streamlit prints: on a wildcard host it would
             # otherwise ask a public service for this machine's external IP.
             "--browser.serverAddress", socket.gethostname() if host in ("0.0.0.0", "::") else host,
+            *(["--secrets.files", str(secrets_files(secrets)[0])] if secrets else []),
         ],
     ]  # fmt: skip
     # SIGTERM (a service manager, `timeout`, CI) must stop the children too, not orphan them.

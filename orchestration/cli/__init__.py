@@ -18,7 +18,7 @@ from lake.location import resolve_lake_root
 from orchestration.cli import backtest, bench, calibrate, data, live, vacuum
 from orchestration.cli.common import EXIT_USAGE, CliError, check_writable, session_date, summary
 from orchestration.cli.parser import build_parser
-from orchestration.serve import PortTaken, serve
+from orchestration.serve import NotShareable, PortTaken, serve
 
 __all__ = ["CliError", "build_parser", "configure_process", "main", "run"]
 
@@ -38,9 +38,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         case "serve":
             try:
                 return serve(
-                    args.host, args.dagster_port, args.streamlit_port, lake.root, args.dagster_host
+                    args.host,
+                    args.dagster_port,
+                    args.streamlit_port,
+                    lake.root,
+                    args.dagster_host,
+                    args.secrets,
                 )
-            except PortTaken as exc:
+            except (PortTaken, NotShareable) as exc:
                 raise CliError(str(exc)) from None
         case "calibrate":
             return calibrate.run(args, lake)

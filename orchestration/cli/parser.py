@@ -218,6 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="127.0.0.1",
         help="the Dagster UI's address: loopback unless given (it has no sign-in; --host never moves it)",
     )
+    serve.add_argument(
+        "--secrets",
+        help="the dashboards' secrets.toml ([auth]: OIDC sign-in, required on a non-loopback "
+        "--host; default: ~/.streamlit/ and .streamlit/ secrets.toml)",
+    )
     serve.add_argument("--dagster-port", type=PORT, default=3000)
     serve.add_argument("--streamlit-port", type=PORT, default=8501)
     return parser
