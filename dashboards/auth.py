@@ -35,7 +35,7 @@ def require_sign_in() -> None:
             )
             st.stop()
         return
-    if not st.user.is_logged_in:
+    if not st.user.get("is_logged_in", False):
         st.title("flowlake")
         st.info("Sign in to see the lake.")
         st.button("Sign in", on_click=st.login, key="sign_in", icon=":material/login:")

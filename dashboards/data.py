@@ -171,3 +171,14 @@ def flow_day(day: dt.date) -> pl.DataFrame | None:
     """Return the day's FlowPackets with the Flow filters' columns (:func:`enrich`), one
     shared frame until one of the tables it is built from gets a new commit."""
     return _flow(current_lake().root, day, versions(*FLOW_TABLES))
+
+
+def tape_end(table: str, day: dt.date, until: dt.time) -> int:
+    """Return where a tape's window ends, in ns: the view's end ``until`` (New York), or the
+    table's latest print when that is earlier (a live day, or a day that stopped early), so
+    that "the last N minutes" always holds prints."""
+    from dashboards.filters import ns, ny_time
+
+    end = ns(ny_time(day, until))
+    latest = stream_stats(table, day).get("latest_event_ns")
+    return end if latest is None else min(end, int(latest))

@@ -43,3 +43,10 @@ def ns(moment: dt.datetime) -> int:
     """Return a timezone-aware datetime as int64 ns since the epoch (the lake's time unit)."""
     delta = moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+def ny_clock(ts_ns: int) -> str:
+    """Return an int64 ns time as New York HH:MM:SS."""
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.fromtimestamp(ts_ns / 1e9, ZoneInfo("America/New_York")).strftime("%H:%M:%S")

@@ -47,10 +47,10 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], seconds: float = 60
 
 
 def start_app(
-    lake: Path, *extra: str, home: Path | None = None
+    lake: Path, *extra: str, home: Path | None = None, port: int | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start ``streamlit run`` on loopback (the project's config: no usage stats, no IP lookup)."""
-    port = free_port()
+    port = port or free_port()
     env = {**os.environ, "FLOWLAKE_LAKE": str(lake)}
     if home is not None:
         env["HOME"] = str(home)  # no developer's ~/.streamlit/secrets.toml
@@ -283,3 +283,52 @@ def test_open_a_structure_and_see_its_legs(
     assert legs["contract"].to_list() == newest["contracts"]
     assert legs["side"].to_list() == newest["sides"]
     page.screenshot(path=str(OUTPUT / "dashboard-structure-legs.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def oidc_provider() -> Iterator[str]:
+    """A local OpenID provider on loopback (``oidc-provider-mock``): any client, a form to
+    choose who signs in."""
+    import oidc_provider_mock
+
+    with oidc_provider_mock.run_server_in_thread() as server:
+        yield f"http://localhost:{server.server_port}"
+
+
+def test_sign_in_before_any_data(
+    browser: object, browser_lake: Path, oidc_provider: str, tmp_path: Path
+) -> None:
+    """With [auth] configured the app shows a sign-in button and no data; after signing in
+    at the provider, the Flow page shows the lake and who is signed in."""
+    port = free_port()
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(
+        "[auth]\n"
+        f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
+        'cookie_secret = "a-test-cookie-secret-of-some-length"\n'
+        'client_id = "flowlake"\n'
+        'client_secret = "flowlake-test-secret"\n'
+        f'server_metadata_url = "{oidc_provider}/.well-known/openid-configuration"\n'
+    )
+    proc, url = start_app(browser_lake, "--secrets.files", str(secrets), home=tmp_path, port=port)
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})  # type: ignore[attr-defined]
+    try:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_role("button", name="Sign in").wait_for()
+        settled(page)
+        assert page.locator("[data-testid='stMetric']").count() == 0
+        assert page.locator("[data-testid='stDataFrame']").count() == 0
+        page.screenshot(path=str(OUTPUT / "dashboard-sign-in.png"), full_page=True)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{oidc_provider}/**")
+        page.locator("input[name='sub']").fill("alice@example.com")
+        page.get_by_role("button", name="Authorize").click()
+        page.wait_for_selector("[data-testid='stMetric']")
+        page.get_by_text("Signed in as alice@example.com").wait_for()
+        assert page.url.startswith(url)
+        page.screenshot(path=str(OUTPUT / "dashboard-signed-in.png"), full_page=True)
+    finally:
+        context.close()
+        stop(proc)

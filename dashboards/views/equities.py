@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboards.data import load_day
-from dashboards.filters import in_view, ns, ny_time
+from dashboards.data import load_day, tape_end
+from dashboards.filters import in_view
 from dashboards.params import publish, seeded
 from dashboards.state import open_page
 from dashboards.tables import show
@@ -30,7 +30,7 @@ min_shares = c3.number_input(
 
 @st.fragment(run_every=view.refresh_seconds)
 def tape() -> None:
-    end = ns(ny_time(view.day, view.end))
+    end = tape_end("equity_prints", view.day, view.end)
     window = ("ts_event", end - st.session_state["minutes"] * 60 * 10**9, end)
     prints = load_day("equity_prints", view.day, columns=COLUMNS, window=window)
     if prints is None:

@@ -9,8 +9,8 @@ import polars as pl
 import streamlit as st
 
 from dashboards.charts import market_tide
-from dashboards.data import flow_day, load_day
-from dashboards.filters import in_view, money, ns, ny_time
+from dashboards.data import flow_day, load_day, tape_end
+from dashboards.filters import in_view, money, ny_clock
 from dashboards.flowview import KINDS, PLACEMENTS, RIGHTS, SIDES, FlowFilter, packet_table, select
 from dashboards.params import publish, seeded
 from dashboards.state import open_page
@@ -148,8 +148,8 @@ TAPE_COLUMNS = ("ts_event", "seq", "underlying", "contract", "exchange", "price"
 TAPE_MINUTES = 15
 if st.toggle("Options tape (every print with its NBBO)", key="flow_show_tape"):
     # The last minutes of the view only: a full day of prints is millions of rows.
-    end = ny_time(view.day, view.end)
-    window = ("ts_event", ns(end) - TAPE_MINUTES * 60 * 10**9, ns(end))
+    end = tape_end("option_prints", view.day, view.end)
+    window = ("ts_event", end - TAPE_MINUTES * 60 * 10**9, end)
     prints = load_day("option_prints", view.day, columns=TAPE_COLUMNS, window=window)
     if prints is not None and prints.height:
         tape_rows = (
@@ -157,9 +157,7 @@ if st.toggle("Options tape (every print with its NBBO)", key="flow_show_tape"):
             .sort("ts_event", "seq", descending=True)
             .head(2000)
         )
-        st.caption(
-            f"Latest prints of the {TAPE_MINUTES} minutes up to {view.end.isoformat('minutes')}"
-        )
+        st.caption(f"Latest prints of the {TAPE_MINUTES} minutes up to {ny_clock(end)} New York")
         show(
             tape_rows.select(
                 pl.col("ts_event_ny").dt.strftime("%H:%M:%S%.6f").alias("time"), "contract", "exchange", "price", "size",
