@@ -75,6 +75,21 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
         (["build", "--lake", ""], "--lake: give a folder or URI"),
         (["live", "--source", "alpaca", "--max-dte", "abc"], "ALPACA_MAX_DTE / --max-dte: 'abc'"),
         (["ingest", "--source", "alpaca", "--moneyness", "2"], "ALPACA_MONEYNESS / --moneyness"),
+        (["backtest", "--start", "2026-03-01"], "the following arguments are required: --end"),
+        (["backtest", "--start", "x", "--end", "2026-03-20"], "--start 'x' is not a date"),
+        (["backtest", "--start", "2026-03-20", "--end", "2026-03-01"], "--end is before --start"),
+        (
+            ["backtest", "--start", "2026-03-01", "--end", "2026-03-20", "--by", "size"],
+            "--by: size is not one of severity, premium_bucket, direction, underlying",
+        ),
+        (
+            ["backtest", "--start", "2026-03-01", "--end", "2026-03-20", "--horizon", "1h"],
+            "--horizon: choose from 5m, 30m, close, next",
+        ),
+        (
+            ["serve", "--secrets", "/no/such/secrets.toml"],
+            "--secrets /no/such/secrets.toml: no such file",
+        ),
         (
             ["build", "--date", "2009-12-31"],
             "--date 2009-12-31 is outside the days flowlake supports (2010-01-04 to ",
@@ -85,16 +100,51 @@ def test_bad_arguments_print_one_line(
     args: list[str], message: str, capsys: pytest.CaptureFixture[str], clean_env: Path
 ) -> None:
     code, out, err = run(args, capsys)
-    assert code == 2
+    assert code == (1 if args[0] == "serve" and "--secrets" in args else 2)
     assert err.count("\n") == 1 and err.startswith("flowlake: error: ")
     assert message in err
     assert "Traceback" not in err + out
 
 
+def test_serve_beyond_loopback_without_sign_in_refuses(
+    capsys: pytest.CaptureFixture[str], clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wildcard --host with no [auth] prints one line and starts nothing (nothing listens:
+    the check comes before any child, so no port is bound and no namespace is needed)."""
+    monkeypatch.setenv("HOME", str(clean_env.parent))  # no developer's ~/.streamlit
+    secrets = clean_env.parent / "secrets.toml"
+    secrets.write_text('[auth]\nclient_id = "flowlake"\n')
+    for extra in ([], ["--secrets", str(secrets)]):
+        code, out, err = run(["serve", "--host", "0.0.0.0", *extra], capsys)
+        assert code == 1 and out == ""
+        assert err.count("\n") == 1
+        assert "--host 0.0.0.0 would show the whole lake to the network without sign-in" in err
+        assert "redirect_uri, cookie_secret" in err
+
+
+def test_backtest_prints_outcomes_over_the_range(
+    capsys: pytest.CaptureFixture[str], clean_env: Path, built_lake: Path
+) -> None:
+    from tests.conftest import DAY
+
+    code, out, err = run(
+        ["backtest", "--lake", str(built_lake), "--start", str(DAY), "--end", str(DAY), "--by", "severity"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert f"Alert outcomes, 1 session(s) {DAY} to {DAY}" in out
+    assert "hit_rate" in out and "Accuracy against the planted labels" in out
+    code, out, err = run(
+        ["backtest", "--lake", str(built_lake), "--start", "2020-01-01", "--end", "2020-02-01"],
+        capsys,
+    )
+    assert code == 1 and "no stored session with alert outcomes" in err
+
+
 def test_help_lists_every_subcommand() -> None:
     proc = subprocess.run([FLOWLAKE, "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
-    for name in ("synth", "ingest", "build", "live", "calibrate", "bench", "serve"):
+    for name in ("synth", "ingest", "build", "live", "calibrate", "backtest", "bench", "serve"):
         assert name in proc.stdout
 
 

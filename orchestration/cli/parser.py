@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     backtest = add(
         "backtest",
         "moves after alerts and classifier accuracy over stored sessions, per classifier "
-        "and group, with 95% intervals",
+        "and group, with 95%% intervals",
     )
     backtest.add_argument("--start", required=True, help="first trading day (YYYY-MM-DD)")
     backtest.add_argument("--end", required=True, help="last trading day (YYYY-MM-DD)")
