@@ -19,6 +19,7 @@ from typing import Any
 
 from polars.testing import assert_frame_equal
 
+from bench.pages import page_renders
 from bench.stage import cpu_since
 from bench.stage import run as run_stage
 from bench.workload import DAY, Workload, generate
@@ -135,22 +136,6 @@ def _packets_comparison(lake: str) -> dict[str, Any]:
     }
 
 
-def _render_times(lake: str) -> dict[str, float]:
-    """Time one full render of the Flow and Alerts pages (Streamlit AppTest) on the day."""
-    from streamlit.testing.v1 import AppTest
-
-    os.environ["FLOWLAKE_LAKE"] = lake
-    out = {}
-    at = AppTest.from_file(str(ROOT.parent / "dashboards" / "app.py"), default_timeout=300)
-    t0 = time.perf_counter()
-    at.run()
-    out["flow_page_s"] = round(time.perf_counter() - t0, 3)
-    t0 = time.perf_counter()
-    at.switch_page("views/alerts.py").run()
-    out["alerts_page_s"] = round(time.perf_counter() - t0, 3)
-    return out
-
-
 def measure_best(stage: str, lake: str, work: Path, isolate: bool, repeat: int) -> dict[str, Any]:
     """Run one stage ``repeat`` times back to back; return the fastest run's figures, every
     run's ``seconds`` as ``runs_s`` and the highest ``peak_rss_mb``.
@@ -244,7 +229,7 @@ def run_workload(
     if compare and workload.kind == "option":
         figures["row_by_row_packets"] = _packets_comparison(lake)
     if render:
-        figures["dashboard"] = _render_times(lake)
+        figures["dashboard"] = page_renders(lake, warm_runs=1)
     if not keep:
         shutil.rmtree(work, ignore_errors=True)
     return figures

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
 import streamlit as st
 
-from dashboards.flowview import enrich
+from dashboards.flowview import bar_ends, enrich
 from lake import Lake
 from lake.compare import config_version_of
-from lake.read import dates_in, scan, table_version, with_times
+from lake.read import dates_in, day_landing_stats, day_rows, scan, table_version, with_times
 
 
 def current_lake() -> Lake:
@@ -79,25 +80,17 @@ def _stats(
     root: str, table: str, day: dt.date, version: int, timed: bool
 ) -> dict[str, float | int | None]:
     del version
-    frame = scan(Lake(root), table, dates=[day])
-    if frame is None:
-        return {"rows": 0}
     if not timed:
-        return {"rows": frame.select(pl.len()).collect().item()}
-    row = frame.select(
-        pl.len().alias("rows"),
-        pl.col("ts_event").max().alias("latest_event_ns"),
-        pl.col("ts_recv").max().alias("latest_recv_ns"),
-        ((pl.col("ts_recv") - pl.col("ts_event")) / 1e6).median().alias("recv_lag_ms_p50"),
-    ).collect()
-    return row.row(0, named=True)
+        return {"rows": day_rows(Lake(root), table, day)}
+    return day_landing_stats(Lake(root), table, day)
 
 
 def stream_stats(
     table: str, day: dt.date, time_col: str | None = "ts_event"
 ) -> dict[str, float | int | None]:
-    """Return rows (and, for landing tables, latest event/receive time and median receive
-    lag) of a table's day, reading only those columns (cached until the next commit)."""
+    """Return rows (and, for landing tables, the latest event and receive times and the
+    median receive lag of the last minute received) of a table's day, from the Delta log's
+    file statistics where it can (cached until the next commit)."""
     lake = current_lake()
     return _stats(lake.root, table, day, table_version(lake, table), time_col is not None)
 
@@ -152,22 +145,53 @@ PACKET_COLUMNS = ("packet_id", "date", "start_ts", "underlying", "contract", "ex
 FLOW_TABLES = ("flow_packets", "packet_positioning", "equity_candles", "contract_volume")
 
 
+POSITIONING_COLUMNS = (
+    "packet_id",
+    "volume_to_oi",
+    "relative_volume",
+    "likely_opening",
+    "golden_sweep",
+)
+
+
+class FlowDay(NamedTuple):
+    """A day's FlowPackets with the filters' columns, and the 1-second bar ends their spots
+    come from (looked up for the rows a view keeps: :func:`dashboards.flowview.select`)."""
+
+    packets: pl.DataFrame
+    ends: pl.DataFrame | None
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _flow(root: str, day: dt.date, versions: tuple[int, ...]) -> pl.DataFrame | None:
-    del root, versions  # the cache key only
-    packets = load_day("flow_packets", day, columns=PACKET_COLUMNS)
+def _flow(root: str, day: dt.date, versions: tuple[int, ...]) -> FlowDay | None:
+    del versions  # the cache key only
+    lake = Lake(root)
+    packets = scan(lake, "flow_packets", dates=[day])
     if packets is None:
         return None
-    positioning = load_day("packet_positioning", day)
-    seconds = load_day(
-        "equity_candles", day, columns=("symbol", "ts", "close"), only=("interval", "1s")
+    positioning = scan(lake, "packet_positioning", dates=[day])
+    candles = scan(lake, "equity_candles", dates=[day])
+    volume = scan(lake, "contract_volume", dates=[day])
+    # The four reads run at once (one collect_all): a first render after a commit waits for
+    # the slowest, not the sum.
+    frames = pl.collect_all(
+        [
+            with_times(packets.select(PACKET_COLUMNS)),
+            *([positioning.select(POSITIONING_COLUMNS)] if positioning is not None else []),
+            *([candles.filter(pl.col("interval") == "1s").select("symbol", "ts", "close")] if candles is not None else []),
+            *([volume.filter(pl.col("unusual")).select("contract")] if volume is not None else []),
+        ]
+    )  # fmt: skip
+    rest = iter(frames[1:])
+    chosen = next(rest) if positioning is not None else None
+    seconds = next(rest) if candles is not None else None
+    unusual = next(rest).get_column("contract") if volume is not None else None
+    return FlowDay(
+        enrich(frames[0], chosen, unusual), None if seconds is None else bar_ends(seconds)
     )
-    volume = load_day("contract_volume", day, columns=("contract", "unusual"))
-    unusual = None if volume is None else volume.filter(pl.col("unusual")).get_column("contract")
-    return enrich(packets, positioning, seconds, unusual)
 
 
-def flow_day(day: dt.date) -> pl.DataFrame | None:
+def flow_day(day: dt.date) -> FlowDay | None:
     """Return the day's FlowPackets with the Flow filters' columns (:func:`enrich`), one
     shared frame until one of the tables it is built from gets a new commit."""
     return _flow(current_lake().root, day, versions(*FLOW_TABLES))

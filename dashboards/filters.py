@@ -10,10 +10,19 @@ from dashboards.state import View
 
 
 def in_view(frame: pl.DataFrame, view: View, symbol_col: str, time_col: str) -> pl.DataFrame:
-    """Return the rows of ``frame`` for the view's ticker and time window."""
+    """Return the rows of ``frame`` for the view's ticker and time window.
+
+    ``time_col`` is a New York datetime column (``start_ts_ny``); the window is compared on
+    its int64 ns column (``start_ts``) when the frame has it, which is the same test
+    without converting every row's time zone.
+    """
     out = frame
     if view.ticker:
         out = out.filter(pl.col(symbol_col) == view.ticker)
+    raw = time_col.removesuffix("_ny")
+    if raw != time_col and raw in frame.columns and view.day is not None:
+        lo, hi = ns(ny_time(view.day, view.start)), ns(ny_time(view.day, view.end))
+        return out.filter(pl.col(raw).is_between(lo, hi))
     t = pl.col(time_col).dt.time()
     return out.filter((t >= view.start) & (t <= view.end))
 

@@ -45,54 +45,61 @@ class FlowFilter:
     expiry: str = ""
 
 
-def spot_at(packets: pl.DataFrame, seconds: pl.DataFrame) -> pl.Series:
+def bar_ends(seconds: pl.DataFrame) -> pl.DataFrame:
+    """Return 1-second equity bars (``symbol``, ``ts`` the bar's start, ``close``) as what
+    :func:`spot_at` looks up: ``underlying``, ``bar_end`` (start + 1 s) and ``spot``, in
+    ``bar_end`` order (sorted once per day, not once per lookup)."""
+    return seconds.select(
+        pl.col("symbol").alias("underlying"),
+        (pl.col("ts") + 1_000_000_000).alias("bar_end"),
+        pl.col("close").alias("spot"),
+    ).sort("bar_end")
+
+
+def spot_at(packets: pl.DataFrame, ends: pl.DataFrame) -> pl.Series:
     """Return each packet's spot: the close of its underlying's last 1-second bar that ended
     at or before the packet's first print (null when the underlying had no trade yet).
 
-    ``seconds`` holds 1-second equity bars (``symbol``, ``ts`` the bar's start, ``close``).
+    ``ends`` comes from :func:`bar_ends`.
 
     Examples
     --------
     >>> bars = pl.DataFrame({"symbol": ["SPY", "SPY"], "ts": [0, 10**9], "close": [500.0, 501.0]})
     >>> orders = pl.DataFrame({"underlying": ["SPY", "SPY"], "start_ts": [2_500_000_000, 10**9]})
-    >>> spot_at(orders, bars).to_list()
+    >>> spot_at(orders, bar_ends(bars)).to_list()
     [501.0, 500.0]
     """
-    ends = seconds.select(
-        pl.col("symbol").alias("underlying"),
-        (pl.col("ts") + 1_000_000_000).alias("_bar_end"),
-        pl.col("close").alias("spot"),
-    ).sort("_bar_end")
-    left = packets.select("underlying", "start_ts").with_row_index("_row").sort("start_ts")
-    joined = left.join_asof(
-        ends,
-        left_on="start_ts",
-        right_on="_bar_end",
-        by="underlying",
-        strategy="backward",
+    left = packets.select("underlying", "start_ts").with_row_index("_row")
+    # FlowPackets are stored in time order: the sort (and the one back) is skipped then.
+    stored_order = packets.get_column("start_ts").is_sorted()
+    joined = (left if stored_order else left.sort("start_ts")).join_asof(
+        ends, left_on="start_ts", right_on="bar_end", by="underlying", strategy="backward",
         check_sortedness=False,  # sorted by start_ts; polars cannot check within groups
-    )
-    return joined.sort("_row").get_column("spot")
+    )  # fmt: skip
+    return (joined if stored_order else joined.sort("_row")).get_column("spot")
 
 
 def enrich(
     packets: pl.DataFrame,
     positioning: pl.DataFrame | None,
-    seconds: pl.DataFrame | None,
     unusual_contracts: pl.Series | None,
 ) -> pl.DataFrame:
-    """Return ``packets`` with ``dte``, ``spot``, ``otm_pct``, ``placement``, the positioning
-    columns (``volume_to_oi``, ``relative_volume``, ``likely_opening``, ``golden_sweep``) and
+    """Return ``packets`` with ``dte``, ``placement``, the positioning columns
+    (``volume_to_oi``, ``relative_volume``, ``likely_opening``, ``golden_sweep``) and
     ``unusual`` (the contract is flagged in ``contract_volume`` or the order's volume/OI is
-    above 1).
+    above 1). The spot columns come later, on the rows that need them (:func:`with_spot`).
     """
     if positioning is not None:
-        packets = packets.join(
-            positioning.select(
-                "packet_id", "volume_to_oi", "relative_volume", "likely_opening", "golden_sweep"
-            ),
-            on="packet_id",
-            how="left",
+        columns = ("volume_to_oi", "relative_volume", "likely_opening", "golden_sweep")
+        aligned = positioning.height == packets.height and bool(
+            (positioning.get_column("packet_id") == packets.get_column("packet_id")).all()
+        )
+        # packet_positioning is written in the packets' order: side by side then, a join
+        # (a hash of every packet id) only when it is not.
+        packets = (
+            packets.hstack(positioning.select(columns).get_columns())
+            if aligned
+            else packets.join(positioning.select("packet_id", *columns), on="packet_id", how="left")
         )
     else:
         packets = packets.with_columns(
@@ -101,46 +108,56 @@ def enrich(
             pl.lit(None, pl.Boolean).alias("likely_opening"),
             pl.lit(None, pl.Boolean).alias("golden_sweep"),
         )
-    spot = (
-        spot_at(packets, seconds)
-        if seconds is not None and seconds.height
-        else pl.Series("spot", [None] * packets.height, pl.Float64)
-    )
-    counts = pl.concat_list(*_COUNTS)
+    most = pl.max_horizontal(*_COUNTS)
+    placement = pl.when(most <= 0).then(pl.lit(None, pl.String))
+    for name, count in zip(PLACEMENTS, _COUNTS, strict=True):
+        placement = placement.when(pl.col(count) == most).then(pl.lit(name))
     flagged = (
         pl.col("contract").is_in(unusual_contracts.implode())
         if unusual_contracts is not None
         else pl.lit(False)
     )
     return packets.with_columns(
-        spot=spot,
         dte=(pl.col("expiry") - pl.col("date")).dt.total_days().cast(pl.Int32),
-        placement=pl.when(counts.list.max() > 0).then(
-            counts.list.arg_max().replace_strict(
-                list(range(len(PLACEMENTS))), list(PLACEMENTS), return_dtype=pl.String
-            )
-        ),
-    ).with_columns(
-        otm_pct=pl.when(pl.col("right") == "C")
-        .then(pl.col("strike") / pl.col("spot") - 1)
-        .otherwise(1 - pl.col("strike") / pl.col("spot"))
-        * 100,
+        placement=placement,
         unusual=flagged | (pl.col("volume_to_oi") > 1).fill_null(False),
     )
 
 
-def select(frame: pl.DataFrame, f: FlowFilter) -> pl.DataFrame:
-    """Return the rows of an :func:`enrich` ed frame that pass every filter of ``f``.
+def with_spot(frame: pl.DataFrame, ends: pl.DataFrame | None) -> pl.DataFrame:
+    """Return ``frame`` (FlowPackets) with ``spot`` (:func:`spot_at` over ``ends``, from
+    :func:`bar_ends`) and ``otm_pct``: how far out of the money in % of the spot, calls
+    strike / spot - 1, puts 1 - strike / spot."""
+    spot = (
+        spot_at(frame, ends)
+        if ends is not None and ends.height and frame.height
+        else pl.Series("spot", [None] * frame.height, pl.Float64)
+    )
+    return frame.with_columns(spot=spot).with_columns(
+        otm_pct=pl.when(pl.col("right") == "C")
+        .then(pl.col("strike") / pl.col("spot") - 1)
+        .otherwise(1 - pl.col("strike") / pl.col("spot"))
+        * 100
+    )
+
+
+def select(frame: pl.DataFrame, f: FlowFilter, ends: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Return the rows of an :func:`enrich` ed frame that pass every filter of ``f``, with
+    the spot columns (:func:`with_spot` over ``ends``, from :func:`bar_ends`).
+
+    The spot is looked up for the rows the other filters left only: a day holds close to a
+    million orders, a view a few thousand.
 
     Examples
     --------
     >>> rows = pl.DataFrame({"kind": ["sweep", "block"], "premium": [60_000.0, 30_000.0],
     ...     "size": [100, 20], "side": ["buy", "sell"], "right": ["C", "P"], "dte": [0, 30],
-    ...     "otm_pct": [2.0, -1.0], "placement": ["A", "B"], "likely_opening": [True, False],
-    ...     "golden_sweep": [True, False], "unusual": [False, True], "expiry": [None, None]})
+    ...     "strike": [100.0, 90.0], "placement": ["A", "B"], "likely_opening": [True, False],
+    ...     "golden_sweep": [True, False], "unusual": [False, True], "expiry": [None, None],
+    ...     "underlying": ["A", "A"], "start_ts": [1, 2]})
     >>> select(rows, FlowFilter(rights="puts")).get_column("kind").to_list()
     ['block']
-    >>> select(rows, FlowFilter(otm_min=0.0)).get_column("kind").to_list()
+    >>> select(rows, FlowFilter(rights="calls")).get_column("kind").to_list()
     ['sweep']
     """
     keep = pl.col("kind").is_in(f.kinds) & (pl.col("premium") >= f.min_premium)
@@ -151,10 +168,6 @@ def select(frame: pl.DataFrame, f: FlowFilter) -> pl.DataFrame:
         keep &= pl.col("right") == ("C" if f.rights == "calls" else "P")
     if f.dte_max is not None:
         keep &= pl.col("dte") <= f.dte_max
-    if f.otm_min is not None:
-        keep &= pl.col("otm_pct") >= f.otm_min
-    if f.otm_max is not None:
-        keep &= pl.col("otm_pct") <= f.otm_max
     if f.placements:
         keep &= pl.col("placement").is_in(f.placements)
     if f.opening_only:
@@ -165,7 +178,13 @@ def select(frame: pl.DataFrame, f: FlowFilter) -> pl.DataFrame:
         keep &= pl.col("unusual")
     if f.expiry.strip():
         keep &= pl.col("expiry").cast(pl.String) == f.expiry.strip()
-    return frame.filter(keep.fill_null(False))
+    shown = with_spot(frame.filter(keep.fill_null(False)), ends)
+    moneyness = pl.lit(True)
+    if f.otm_min is not None:
+        moneyness &= pl.col("otm_pct") >= f.otm_min
+    if f.otm_max is not None:
+        moneyness &= pl.col("otm_pct") <= f.otm_max
+    return shown.filter(moneyness.fill_null(False))
 
 
 def packet_table(frame: pl.DataFrame) -> pl.DataFrame:

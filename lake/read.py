@@ -12,6 +12,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
@@ -112,3 +113,67 @@ def sql(
         return pl.from_arrow(con.sql(query, params=params).to_arrow_table())
     finally:
         con.close()
+
+
+def day_rows(lake: Lake, table: str, day: dt.date) -> int:
+    """Return the rows of ``table`` on ``day`` from the Delta log's per-file record counts
+    (no data read; counted from the rows when a file lacks its count)."""
+    dtable = open_table(lake, table)
+    if dtable is None:
+        return 0
+    files = pl.DataFrame(pa.table(dtable.get_add_actions(flatten=True)))
+    if "partition.date" not in files.columns:
+        frame = scan(lake, table, dates=[day])
+        return 0 if frame is None else int(frame.select(pl.len()).collect().item())
+    files = files.filter(pl.col("partition.date").cast(pl.Date) == day)
+    if files["num_records"].null_count():
+        frame = scan(lake, table, dates=[day])
+        return 0 if frame is None else int(frame.select(pl.len()).collect().item())
+    return int(files["num_records"].sum())
+
+
+def day_landing_stats(
+    lake: Lake, table: str, day: dt.date, lag_window_s: float = 60.0
+) -> dict[str, Any]:
+    """Return a landing table's day at a glance: ``rows``, ``latest_event_ns``,
+    ``latest_recv_ns`` and ``recv_lag_ms_p50``, the median receive lag of the rows received
+    in the last ``lag_window_s`` seconds before the latest receipt (what the feed lags now).
+
+    Rows and the latest times come from the Delta log's per-file statistics (no data is
+    read); the lag reads the recent rows only (the scan skips older files by their
+    statistics). A day whose files lack statistics is counted from its rows instead.
+    """
+    dtable = open_table(lake, table)
+    if dtable is None:
+        return {"rows": 0}
+    # deltalake hands back an Arrow PyCapsule table: pyarrow reads it without a copy.
+    files = pl.DataFrame(pa.table(dtable.get_add_actions(flatten=True)))
+    files = files.filter(pl.col("partition.date").cast(pl.Date) == day)
+    needed = ["num_records", "max.ts_event", "max.ts_recv"]
+    frame = scan(lake, table, dates=[day])
+    if frame is None or files.is_empty():
+        return {"rows": 0}
+    if (
+        any(c not in files.columns for c in needed)
+        or files.select(pl.any_horizontal(pl.col(needed).is_null()).any()).item()
+    ):
+        row = frame.select(
+            pl.len().alias("rows"), pl.col("ts_event").max().alias("latest_event_ns"),
+            pl.col("ts_recv").max().alias("latest_recv_ns"),
+        ).collect().row(0, named=True)  # fmt: skip
+    else:
+        row = {
+            "rows": int(files["num_records"].sum()),
+            "latest_event_ns": int(files["max.ts_event"].max()),  # type: ignore[arg-type]
+            "latest_recv_ns": int(files["max.ts_recv"].max()),  # type: ignore[arg-type]
+        }
+    if row["latest_recv_ns"] is None:
+        return {**row, "recv_lag_ms_p50": None}
+    since = int(row["latest_recv_ns"]) - int(lag_window_s * 1e9)
+    lag = (
+        frame.filter(pl.col("ts_recv") >= since)
+        .select(((pl.col("ts_recv") - pl.col("ts_event")) / 1e6).median())
+        .collect()
+        .item()
+    )
+    return {**row, "recv_lag_ms_p50": lag}

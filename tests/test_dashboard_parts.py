@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboards.flowview import FlowFilter, enrich, select, spot_at
+from dashboards.flowview import FlowFilter, bar_ends, enrich, select, spot_at, with_spot
 from dashboards.params import decode, encode
 from dashboards.structures import leg_table, with_legs
 from dashboards.tables import csv_bytes, parquet_bytes
@@ -68,11 +68,12 @@ def positioning() -> pl.DataFrame:
 def test_spot_is_the_last_second_closed_before_the_order() -> None:
     # p1 at 10:00:05: the 10:00:00 bar ended at 10:00:01 -> 500. p2 at 10:00:10.5: the
     # 10:00:10 bar ends at 10:00:11, after the order -> still 500. p3 at 09:59: none yet.
-    assert spot_at(packets(), seconds()).to_list() == [500.0, 500.0, None]
+    assert spot_at(packets(), bar_ends(seconds())).to_list() == [500.0, 500.0, None]
 
 
 def test_enrich_by_hand() -> None:
-    rows = enrich(packets(), positioning(), seconds(), pl.Series(["SPY 30P"])).sort("packet_id")
+    rows = enrich(packets(), positioning(), pl.Series(["SPY 30P"]))
+    rows = with_spot(rows, bar_ends(seconds())).sort("packet_id")
     assert rows["dte"].to_list() == [0, 30, 2]
     # Call 505 on 500: 1% out of the money; put 490 on 500: 2% out; no spot: unknown.
     assert rows["otm_pct"].to_list() == [pytest.approx(1.0), pytest.approx(2.0), None]
@@ -81,13 +82,21 @@ def test_enrich_by_hand() -> None:
     assert rows["unusual"].to_list() == [True, True, False]
 
 
+def test_positioning_in_another_order_is_joined_by_packet() -> None:
+    shuffled = positioning().reverse()
+    rows = enrich(packets(), shuffled, None)
+    assert rows["packet_id"].to_list() == ["p1", "p2", "p3"]
+    assert rows["volume_to_oi"].to_list() == [2.5, 0.1, None]
+    assert rows["golden_sweep"].to_list() == [True, False, None]
+
+
 def test_each_filter_by_hand() -> None:
-    rows = enrich(packets(), positioning(), seconds(), None)
+    rows = enrich(packets(), positioning(), None)
     every = FlowFilter(kinds=["sweep", "block", "single"], min_premium=0)
 
     def ids(**changes: object) -> list[str]:
         chosen = FlowFilter(**{**every.__dict__, **changes})
-        return sorted(select(rows, chosen)["packet_id"].to_list())
+        return sorted(select(rows, chosen, bar_ends(seconds()))["packet_id"].to_list())
 
     assert ids() == ["p1", "p2", "p3"]
     assert ids(min_premium=25_000) == ["p1", "p2"]

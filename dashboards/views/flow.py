@@ -59,11 +59,11 @@ SHOWN_ROWS = 5_000
 
 @st.fragment(run_every=view.refresh_seconds)
 def tape() -> None:
-    packets = flow_day(view.day)
-    if packets is None or packets.is_empty():
+    day = flow_day(view.day)
+    if day is None or day.packets.is_empty():
         st.info(f"No FlowPackets for {view.day}: run `flowlake build --date {view.day}`.")
         return
-    shown = select(in_view(packets, view, "underlying", "start_ts_ny"), chosen)
+    shown = select(in_view(day.packets, view, "underlying", "start_ts_ny"), chosen, day.ends)
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Packets", f"{shown.height:,}")
     m2.metric("Premium", money(float(shown["premium"].sum() or 0)))

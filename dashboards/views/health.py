@@ -51,7 +51,7 @@ def health() -> None:
                 else pl.from_epoch(pl.Series([stats["latest_event_ns"]]), time_unit="ns")
                 .dt.replace_time_zone("UTC")
                 .dt.convert_time_zone("America/New_York")[0],
-                "receive lag (ms, p50)": stats.get("recv_lag_ms_p50"),
+                "receive lag (ms, p50, last minute)": stats.get("recv_lag_ms_p50"),
                 "age of latest (s)": None if latest is None else round((now_ns - latest) / 1e9, 1),
                 "version": table_version(lake, stream),
             }

@@ -12,7 +12,7 @@ from dashboards.charts import price_chart
 from dashboards.data import default_config_version, flow_day, load_day
 from dashboards.evidence import packets_and_prints, show_evidence
 from dashboards.filters import in_view, money, signed_money
-from dashboards.flowview import packet_table
+from dashboards.flowview import packet_table, with_spot
 from dashboards.params import publish, seeded
 from dashboards.state import open_page
 from dashboards.structures import with_legs
@@ -89,11 +89,10 @@ def ticker_page() -> None:
         ["Options tape", "Alerts", "Structures", "Dark pool", "Chart"]
     )
     with tape:
-        packets = flow_day(view.day)
-        if packets is not None:
-            mine = in_view(packets, one, "underlying", "start_ts_ny").sort(
-                "start_ts", descending=True
-            )
+        day = flow_day(view.day)
+        if day is not None:
+            mine = with_spot(in_view(day.packets, one, "underlying", "start_ts_ny"), day.ends)
+            mine = mine.sort("start_ts", descending=True)
             show(
                 packet_table(mine).head(2_000), "ticker_tape", height=360, export=packet_table(mine)
             )

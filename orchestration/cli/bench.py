@@ -8,8 +8,12 @@ import shutil
 
 from bench.daemon_load import daemon_load
 from bench.micro_batch import micro_batch_cost
+from bench.pages import TARGET_S, build_day, page_renders
 from bench.runner import RESULTS, WORK, provenance, run_workload, write_results
 from bench.workload import DAY, Workload
+from lake import Lake
+from lake.location import resolve_lake_root
+from lake.read import dates_in
 from orchestration.cli.common import EXIT_USAGE, CliError
 
 
@@ -39,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         out.write_text(json.dumps(figures, indent=2) + "\n")
         print(json.dumps(figures, indent=2))
         return 0 if figures["reconciled"] and figures["equals_replay"] else 1
+    if args.pages or args.pages_lake:
+        return _pages(args)
     if args.micro_batch:
         work = WORK / "micro-batch"
         shutil.rmtree(work, ignore_errors=True)
@@ -77,3 +83,33 @@ def run(args: argparse.Namespace) -> int:
     )
     print(summary.read_text())
     return 0
+
+
+def _pages(args: argparse.Namespace) -> int:
+    """Time every dashboard page on a built day; 0 when each renders within the target."""
+    if args.pages_lake:
+        lake = resolve_lake_root(args.pages_lake)
+        if not dates_in(Lake(lake), "flow_packets"):
+            raise CliError(f"--pages-lake {args.pages_lake}: no built day (run flowlake build)")
+    else:
+        work = WORK / "pages"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        lake = build_day(work, DAY.isoformat(), args.underlyings)
+    pages = page_renders(lake)
+    figures = {"lake": lake, "target_s": TARGET_S, "pages": pages, "provenance": provenance()}
+    out = RESULTS / "pages.json"
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    for path, page in pages.items():
+        mark = (
+            "ok"
+            if max(page["cold_s"], page["warm_s"]) <= TARGET_S and not page["error"]
+            else "SLOW"
+        )
+        print(
+            f"{path:12s} cold {page['cold_s']:6.2f} s  warm {page['warm_s']:6.2f} s  {mark}"
+            + (f"  error: {page['error']}" if page["error"] else "")
+        )
+    print(f"-> {out}")
+    slow = [p for p in pages.values() if p["error"] or max(p["cold_s"], p["warm_s"]) > TARGET_S]
+    return 1 if slow else 0

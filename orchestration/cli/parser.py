@@ -161,6 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead: a full-speed live day through dagster-daemon and the spool sensor",
     )
     bench.add_argument(
+        "--pages",
+        action="store_true",
+        help="instead: every dashboard page's render time on a synthetic day of --underlyings "
+        "(built with synth and build unless --pages-lake names a built lake)",
+    )
+    bench.add_argument("--pages-lake", help="with --pages: a lake whose latest day is built")
+    bench.add_argument(
         "--micro-batch",
         action="store_true",
         help="instead: cost of one live micro-batch at 10:00 and 15:30 of a full day",
