@@ -50,6 +50,7 @@ bench: install
 	$(BIN)/flowlake bench --sizes 1M,3M,10M
 	$(BIN)/flowlake bench --micro-batch
 	$(BIN)/flowlake bench --daemon-load
+	$(BIN)/flowlake bench --pages
 	$(BIN)/python -m pytest -m slow -q
 
 clean:

@@ -13,7 +13,7 @@ from plotly.subplots import make_subplots
 
 from dashboards.data import default_config_version, load_day
 from dashboards.filters import in_view, money, signed_money
-from dashboards.state import View
+from dashboards.view import View
 from lake.tables import MARKET
 
 MARGIN = {"l": 10, "r": 10, "t": 10, "b": 10}

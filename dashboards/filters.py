@@ -6,7 +6,7 @@ import datetime as dt
 
 import polars as pl
 
-from dashboards.state import View
+from dashboards.view import View
 
 
 def in_view(frame: pl.DataFrame, view: View, symbol_col: str, time_col: str) -> pl.DataFrame:

@@ -7,28 +7,15 @@ view can be shared as a link and survives switching pages.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 import streamlit as st
 
 from dashboards.data import available_dates, current_lake
 from dashboards.pages import PAGE_FILES
+from dashboards.view import View
 from lake.saved_views import SavedView, ViewError, delete_view, load_views, save_view, views_path
 
 KEYS = ("date", "ticker", "start", "end")
-
-
-@dataclass(frozen=True)
-class View:
-    """What the user is looking at."""
-
-    day: dt.date | None
-    ticker: str
-    start: dt.time
-    end: dt.time
-    refresh_seconds: float | None
-    #: Set while replaying: every page shows the state as of this New York time.
-    as_of: dt.time | None = None
 
 
 def _from_query() -> None:

@@ -216,3 +216,34 @@ def test_new_pages_follow_the_url(monkeypatch: pytest.MonkeyPatch, built_lake: P
     at.multiselect(key="exchanges").set_value([venue]).run()
     assert set(at.dataframe[0].value["exchange"]) == {venue}
     assert at.query_params["exchanges"] in (venue, [venue])
+
+
+def test_a_saved_view_opens_with_its_filters(
+    monkeypatch: pytest.MonkeyPatch, built_lake: Path, tmp_path: Path
+) -> None:
+    """Save the Flow filters under a name, change them, open the view: the filters come back
+    (and the saved file holds them, not the date)."""
+    import shutil
+
+    root = tmp_path / "lake"
+    shutil.copytree(built_lake, root)
+    monkeypatch.setenv("FLOWLAKE_LAKE", str(root))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.toggle(key="golden_only").set_value(True).run()
+    at.number_input(key="min_premium").set_value(0).run()
+    golden = at.metric[0].value
+    at.text_input(key="w_view_name").input("golden, any size")  # submitted with the form
+    next(b for b in at.button if b.label == "Save this view").click().run()
+    assert not at.exception
+    stored = load_views(root / "_views.json")["golden, any size"]
+    assert stored.query["golden_only"] == "1" and stored.query["min_premium"] == "0"
+    assert "date" not in stored.query and stored.page == ""
+    at.toggle(key="golden_only").set_value(False).run()
+    assert at.metric[0].value != golden
+    at.selectbox(key="w_saved_view").set_value("golden, any size").run()
+    at.button(key="w_open_view").click().run()
+    assert not at.exception
+    assert at.toggle(key="golden_only").value is True
+    assert at.number_input(key="min_premium").value == 0
+    assert at.metric[0].value == golden
