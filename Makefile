@@ -9,7 +9,7 @@ UV_VERSION := 0.13.8
 RUN_UNDERLYINGS ?= SPY,QQQ,IWM,AAPL,MSFT,NVDA,AMZN,TSLA,META,GOOGL,JPM,XOM
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 
-.PHONY: install run test test-scale services lint bench browser clean
+.PHONY: install run test test-heavy test-scale services lint bench browser clean
 
 # Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set (as on this machine),
 # every process would otherwise compile Dagster, sqlalchemy, ... from source at each start.
@@ -37,7 +37,10 @@ run: install
 	$(BIN)/flowlake serve
 
 test: install browser
-	$(BIN)/python -m pytest -m "not slow and not scale" -q
+	$(BIN)/python -m pytest -m "not slow and not scale and not heavy" -q
+
+test-heavy: install
+	$(BIN)/python -m pytest -m heavy -q
 
 test-scale: install services
 	$(BIN)/python -m pytest -m scale -q -s
