@@ -84,10 +84,10 @@ def enrich(
     positioning: pl.DataFrame | None,
     unusual_contracts: pl.Series | None,
 ) -> pl.DataFrame:
-    """Return ``packets`` with ``dte``, ``placement``, the positioning columns
-    (``volume_to_oi``, ``relative_volume``, ``likely_opening``, ``golden_sweep``) and
-    ``unusual`` (the contract is flagged in ``contract_volume`` or the order's volume/OI is
-    above 1). The spot columns come later, on the rows that need them (:func:`with_spot`).
+    """Return ``packets`` with ``dte``, the positioning columns (``volume_to_oi``,
+    ``relative_volume``, ``likely_opening``, ``golden_sweep``) and ``unusual`` (the contract
+    is flagged in ``contract_volume`` or the order's volume/OI is above 1). The placement and
+    spot columns come later, on the rows a view keeps (:func:`with_spot`).
     """
     if positioning is not None:
         columns = ("volume_to_oi", "relative_volume", "likely_opening", "golden_sweep")
@@ -108,10 +108,6 @@ def enrich(
             pl.lit(None, pl.Boolean).alias("likely_opening"),
             pl.lit(None, pl.Boolean).alias("golden_sweep"),
         )
-    most = pl.max_horizontal(*_COUNTS)
-    placement = pl.when(most <= 0).then(pl.lit(None, pl.String))
-    for name, count in zip(PLACEMENTS, _COUNTS, strict=True):
-        placement = placement.when(pl.col(count) == most).then(pl.lit(name))
     flagged = (
         pl.col("contract").is_in(unusual_contracts.implode())
         if unusual_contracts is not None
@@ -119,21 +115,30 @@ def enrich(
     )
     return packets.with_columns(
         dte=(pl.col("expiry") - pl.col("date")).dt.total_days().cast(pl.Int32),
-        placement=placement,
         unusual=flagged | (pl.col("volume_to_oi") > 1).fill_null(False),
     )
 
 
+def placement() -> pl.Expr:
+    """Return the placement most of a packet's prints have (ties: the more aggressive buy
+    of :data:`PLACEMENTS`; null for a packet with no placed print)."""
+    most = pl.max_horizontal(*_COUNTS)
+    chosen = pl.when(most <= 0).then(pl.lit(None, pl.String))
+    for name, count in zip(PLACEMENTS, _COUNTS, strict=True):
+        chosen = chosen.when(pl.col(count) == most).then(pl.lit(name))
+    return chosen.alias("placement")
+
+
 def with_spot(frame: pl.DataFrame, ends: pl.DataFrame | None) -> pl.DataFrame:
-    """Return ``frame`` (FlowPackets) with ``spot`` (:func:`spot_at` over ``ends``, from
-    :func:`bar_ends`) and ``otm_pct``: how far out of the money in % of the spot, calls
-    strike / spot - 1, puts 1 - strike / spot."""
+    """Return ``frame`` (FlowPackets) with ``placement`` (:func:`placement`), ``spot``
+    (:func:`spot_at` over ``ends``, from :func:`bar_ends`) and ``otm_pct``: how far out of
+    the money in % of the spot, calls strike / spot - 1, puts 1 - strike / spot."""
     spot = (
         spot_at(frame, ends)
         if ends is not None and ends.height and frame.height
         else pl.Series("spot", [None] * frame.height, pl.Float64)
     )
-    return frame.with_columns(spot=spot).with_columns(
+    return frame.with_columns(placement(), spot=spot).with_columns(
         otm_pct=pl.when(pl.col("right") == "C")
         .then(pl.col("strike") / pl.col("spot") - 1)
         .otherwise(1 - pl.col("strike") / pl.col("spot"))
@@ -152,9 +157,10 @@ def select(frame: pl.DataFrame, f: FlowFilter, ends: pl.DataFrame | None = None)
     --------
     >>> rows = pl.DataFrame({"kind": ["sweep", "block"], "premium": [60_000.0, 30_000.0],
     ...     "size": [100, 20], "side": ["buy", "sell"], "right": ["C", "P"], "dte": [0, 30],
-    ...     "strike": [100.0, 90.0], "placement": ["A", "B"], "likely_opening": [True, False],
+    ...     "strike": [100.0, 90.0], "likely_opening": [True, False],
     ...     "golden_sweep": [True, False], "unusual": [False, True], "expiry": [None, None],
-    ...     "underlying": ["A", "A"], "start_ts": [1, 2]})
+    ...     "underlying": ["A", "A"], "start_ts": [1, 2], "n_aa": [0, 0], "n_a": [1, 0],
+    ...     "n_mid": [0, 0], "n_b": [0, 1], "n_bb": [0, 0]})
     >>> select(rows, FlowFilter(rights="puts")).get_column("kind").to_list()
     ['block']
     >>> select(rows, FlowFilter(rights="calls")).get_column("kind").to_list()
@@ -168,8 +174,6 @@ def select(frame: pl.DataFrame, f: FlowFilter, ends: pl.DataFrame | None = None)
         keep &= pl.col("right") == ("C" if f.rights == "calls" else "P")
     if f.dte_max is not None:
         keep &= pl.col("dte") <= f.dte_max
-    if f.placements:
-        keep &= pl.col("placement").is_in(f.placements)
     if f.opening_only:
         keep &= pl.col("likely_opening")
     if f.golden_only:
@@ -179,12 +183,14 @@ def select(frame: pl.DataFrame, f: FlowFilter, ends: pl.DataFrame | None = None)
     if f.expiry.strip():
         keep &= pl.col("expiry").cast(pl.String) == f.expiry.strip()
     shown = with_spot(frame.filter(keep.fill_null(False)), ends)
-    moneyness = pl.lit(True)
+    late = pl.lit(True)  # filters on the columns with_spot adds
+    if f.placements:
+        late &= pl.col("placement").is_in(f.placements)
     if f.otm_min is not None:
-        moneyness &= pl.col("otm_pct") >= f.otm_min
+        late &= pl.col("otm_pct") >= f.otm_min
     if f.otm_max is not None:
-        moneyness &= pl.col("otm_pct") <= f.otm_max
-    return shown.filter(moneyness.fill_null(False))
+        late &= pl.col("otm_pct") <= f.otm_max
+    return shown.filter(late.fill_null(False))
 
 
 def packet_table(frame: pl.DataFrame) -> pl.DataFrame:

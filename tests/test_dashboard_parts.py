@@ -78,6 +78,12 @@ def test_enrich_by_hand() -> None:
     # Call 505 on 500: 1% out of the money; put 490 on 500: 2% out; no spot: unknown.
     assert rows["otm_pct"].to_list() == [pytest.approx(1.0), pytest.approx(2.0), None]
     assert rows["placement"].to_list() == ["A", "B", "MID"]
+    tie = with_spot(
+        packets().head(1).with_columns(n_a=pl.lit(1), n_b=pl.lit(1), n_aa=pl.lit(0)), None
+    )
+    assert tie["placement"].to_list() == ["A"]  # a tie goes to the more aggressive buy
+    none = with_spot(packets().head(1).with_columns(n_a=pl.lit(0), n_aa=pl.lit(0)), None)
+    assert none["placement"].to_list() == [None]
     # p1: volume above OI; p2: its contract is flagged unusual; p3: neither.
     assert rows["unusual"].to_list() == [True, True, False]
 
