@@ -61,7 +61,7 @@ def page_renders(lake: str, warm_runs: int = WARM_RUNS) -> dict[str, dict[str, A
     return out
 
 
-def build_day(work: Path, day: str, underlyings: str = "ALL", seed: int = 23) -> str:
+def build_day(work: Path, day: str, underlyings: str = "ALL", seed: int = 7) -> str:
     """Land and build a synthetic day with ``flowlake synth`` and ``flowlake build`` (the
     user's commands) into ``work/lake``; return the lake root."""
     lake = str(work / "lake")
