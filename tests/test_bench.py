@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bench.micro_batch import micro_batch_cost
 from bench.runner import measure_stage, run_workload, scaling_exponent, write_results
@@ -114,3 +115,26 @@ def test_micro_batch_at_a_snapshot_time_equals_the_whole_rebuild(tmp_path: Path)
         tmp_path, DAY, "SPY", points=(dt.time(10, 0),), batch_s=5.0, minutes=35
     )
     assert figures["points"][0]["identical"] is True
+
+
+def test_page_renders_time_every_page_on_a_built_day(built_lake: Path) -> None:
+    from bench.pages import page_renders
+    from dashboards.pages import PAGES
+
+    pages = page_renders(str(built_lake), warm_runs=1)
+    assert list(pages) == [path for path, _, _ in PAGES]
+    for path, page in pages.items():
+        assert page["error"] is None, (path, page["error"])
+        assert page["warm_s"] > 0 and page["cold_s"] > 0
+
+
+def test_bench_pages_on_a_lake_without_a_built_day_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from orchestration.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "--pages-lake", str(tmp_path / "empty")])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no built day (run flowlake build)" in err
