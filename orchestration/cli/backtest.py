@@ -31,6 +31,13 @@ def _groups(text: str) -> tuple[str, ...]:
     return chosen
 
 
+def _print(frame: pl.DataFrame, digits: int) -> None:
+    # Every row and column: a backtest table is read whole, not as a preview.
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, float_precision=digits,
+                   tbl_hide_dataframe_shape=True):  # fmt: skip
+        print(frame)
+
+
 def run(args: argparse.Namespace, lake: LakeResource) -> int:
     """Print the outcome table (and the accuracy table where days were scored); 1 when the
     range holds no stored session."""
@@ -53,24 +60,9 @@ def run(args: argparse.Namespace, lake: LakeResource) -> int:
     if stats.is_empty():
         print("  no alert of this config version in the range")
     else:
-        shown = stats.filter(pl.col("horizon") == args.horizon).drop("horizon")
-        with pl.Config(
-            tbl_rows=-1,
-            tbl_cols=-1,
-            tbl_width_chars=200,
-            float_precision=4,
-            tbl_hide_dataframe_shape=True,
-        ):
-            print(shown)
+        _print(stats.filter(pl.col("horizon") == args.horizon).drop("horizon"), digits=4)
     accuracy = accuracy_backtest(lake.lake(), start, end, version)
     if not accuracy.is_empty():
         print("Accuracy against the planted labels (synthetic sessions, pooled)")
-        with pl.Config(
-            tbl_rows=-1,
-            tbl_cols=-1,
-            tbl_width_chars=200,
-            float_precision=3,
-            tbl_hide_dataframe_shape=True,
-        ):
-            print(accuracy)
+        _print(accuracy, digits=3)
     return 0
