@@ -20,7 +20,7 @@ from typing import Any
 from polars.testing import assert_frame_equal
 
 from bench.pages import page_renders
-from bench.stage import cpu_since
+from bench.stage import PEER, cpu_since
 from bench.stage import run as run_stage
 from bench.workload import DAY, Workload, generate
 
@@ -30,6 +30,7 @@ WORK = ROOT / "work"
 OPTION_STAGES = (
     "landing",
     "floor-option",
+    PEER,
     "option_prints",
     "flow_packets",
     "structures",
@@ -187,6 +188,7 @@ def run_workload(
         for stage in stages
     }
     floor_runs = measured.pop(f"floor-{workload.kind}")
+    peer = measured.pop(PEER, None)
     floor = floor_runs["seconds"]
     prints = rows[f"{workload.kind}_trades"]
     for m in measured.values():
@@ -226,6 +228,20 @@ def run_workload(
             "platform": platform.platform(),
         },
     )
+    if peer is not None:
+        # The peer in the same run, on the same landing data (bench/peer.py): its query's
+        # seconds against option_prints' own.
+        figures["peer"] = {
+            "engine": "duckdb",
+            "seconds": peer["seconds"],
+            "query_s": peer["query_s"],
+            "runs_s": peer["runs_s"],
+            "peak_rss_mb": peer.get("peak_rss_mb"),
+            "option_prints_s": measured["option_prints"]["seconds"],
+            "option_prints_peer_ratio": round(
+                measured["option_prints"]["seconds"] / peer["seconds"], 2
+            ),
+        }
     if compare and workload.kind == "option":
         figures["row_by_row_packets"] = _packets_comparison(lake)
     if render:
@@ -356,6 +372,16 @@ def write_results(results: list[dict[str, Any]], out: Path = RESULTS) -> Path:
         lines.append(
             "Path / the floor writing the path's outputs instead of its sorted inputs (its read "
             f"and sorts plus the path's writes): {', '.join(outputs)}."
+        )
+    peers = [
+        f"{r['workload']} {r['peer']['option_prints_peer_ratio']} ({r['peer']['option_prints_s']} s / {r['peer']['seconds']} s)"
+        for r in results
+        if "peer" in r
+    ]
+    if peers:
+        lines.append(
+            "option_prints / its DuckDB peer (the NBBO as-of join, placement, premium and lz4 "
+            f"write as one query on 2 threads, bench/peer.py; target <= 1.0): {', '.join(peers)}."
         )
     for r in results:
         if "row_by_row_packets" in r:

@@ -1,6 +1,7 @@
 """One benchmark stage, run in its own process so its wall time and peak memory are its own.
 
-``python -m bench.stage STAGE LAKE WORK`` where STAGE is ``landing``, ``floor``, or an asset.
+``python -m bench.stage STAGE LAKE WORK`` where STAGE is ``landing``, ``floor-option``,
+``floor-equity``, ``peer-duckdb`` or an asset.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from pathlib import Path
 import polars as pl
 
 from assets.ordering import instrument_codes
+from bench.peer import duckdb_option_prints
 from bench.workload import DAY, land_parts
 from lake import Lake
 from lake.read import scan
 
+#: The stage of the DuckDB peer of ``option_prints`` (:mod:`bench.peer`).
+PEER = "peer-duckdb"
 ASSETS = (
     "option_prints", "flow_packets", "structures", "contract_baselines", "classifier_hits", "alerts",
     "equity_prints", "equity_candles", "dark_inferences",
@@ -124,6 +128,8 @@ def run(stage: str, lake: Lake, work: Path, instance: object | None = None) -> d
         return {}
     if stage.startswith("floor-"):
         return floor(lake, work, stage.removeprefix("floor-"))
+    if stage == PEER:
+        return {"write_s": 0.0, **duckdb_option_prints(lake, work, DAY)}
     if stage in ASSETS:
         import dagster as dg
 

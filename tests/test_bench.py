@@ -138,3 +138,37 @@ def test_bench_pages_on_a_lake_without_a_built_day_is_one_line(
     assert exc.value.code == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no built day (run flowlake build)" in err
+
+
+def test_duckdb_peer_places_trades_by_hand(tmp_path: Path) -> None:
+    """The peer's query, on a hand-made day: the latest valid quote at or before each trade,
+    none older than a second, placement with eps = max(0.01, 5% of the spread)."""
+    import polars as pl
+
+    from bench.peer import duckdb_option_prints
+    from lake import Lake
+    from lake.write import overwrite_partition
+
+    lake = Lake(str(tmp_path / "lake"))
+    s = 1_000_000_000
+    quotes = pl.DataFrame(
+        {"date": [DAY] * 3, "contract": ["C1", "C1", "C1"], "ts_event": [0, 5 * s, 6 * s],
+         "bid": [1.00, 1.10, 2.0], "ask": [1.20, 1.30, 1.0]}  # the last one is crossed
+    )  # fmt: skip
+    trades = pl.DataFrame(
+        {"date": [DAY] * 5, "event_id": ["a", "b", "c", "d", "e"], "contract": ["C1"] * 4 + ["C2"],
+         "ts_event": [s // 2, 5 * s, 6 * s + 1, 7 * s, s], "price": [1.20, 1.21, 1.11, 1.25, 1.0],
+         "size": [10, 1, 2, 3, 4], "multiplier": [100] * 5}
+    )  # fmt: skip
+    overwrite_partition(lake, "option_quotes", quotes, DAY)
+    overwrite_partition(lake, "option_trades", trades, DAY)
+    figures = duckdb_option_prints(lake, tmp_path, DAY)
+    out = pl.read_parquet(tmp_path / "peer" / "option_prints.parquet").sort("event_id")
+    assert figures["rows"] == 5
+    # a: 1.20 at the 1.00/1.20 ask -> A. b: at 5 s the 1.10/1.30 quote is in force (same
+    # time); 1.21 is 0.11 from the bid, 0.09 from the ask, eps 0.01 -> MID. c: the crossed
+    # quote never places; the 5 s quote is 1.000000001 s old -> none. d: 2 s old -> none.
+    # e: another contract, no quote -> none.
+    assert out["placement"].to_list() == ["A", "MID", "NONE", "NONE", "NONE"]
+    assert out["nbbo_bid"].to_list()[:2] == [1.00, 1.10]
+    assert out["premium"].to_list() == pytest.approx([1200.0, 121.0, 222.0, 375.0, 400.0])
