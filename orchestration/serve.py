@@ -186,9 +186,12 @@ def serve(
     ]  # fmt: skip
     # SIGTERM (a service manager, `timeout`, CI) must stop the children too, not orphan them.
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    # Each UI runs under a guard (orchestration/guard.py) that takes its whole process group
+    # down, grandchildren included, within seconds of serve stopping or dying.
+    guard = [sys.executable, "-m", "orchestration.guard"]
     children = [
         subprocess.Popen(
-            cmd, cwd=ROOT, env=env, start_new_session=True, preexec_fn=_die_with_parent
+            [*guard, *cmd], cwd=ROOT, env=env, start_new_session=True, preexec_fn=_die_with_parent
         )
         for cmd in commands
     ]

@@ -564,3 +564,49 @@ def test_only_runs_whose_process_is_gone_are_marked_failed(
     status = {r.run_id: r.status for r in instance.get_runs()}
     assert status["mine"] == status["daemon"] == dg.DagsterRunStatus.STARTED
     assert status["gone"] == status["reused"] == dg.DagsterRunStatus.FAILURE
+
+
+def test_the_guard_takes_a_stubborn_process_tree_down() -> None:
+    """A UI that ignores SIGTERM and leaves a grandchild behind (as ``dagster dev`` can,
+    waiting a minute for its webserver): the guard's group is gone within its grace."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    stubborn = (
+        "import signal, subprocess, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "subprocess.Popen(['sleep', '300'])\n"
+        "time.sleep(300)\n"
+    )
+    guard = subprocess.Popen(
+        [sys.executable, "-m", "orchestration.guard", "--grace", "1", sys.executable, "-c", stubborn],
+        start_new_session=True,
+    )  # fmt: skip
+    time.sleep(1.5)  # the child and its sleep are up
+    group = guard.pid
+
+    def alive() -> list[str]:
+        """The group's processes that still run (a zombie waits only to be reaped)."""
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == group and fields[0] != "Z":
+                found.append(stat.parent.name)
+        return found
+
+    assert len(alive()) == 3  # the guard, the stubborn child, its sleep
+    os.kill(guard.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and alive():
+        guard.poll()
+        time.sleep(0.2)
+    if alive():
+        os.killpg(group, signal.SIGKILL)
+        pytest.fail("the guard's process group outlived its grace")
+    assert guard.wait(timeout=5) == -signal.SIGKILL
