@@ -10,6 +10,7 @@ and ``list[str]`` (comma-separated). A range is two filters (``dte_min``, ``dte_
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import streamlit as st
@@ -35,6 +36,8 @@ def decode(
     25000
     >>> decode("7", None, kind=int)
     7
+    >>> decode("nan", None, kind=float) is None
+    True
     """
     probe = default if default is not None or kind is None else kind()
     try:
@@ -44,7 +47,8 @@ def decode(
             case int():
                 return int(raw)
             case float():
-                return float(raw)
+                number = float(raw)
+                return number if math.isfinite(number) else default
             case list():
                 items = [item for item in raw.split(",") if item]
                 return [item for item in items if options is None or item in options]

@@ -129,6 +129,7 @@ def test_url_values_round_trip_and_bad_text_falls_back() -> None:
     assert decode("sweep,bogus", ["sweep"], options=["sweep", "block"]) == ["sweep"]
     assert decode("lots", 25_000) == 25_000
     assert decode("", None, kind=int) is None
+    assert decode("nan", None, kind=float) is None and decode("inf", 1.5) == 1.5
     assert decode("short", "all", options=["all", "buy"]) == "all"
 
 
@@ -253,3 +254,33 @@ def test_a_saved_view_opens_with_its_filters(
     assert at.toggle(key="golden_only").value is True
     assert at.number_input(key="min_premium").value == 0
     assert at.metric[0].value == golden
+
+
+@pytest.mark.parametrize(
+    ("page", "query", "expected"),
+    [
+        ("views/flow.py", {"min_premium": "-5", "otm_min": "nan", "kinds": "<script>", "side": "x"},
+         {"min_premium": 0, "otm_min": None, "kinds": [], "side": "all"}),
+        ("views/equities.py", {"minutes": "0", "min_shares": "-100", "where": "x"},
+         {"minutes": 1, "min_shares": 0, "where": "both"}),
+        ("views/outcomes.py", {"from": "zzz", "horizon": "1y", "by": "x"},
+         {"horizon": "30m", "by": []}),
+        ("views/ticker.py", {"symbol": "NOPE"}, {"symbol": "AAPL"}),
+    ],
+)  # fmt: skip
+def test_a_careless_link_falls_back_and_never_breaks_a_page(
+    monkeypatch: pytest.MonkeyPatch, built_lake: Path, page: str, query: dict, expected: dict
+) -> None:
+    """Out-of-range numbers are clamped, unknown choices and non-numbers fall back to the
+    defaults: the page renders."""
+    monkeypatch.setenv("FLOWLAKE_LAKE", str(built_lake))
+    at = AppTest.from_file(APP, default_timeout=60)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    if page != "views/flow.py":
+        for key, value in query.items():
+            at.query_params[key] = value
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    assert {key: at.session_state[key] for key in expected} == expected
