@@ -20,7 +20,7 @@ from typing import Any
 from polars.testing import assert_frame_equal
 
 from bench.pages import page_renders
-from bench.stage import PEER, cpu_since
+from bench.stage import LANDING_FLOOR, PEER, cpu_since
 from bench.stage import run as run_stage
 from bench.workload import DAY, Workload, generate
 
@@ -29,6 +29,7 @@ RESULTS = ROOT / "results"
 WORK = ROOT / "work"
 OPTION_STAGES = (
     "landing",
+    LANDING_FLOOR,
     "floor-option",
     PEER,
     "option_prints",
@@ -38,7 +39,8 @@ OPTION_STAGES = (
     "classifier_hits",
     "alerts",
 )
-EQUITY_STAGES = ("landing", "floor-equity", "equity_prints", "equity_candles", "dark_inferences")
+EQUITY_STAGES = ("landing", LANDING_FLOOR, "floor-equity", "equity_prints", "equity_candles",
+                 "dark_inferences")  # fmt: skip
 
 
 def measure_stage(stage: str, lake: str, work: Path, isolate: bool) -> dict[str, float]:
@@ -189,6 +191,7 @@ def run_workload(
     }
     floor_runs = measured.pop(f"floor-{workload.kind}")
     peer = measured.pop(PEER, None)
+    landing_floor = measured.pop(LANDING_FLOOR)
     floor = floor_runs["seconds"]
     prints = rows[f"{workload.kind}_trades"]
     for m in measured.values():
@@ -228,6 +231,13 @@ def run_workload(
             "platform": platform.platform(),
         },
     )
+    figures["landing_floor"] = {
+        "seconds": landing_floor["seconds"],
+        "runs_s": landing_floor["runs_s"],
+        "read_s": landing_floor["read_s"],
+        "write_s": landing_floor["write_s"],
+        "landing_floor_ratio": round(measured["landing"]["seconds"] / landing_floor["seconds"], 2),
+    }
     if peer is not None:
         # The peer in the same run, on the same landing data (bench/peer.py): its query's
         # seconds against option_prints' own.
@@ -372,6 +382,16 @@ def write_results(results: list[dict[str, Any]], out: Path = RESULTS) -> Path:
         lines.append(
             "Path / the floor writing the path's outputs instead of its sorted inputs (its read "
             f"and sorts plus the path's writes): {', '.join(outputs)}."
+        )
+    landings = [
+        f"{r['workload']} {r['landing_floor']['landing_floor_ratio']} ({r['stages']['landing']['seconds']} s / {r['landing_floor']['seconds']} s)"
+        for r in results
+        if "landing_floor" in r
+    ]
+    if landings:
+        lines.append(
+            "Landing / the landing floor (the day's raw parts read and written as one Delta "
+            f"table per stream, no checks; target <= 3): {', '.join(landings)}."
         )
     peers = [
         f"{r['workload']} {r['peer']['option_prints_peer_ratio']} ({r['peer']['option_prints_s']} s / {r['peer']['seconds']} s)"

@@ -1,7 +1,7 @@
 """One benchmark stage, run in its own process so its wall time and peak memory are its own.
 
 ``python -m bench.stage STAGE LAKE WORK`` where STAGE is ``landing``, ``floor-option``,
-``floor-equity``, ``peer-duckdb`` or an asset.
+``floor-equity``, ``floor-landing``, ``peer-duckdb`` or an asset.
 """
 
 from __future__ import annotations
@@ -12,13 +12,18 @@ import time
 from pathlib import Path
 
 import polars as pl
+from deltalake import DeltaTable
 
+from adapters.schema import STREAMS
 from assets.ordering import instrument_codes
 from bench.peer import duckdb_option_prints
 from bench.workload import DAY, land_parts
 from lake import Lake
+from lake.files import commit_files, write_files
 from lake.read import scan
 
+#: The stage of the landing floor (:func:`landing_floor`).
+LANDING_FLOOR = "floor-landing"
 #: The stage of the DuckDB peer of ``option_prints`` (:mod:`bench.peer`).
 PEER = "peer-duckdb"
 ASSETS = (
@@ -81,6 +86,39 @@ def floor(lake: Lake, work: Path, kind: str) -> dict[str, float]:
     }
 
 
+def landing_floor(work: Path) -> dict[str, float]:
+    """The least work of landing a day: read the day's raw parts of every stream and write
+    each stream as one Delta table of the day (the lake's writer and codec, one commit),
+    with no validation, no de-duplication and no check against stored rows.
+
+    Returns
+    -------
+    dict[str, float]
+        ``read_s`` (the parts) and ``write_s`` (files and commits), summed over streams.
+    """
+    floor_lake = Lake(str(work / "landing-floor"))
+    read_s = write_s = 0.0
+    for stream in STREAMS:
+        parts = sorted((work / stream).glob("part-*.parquet"))
+        if not parts:
+            continue
+        t0 = time.perf_counter()
+        frame = pl.read_parquet(parts)
+        if "date" not in frame.columns:
+            frame = frame.with_columns(pl.lit(DAY).alias("date"))
+        t1 = time.perf_counter()
+        target = DeltaTable.create(
+            floor_lake.uri(stream), frame.head(0).to_arrow().schema, mode="overwrite",
+            partition_by=["date"],
+        )  # fmt: skip
+        actions = write_files(floor_lake, stream, frame, DAY)
+        commit_files(floor_lake, stream, target, actions, mode="append", schema=target.schema(),
+                     partition_by=["date"])  # fmt: skip
+        read_s += t1 - t0
+        write_s += time.perf_counter() - t1
+    return {"read_s": round(read_s, 3), "write_s": round(write_s, 3)}
+
+
 def cpu_since(before: resource.struct_rusage) -> dict[str, float]:
     """Return this process's CPU time and minor page faults since ``before`` (a
     ``resource.getrusage(RUSAGE_SELF)``): ``user_s``, ``sys_s`` and ``minor_faults``.
@@ -126,6 +164,8 @@ def run(stage: str, lake: Lake, work: Path, instance: object | None = None) -> d
     if stage == "landing":
         land_parts(work, lake)
         return {}
+    if stage == LANDING_FLOOR:
+        return landing_floor(work)
     if stage.startswith("floor-"):
         return floor(lake, work, stage.removeprefix("floor-"))
     if stage == PEER:

@@ -18,6 +18,11 @@ def test_bench_smoke(tmp_path: Path) -> None:
     option = run_workload(Workload("option", 20_000, "AAPL,MSFT"), isolate=False, compare=True)
     equity = run_workload(Workload("equity", 20_000, "AAPL,MSFT"), isolate=False)
     assert option["row_by_row_packets"]["identical"] is True
+    # The landing floor and the DuckDB peer are measured in the same run.
+    for figures in (option, equity):
+        assert figures["landing_floor"]["seconds"] > 0
+        assert figures["landing_floor"]["landing_floor_ratio"] > 0
+    assert option["peer"]["option_prints_peer_ratio"] > 0 and "peer" not in equity
     # The row-by-row comparison: medians of 5 paired, interleaved runs, and the median of
     # the pairs' own ratios.
     comparison = option["row_by_row_packets"]
@@ -172,3 +177,22 @@ def test_duckdb_peer_places_trades_by_hand(tmp_path: Path) -> None:
     assert out["placement"].to_list() == ["A", "MID", "NONE", "NONE", "NONE"]
     assert out["nbbo_bid"].to_list()[:2] == [1.00, 1.10]
     assert out["premium"].to_list() == pytest.approx([1200.0, 121.0, 222.0, 375.0, 400.0])
+
+
+def test_landing_floor_writes_every_generated_row(tmp_path: Path) -> None:
+    """The floor lands what was generated, no more and no less, one table per stream."""
+    import polars as pl
+
+    from bench.stage import landing_floor
+    from lake import Lake
+    from lake.read import read
+
+    rows = generate(Workload("option", 5_000, "AAPL"), tmp_path)
+    figures = landing_floor(tmp_path)
+    assert figures["read_s"] >= 0 and figures["write_s"] > 0
+    floor_lake = Lake(str(tmp_path / "landing-floor"))
+    for stream, count in rows.items():
+        stored = read(floor_lake, stream)
+        assert stored is not None and stored.height == count, stream
+        assert stored.get_column("date").unique().to_list() == [DAY]
+        assert isinstance(stored, pl.DataFrame)
