@@ -295,6 +295,8 @@ def test_serve_stops_both_children_on_sigterm(clean_env: Path, built_lake: Path)
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+# Two full sessions through Dagster: in the heavy suite (`make test-heavy`, run by CI).
+@pytest.mark.heavy
 @pytest.mark.parametrize(("seed", "day"), [(101, "2026-03-20"), (202, "2026-03-17")])
 def test_accuracy_on_a_full_session_of_fresh_seeds(
     capsys: pytest.CaptureFixture[str], clean_env: Path, seed: int, day: str
