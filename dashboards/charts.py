@@ -33,6 +33,15 @@ def at_price(frame: pl.DataFrame, bars: pl.DataFrame, time_col: str) -> pl.DataF
     )
 
 
+def _markers(
+    fig: go.Figure, x: pl.Series, y: pl.Series, name: str, marker: dict, text: pl.Series
+) -> None:
+    """Add one set of markers over the candles (the price chart's first row)."""
+    fig.add_trace(
+        go.Scatter(x=x, y=y, mode="markers", name=name, marker=marker, text=text), row=1, col=1
+    )
+
+
 def price_chart(view: View, symbol: str, interval: str, key: str) -> None:
     """Draw ``symbol``'s candles with off-exchange prints (>= 1,000 shares, sized by size),
     alerts, dark-pool inferences and the gamma flip over them, lit and off-exchange volume
@@ -72,21 +81,9 @@ def price_chart(view: View, symbol: str, interval: str, key: str) -> None:
         col=1,
     )
     if dark.height:
-        fig.add_trace(
-            go.Scatter(
-                x=dark["ts_event_ny"],
-                y=dark["price"],
-                mode="markers",
-                name="off-exchange >= 1000 sh",
-                marker={
-                    "size": (dark["size"] ** 0.5 / 4).clip(4, 40),
-                    "color": "rgba(120,60,200,0.45)",
-                },
-                text=dark["event_id"],
-            ),
-            row=1,
-            col=1,
-        )
+        marker = {"size": (dark["size"] ** 0.5 / 4).clip(4, 40), "color": "rgba(120,60,200,0.45)"}
+        _markers(fig, dark["ts_event_ny"], dark["price"], "off-exchange >= 1000 sh", marker,
+                 dark["event_id"])  # fmt: skip
     alerts = load_day("alerts", view.day, only=("underlying", symbol))
     if alerts is not None and alerts.height:
         marks = at_price(
@@ -95,41 +92,17 @@ def price_chart(view: View, symbol: str, interval: str, key: str) -> None:
         for severity, color in (("high", "#d62728"), ("medium", "#ff7f0e"), ("low", "#7f7f7f")):
             part = marks.filter(pl.col("severity") == severity)
             if part.height:
-                fig.add_trace(
-                    go.Scatter(
-                        x=part["ts_ny"],
-                        y=part["y"],
-                        mode="markers",
-                        name=f"{severity} alerts",
-                        marker={"symbol": "triangle-up", "size": 13, "color": color},
-                        text=part.select(
-                            pl.format(
-                                "{} {}: {}",
-                                pl.col("severity"),
-                                pl.col("score").round(0),
-                                pl.col("classifiers").list.join(", "),
-                            )
-                        )["severity"],
-                    ),
-                    row=1,
-                    col=1,
-                )
+                label = pl.format("{} {}: {}", "severity", pl.col("score").round(0),
+                                  pl.col("classifiers").list.join(", "))  # fmt: skip
+                _markers(fig, part["ts_ny"], part["y"], f"{severity} alerts",
+                         {"symbol": "triangle-up", "size": 13, "color": color},
+                         part.select(label).to_series())  # fmt: skip
     inferences = load_day("dark_inferences", view.day, only=("symbol", symbol))
     if inferences is not None and inferences.height:
         marks = at_price(inferences, bars, "ts")
         if marks.height:
-            fig.add_trace(
-                go.Scatter(
-                    x=marks["ts_ny"],
-                    y=marks["y"],
-                    mode="markers",
-                    name="dark-pool inferences",
-                    marker={"symbol": "diamond", "size": 10, "color": "#17becf"},
-                    text=marks["explanation"],
-                ),
-                row=1,
-                col=1,
-            )
+            _markers(fig, marks["ts_ny"], marks["y"], "dark-pool inferences",
+                     {"symbol": "diamond", "size": 10, "color": "#17becf"}, marks["explanation"])  # fmt: skip
     gamma = load_day("gamma_exposure", view.day, only=("underlying", symbol))
     gamma = (
         in_view(gamma, whole_day, "underlying", "ts_ny") if gamma is not None else pl.DataFrame()

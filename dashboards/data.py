@@ -13,7 +13,8 @@ from typing import NamedTuple
 import polars as pl
 import streamlit as st
 
-from dashboards.flowview import bar_ends, enrich
+from dashboards.filters import ns, ny_time
+from dashboards.flowview import POSITIONING, bar_ends, enrich
 from lake import Lake
 from lake.compare import config_version_of
 from lake.read import dates_in, day_landing_stats, day_rows, scan, table_version, with_times
@@ -145,15 +146,6 @@ PACKET_COLUMNS = ("packet_id", "date", "start_ts", "underlying", "contract", "ex
 FLOW_TABLES = ("flow_packets", "packet_positioning", "equity_candles", "contract_volume")
 
 
-POSITIONING_COLUMNS = (
-    "packet_id",
-    "volume_to_oi",
-    "relative_volume",
-    "likely_opening",
-    "golden_sweep",
-)
-
-
 class FlowDay(NamedTuple):
     """A day's FlowPackets with the filters' columns, and the 1-second bar ends their spots
     come from (looked up for the rows a view keeps: :func:`dashboards.flowview.select`)."""
@@ -177,7 +169,7 @@ def _flow(root: str, day: dt.date, versions: tuple[int, ...]) -> FlowDay | None:
     frames = pl.collect_all(
         [
             with_times(packets.select(PACKET_COLUMNS)),
-            *([positioning.select(POSITIONING_COLUMNS)] if positioning is not None else []),
+            *([positioning.select("packet_id", *POSITIONING)] if positioning is not None else []),
             *([candles.filter(pl.col("interval") == "1s").select("symbol", "ts", "close")] if candles is not None else []),
             *([volume.filter(pl.col("unusual")).select("contract")] if volume is not None else []),
         ]
@@ -201,8 +193,6 @@ def tape_end(table: str, day: dt.date, until: dt.time) -> int:
     """Return where a tape's window ends, in ns: the view's end ``until`` (New York), or the
     table's latest print when that is earlier (a live day, or a day that stopped early), so
     that "the last N minutes" always holds prints."""
-    from dashboards.filters import ns, ny_time
-
     end = ns(ny_time(day, until))
     latest = stream_stats(table, day).get("latest_event_ns")
     return end if latest is None else min(end, int(latest))

@@ -19,6 +19,9 @@ RIGHTS = ("both", "calls", "puts")
 #: have (ties go to the earlier in this order).
 PLACEMENTS = ("AA", "A", "MID", "B", "BB")
 _COUNTS = ("n_aa", "n_a", "n_mid", "n_b", "n_bb")
+#: The ``packet_positioning`` columns the tape shows and filters by, and their types.
+POSITIONING = {"volume_to_oi": pl.Float64, "relative_volume": pl.Float64,
+               "likely_opening": pl.Boolean, "golden_sweep": pl.Boolean}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ def enrich(
     spot columns come later, on the rows a view keeps (:func:`with_spot`).
     """
     if positioning is not None:
-        columns = ("volume_to_oi", "relative_volume", "likely_opening", "golden_sweep")
+        columns = list(POSITIONING)
         aligned = positioning.height == packets.height and bool(
             (positioning.get_column("packet_id") == packets.get_column("packet_id")).all()
         )
@@ -103,10 +106,7 @@ def enrich(
         )
     else:
         packets = packets.with_columns(
-            pl.lit(None, pl.Float64).alias("volume_to_oi"),
-            pl.lit(None, pl.Float64).alias("relative_volume"),
-            pl.lit(None, pl.Boolean).alias("likely_opening"),
-            pl.lit(None, pl.Boolean).alias("golden_sweep"),
+            pl.lit(None, dtype).alias(name) for name, dtype in POSITIONING.items()
         )
     flagged = (
         pl.col("contract").is_in(unusual_contracts.implode())

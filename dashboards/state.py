@@ -12,6 +12,7 @@ import streamlit as st
 
 from dashboards.data import available_dates, current_lake
 from dashboards.pages import PAGE_FILES
+from dashboards.params import forget
 from dashboards.view import View
 from lake.saved_views import SavedView, ViewError, delete_view, load_views, save_view, views_path
 
@@ -121,8 +122,6 @@ _VIEW_KEYS = ("view_date", "view_ticker", "view_start", "view_end", "w_ticker", 
 
 
 def _open_view(view: SavedView) -> None:
-    from dashboards.params import forget
-
     forget()
     for key in _VIEW_KEYS:
         st.session_state.pop(key, None)

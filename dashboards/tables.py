@@ -125,18 +125,23 @@ def show(
     *,
     height: int | str = "auto",
     pick: bool = False,
-    export: pl.DataFrame | None = None,
+    limit: int | None = None,
 ) -> dict | None:
     """Draw ``frame`` (formatted, with tooltips) and its CSV and Parquet downloads.
 
-    The downloads hold exactly ``frame``: the rows and columns the filters left. A page that
-    shows only the newest rows of a long result passes the whole result as ``export``.
+    The downloads hold exactly ``frame``: the rows and columns the filters left. With
+    ``limit``, a longer ``frame`` shows its first ``limit`` rows only (a tape: the newest)
+    and says so; its downloads still hold every row.
 
     Returns
     -------
     dict or None
         With ``pick``, the row the user clicked (a table with row selection), else None.
     """
+    rows = frame
+    if limit is not None and frame.height > limit:
+        st.caption(f"The first {limit:,} of {frame.height:,} rows; the downloads hold all of them.")
+        frame = frame.head(limit)
     event = st.dataframe(
         frame,
         hide_index=True,
@@ -147,7 +152,6 @@ def show(
         on_select="rerun" if pick else "ignore",
         selection_mode="single-row",
     )
-    rows = frame if export is None else export
     left, right, _ = st.columns([1, 1, 6])
     left.download_button(
         "CSV", _later(csv_bytes, rows), file_name=f"{key}.csv", mime="text/csv",

@@ -115,20 +115,29 @@ def sql(
         con.close()
 
 
+def _day_files(dtable: DeltaTable, day: dt.date, stats: list[str]) -> pl.DataFrame | None:
+    """Return the Delta log's entries of ``day``'s data files, or None when a file lacks one
+    of the statistics ``stats`` (its caller then reads the rows instead)."""
+    # deltalake hands back an Arrow PyCapsule table: pyarrow reads it without a copy.
+    files = pl.DataFrame(pa.table(dtable.get_add_actions(flatten=True)))
+    if any(c not in files.columns for c in ["partition.date", *stats]):
+        return None
+    files = files.filter(pl.col("partition.date").cast(pl.Date) == day)
+    missing = files.select(pl.any_horizontal(pl.col(stats).is_null()).any()).item()
+    return None if missing else files
+
+
 def day_rows(lake: Lake, table: str, day: dt.date) -> int:
     """Return the rows of ``table`` on ``day`` from the Delta log's per-file record counts
     (no data read; counted from the rows when a file lacks its count)."""
     dtable = open_table(lake, table)
     if dtable is None:
         return 0
-    files = pl.DataFrame(pa.table(dtable.get_add_actions(flatten=True)))
-    if "partition.date" not in files.columns:
-        frame = scan(lake, table, dates=[day])
-        return 0 if frame is None else int(frame.select(pl.len()).collect().item())
-    files = files.filter(pl.col("partition.date").cast(pl.Date) == day)
-    if files["num_records"].null_count():
-        frame = scan(lake, table, dates=[day])
-        return 0 if frame is None else int(frame.select(pl.len()).collect().item())
+    files = _day_files(dtable, day, ["num_records"])
+    if files is None:
+        return int(
+            pl.scan_delta(dtable).filter(pl.col("date") == day).select(pl.len()).collect().item()
+        )
     return int(files["num_records"].sum())
 
 
@@ -146,17 +155,11 @@ def day_landing_stats(
     dtable = open_table(lake, table)
     if dtable is None:
         return {"rows": 0}
-    # deltalake hands back an Arrow PyCapsule table: pyarrow reads it without a copy.
-    files = pl.DataFrame(pa.table(dtable.get_add_actions(flatten=True)))
-    files = files.filter(pl.col("partition.date").cast(pl.Date) == day)
-    needed = ["num_records", "max.ts_event", "max.ts_recv"]
-    frame = scan(lake, table, dates=[day])
-    if frame is None or files.is_empty():
+    files = _day_files(dtable, day, ["num_records", "max.ts_event", "max.ts_recv"])
+    if files is not None and files.is_empty():
         return {"rows": 0}
-    if (
-        any(c not in files.columns for c in needed)
-        or files.select(pl.any_horizontal(pl.col(needed).is_null()).any()).item()
-    ):
+    frame = pl.scan_delta(dtable).filter(pl.col("date") == day)
+    if files is None:
         row = frame.select(
             pl.len().alias("rows"), pl.col("ts_event").max().alias("latest_event_ns"),
             pl.col("ts_recv").max().alias("latest_recv_ns"),

@@ -58,11 +58,7 @@ def tape() -> None:
         "price", "size", pl.col("notional").round(0), "nbbo_bid", "nbbo_ask", "placement", "conditions",
         "counts_volume", "cancelled", "event_id",
     )  # fmt: skip
-    if table.height > SHOWN_ROWS:
-        st.caption(
-            f"The newest {SHOWN_ROWS:,} of {table.height:,} prints; the downloads hold all of them."
-        )
-    show(table.head(SHOWN_ROWS), "equities_tape", height=480, export=table)
+    show(table, "equities_tape", height=480, limit=SHOWN_ROWS)
 
 
 tape()

@@ -93,11 +93,7 @@ def tape() -> None:
         fig.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"orientation": "h"})
         st.plotly_chart(fig, width="stretch")
     table = packet_table(shown.sort("start_ts", descending=True))
-    if table.height > SHOWN_ROWS:
-        st.caption(
-            f"The newest {SHOWN_ROWS:,} of {table.height:,} orders; the downloads hold all of them."
-        )
-    show(table.head(SHOWN_ROWS), "flow_packets_table", height=420, export=table)
+    show(table, "flow_packets_table", height=420, limit=SHOWN_ROWS)
 
 
 tape()

@@ -93,9 +93,7 @@ def ticker_page() -> None:
         if day is not None:
             mine = with_spot(in_view(day.packets, one, "underlying", "start_ts_ny"), day.ends)
             mine = mine.sort("start_ts", descending=True)
-            show(
-                packet_table(mine).head(2_000), "ticker_tape", height=360, export=packet_table(mine)
-            )
+            show(packet_table(mine), "ticker_tape", height=360, limit=2_000)
     with alerts_tab:
         alerts = load_day("alerts", view.day, only=("underlying", symbol))
         if alerts is not None:
