@@ -443,8 +443,10 @@ def validate(
     # Duplicates inside one batch: an exact copy collapses, a different row with the same
     # event_id is a conflict and goes to quarantine (the first occurrence lands). Counting
     # the ids first spares the row-wide unique of a batch without any (most batches): it
-    # was 40% of validating 2.2M option quotes.
-    if ok.get_column("event_id").n_unique() < ok.height:
+    # was 40% of validating 2.2M option quotes. Their hashes are counted, not the strings
+    # (a fifth of the time): equal ids hash equal, and a collision only sends the batch
+    # down the exact path below.
+    if ok.get_column("event_id").hash(seed=0).n_unique() < ok.height:
         ok = ok.unique(subset=list(landed_schema(stream)), keep="first", maintain_order=True)
         conflict = ~pl.col("event_id").is_first_distinct()
         frame = pl.concat(

@@ -8,7 +8,7 @@ drops a row: what breaks the schema, or belongs to another day, goes to ``quaran
 # definition time and does not resolve string annotations.
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -23,13 +23,15 @@ from adapters.schema import (
     quarantine_rows,
     validate,
 )
-from adapters.source import Batch
+from adapters.source import Batch, merge_streams
 from assets.partitions import partition_date, trading_days
 from assets.resources import LakeResource
 from assets.sources import MarketDataSource
 from assets.tail import Tail, batch_tail
 from lake import Lake
-from lake.write import land
+from lake.files import polars_writes_fast
+from lake.ingest import DayAppend
+from lake.write import WriteResult, land
 
 LABELS_TABLE = "synthetic_labels"
 
@@ -83,39 +85,72 @@ class LandingCounts:
         )  # fmt: skip
 
 
-def land_batch(lake: Lake, batch: Batch, day: dt.date, track_tail: bool = False) -> LandingCounts:
-    """Validate one batch and land it into ``day``: rows keyed on ``event_id``, the rest to
-    quarantine (keyed on ``quarantine_id``), labels keyed on ``label_id``; all idempotent.
+def land_batches(
+    lake: Lake, batches: Iterable[Batch], day: dt.date, track_tail: bool = False
+) -> LandingCounts:
+    """Validate a day's batches and land them as one job: one commit per table.
 
-    With ``track_tail`` (live micro-batches) the result carries the batch's
-    :class:`~assets.tail.Tail`, from its valid rows only.
+    Each batch is validated on its own (a file that leaves out an optional column gets its
+    default, whatever the others carry); its valid rows are checked against the stored
+    rows and the batches before it, and written at once (:class:`~lake.ingest.DayAppend`);
+    one commit per stream at the end makes them visible. Rows keyed on ``event_id`` (a
+    batch delivered twice lands once; the first of two different rows with one id lands,
+    the other is quarantined as a conflict), the rest to quarantine (keyed on
+    ``quarantine_id``), labels keyed on ``label_id``: all idempotent, and the same rows
+    as landing the batches one by one.
+
+    With ``track_tail`` (live micro-batches) the result carries the batches'
+    :class:`~assets.tail.Tail`, from their valid rows only.
     """
-    valid, quarantine = split_day(batch.streams, day)
-    landed, present = {}, {}
-    rejected = [quarantine]
-    for stream, frame in valid.items():
-        result = land(lake, stream, frame)
+    jobs: dict[str, DayAppend] = {}
+    direct: list[tuple[str, WriteResult]] = []
+    rejected: list[pl.DataFrame] = []
+    labelled: list[pl.DataFrame] = []
+    kept: list[Batch] = []
+    for batch in batches:
+        valid, quarantine = split_day(batch.streams, day)
+        rejected.append(quarantine)
+        for stream, frame in valid.items():
+            if lake.is_local and polars_writes_fast(frame):
+                jobs.setdefault(stream, DayAppend(lake, stream, day)).add(frame)
+            else:  # an object store: Delta's own writer, a commit per batch
+                direct.append((stream, land(lake, stream, frame)))
+        if batch.labels is not None and batch.labels.height:
+            labelled.append(batch.labels)
+        if track_tail:
+            kept.append(Batch(streams=valid))
+    landed: dict[str, int] = {}
+    present: dict[str, int] = {}
+    results = direct + [(stream, job.commit()) for stream, job in jobs.items()]
+    for stream, result in results:
         conflicts = 0 if result.conflicts is None else result.conflicts.height
         if conflicts:
             rejected.append(quarantine_rows(stream, result.conflicts, CONFLICT))
-        landed[stream], present[stream] = result.rows_written, result.rows_skipped - conflicts
-    quarantined = land(
-        lake, "quarantine", pl.concat(rejected), key="quarantine_id", compare=False
-    ).rows_written
+        landed[stream] = landed.get(stream, 0) + result.rows_written
+        present[stream] = present.get(stream, 0) + result.rows_skipped - conflicts
+    quarantine = pl.concat(rejected) if rejected else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    quarantined = land(lake, "quarantine", quarantine, key="quarantine_id", compare=False)
     labels = 0
-    if batch.labels is not None and batch.labels.height:
+    if labelled:
         labels = land(
             lake,
             LABELS_TABLE,
-            batch.labels.with_columns(pl.lit(day).alias("date")),
+            pl.concat(labelled).with_columns(pl.lit(day).alias("date")),
             key="label_id",
             compare=False,
         ).rows_written
-    tail = batch_tail(lake, day, Batch(streams=valid)) if track_tail else Tail()
+    tail = batch_tail(lake, day, Batch(streams=merge_streams(kept))) if kept else Tail()
     other_day = quarantine.filter(
         pl.col("reason").str.starts_with(OTHER_DAY) & ~pl.col("reason").str.contains(";")
     ).height
-    return LandingCounts(landed, present, quarantined, labels, tail, other_day=other_day)
+    return LandingCounts(
+        landed, present, quarantined.rows_written, labels, tail, other_day=other_day
+    )
+
+
+def land_batch(lake: Lake, batch: Batch, day: dt.date, track_tail: bool = False) -> LandingCounts:
+    """Land one batch into ``day``: :func:`land_batches` of that batch alone."""
+    return land_batches(lake, [batch], day, track_tail=track_tail)
 
 
 def _unique_ids_check(lake: LakeResource, stream: str, day: dt.date) -> dg.AssetCheckResult:
@@ -161,9 +196,7 @@ def landing(
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Fetch one day from the source, validate, land idempotently, quarantine the rest."""
     day = partition_date(context.partition_key)
-    total = LandingCounts()
-    for batch in source.batches(day):
-        total = total + land_batch(lake.lake(), batch, day)
+    total = land_batches(lake.lake(), source.batches(day), day)
     for stream in STREAMS:
         yield dg.MaterializeResult(
             asset_key=stream,

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import polars as pl
 
-from adapters.schema import STREAMS, validate
+from adapters.schema import STREAMS
+from adapters.source import Batch
 from adapters.synthetic.market import SyntheticSpec, iter_day
 from adapters.synthetic.universe import select_underlyings
+from assets.landing import land_batches
 from lake import Lake
-from lake.write import land
 
 DAY = dt.date(2026, 11, 24)
 #: Option prints / equity prints of a whole-universe day at scale 1 (measured, see
@@ -67,10 +68,11 @@ def generate(workload: Workload, work: Path) -> dict[str, int]:
 
 
 def land_parts(work: Path, lake: Lake) -> int:
-    """Land every generated part (the landing path: validate, then idempotent merge)."""
-    total = 0
-    for stream in STREAMS:
-        for path in sorted((work / stream).glob("part-*.parquet")):
-            valid = validate(stream, pl.read_parquet(path)).valid
-            total += land(lake, stream, valid).rows_written
-    return total
+    """Land every generated part as the landing asset lands a day: one job, each part
+    validated, checked against what is stored and written, one commit per table."""
+    parts = (
+        Batch(streams={stream: pl.read_parquet(path)})
+        for stream in STREAMS
+        for path in sorted((work / stream).glob("part-*.parquet"))
+    )
+    return sum(land_batches(lake, parts, DAY).landed.values())

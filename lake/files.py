@@ -207,9 +207,12 @@ def stored_order(table: str, target: DeltaTable, frame: pl.DataFrame) -> pl.Data
     return frame.select(stored.names())
 
 
-def write_files(lake: Lake, table: str, rows: pl.DataFrame, date: dt.date) -> list[AddAction]:
+def write_files(
+    lake: Lake, table: str, rows: pl.DataFrame, date: dt.date, first: int = 0
+) -> list[AddAction]:
     """Write one ``date``'s ``rows`` (the table's columns) as data files of a local table and
-    return their add actions, uncommitted.
+    return their add actions, uncommitted. Files are numbered from ``first``: one commit of
+    many writes numbers them on, so that name order stays the order the rows were written.
 
     polars writes the files (slices of about :data:`DERIVED_FILE_BYTES` on disk, rows in
     the frame's order) with the statistics a Delta write would give them, without the cost
@@ -232,7 +235,7 @@ def write_files(lake: Lake, table: str, rows: pl.DataFrame, date: dt.date) -> li
             pl.col(lists).gather(pl.int_range(pl.len()))
         )
         # Numbered as Delta names its files: readers list them in name order, time order.
-        name = f"{folder}/part-{len(actions):05d}-{uuid.uuid4()}-c000.lz4raw.parquet"
+        name = f"{folder}/part-{first + len(actions):05d}-{uuid.uuid4()}-c000.lz4raw.parquet"
         part.write_parquet(root / name, compression="lz4", statistics=True)
         stat = (root / name).stat()
         actions.append(

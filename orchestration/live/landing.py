@@ -8,8 +8,7 @@ import json
 import polars as pl
 
 from adapters.schema import quarantine_rows
-from adapters.source import Batch, merge_streams
-from assets.landing import LandingCounts, land_batch
+from assets.landing import LandingCounts, land_batches
 from lake import Lake
 from lake.write import land
 from orchestration.spool import Spool, SpoolDamaged, SpooledBatch
@@ -19,11 +18,11 @@ DAMAGED = "damaged_spool_batches"
 
 
 def land_spooled(lake: Lake, spool: Spool, batches: list[SpooledBatch]) -> LandingCounts:
-    """Land spooled batches of one day (a tick's backlog) with one merge per stream.
+    """Land spooled batches of one day (a tick's backlog) with one commit per stream.
 
-    Each merge costs tens of milliseconds whatever its size, so a backlog is landed as one
-    batch; the result is the same as landing them one by one (landing is idempotent and
-    order-independent). The counts carry the backlog's :class:`~assets.tail.Tail`.
+    Each commit costs tens of milliseconds whatever its size, so a backlog is landed as one
+    job (:func:`~assets.landing.land_batches`); the result is the same as landing them one
+    by one. The counts carry the backlog's :class:`~assets.tail.Tail`.
     """
     total = LandingCounts()
     for day in sorted({b.day for b in batches}):
@@ -54,8 +53,5 @@ def land_spooled(lake: Lake, spool: Spool, batches: list[SpooledBatch]) -> Landi
                 total = total + LandingCounts(quarantined=written, damaged=(str(exc),))
         if not parts:
             continue
-        streams = merge_streams(parts)
-        labels = [p.labels for p in parts if p.labels is not None]
-        merged = Batch(streams=streams, labels=pl.concat(labels) if labels else None)
-        total = total + land_batch(lake, merged, day, track_tail=True)
+        total = total + land_batches(lake, parts, day, track_tail=True)
     return total
