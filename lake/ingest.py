@@ -35,6 +35,11 @@ from lake.write import _COMMIT_RETRIES, WriteResult, _ensure_table, differing
 _FILES_PER_READ = 16
 
 
+#: The largest run of an index: merging two runs costs a pass over both, and a live batch
+#: that merges 30M hashes into 30M waits for it (8M: ~50 ms).
+_RUN_LIMIT = 1 << 23
+
+
 def key_hashes(frame: pl.DataFrame, key: str) -> np.ndarray:
     """Return the 64-bit hashes of ``frame``'s ``key`` column (stable within a process).
 
@@ -59,9 +64,10 @@ def _within(sorted_run: np.ndarray, hashes: np.ndarray) -> np.ndarray:
 class KeyIndex:
     """The key hashes of a table's stored files of one day, as sorted runs.
 
-    A run is merged with the one before it once it is as large: each hash is merged about
-    log2(runs) times over a day, and a lookup is a binary search per run, so a small
-    batch's lookup does not grow with the day.
+    A run is merged with the one before it once it is as large, up to :data:`_RUN_LIMIT`
+    hashes: each hash is merged a few times over a day, no merge holds up one batch for
+    long, and a lookup is a binary search per run, so a small batch's lookup does not grow
+    with the day.
 
     Examples
     --------
@@ -79,17 +85,27 @@ class KeyIndex:
         if hashes.size == 0:
             return
         self.runs.append(np.sort(hashes))
-        while len(self.runs) > 1 and self.runs[-2].size <= self.runs[-1].size:
+        while (
+            len(self.runs) > 1
+            and self.runs[-2].size <= self.runs[-1].size
+            and self.runs[-2].size + self.runs[-1].size <= _RUN_LIMIT
+        ):
             last = self.runs.pop()
             # Two sorted runs: a merge sort finds them and merges in one pass.
             self.runs[-1] = np.sort(np.concatenate([self.runs[-1], last]), kind="stable")
 
     def hits(self, hashes: np.ndarray) -> np.ndarray:
         """Return which of ``hashes`` are in the index (a bool per hash)."""
+        # Searched in ascending order, the binary searches walk each run once, front to back:
+        # in random order every probe of a run of millions missed the cache.
+        order = np.argsort(hashes)
+        ordered = hashes[order]
         found = np.zeros(hashes.size, dtype=bool)
         for run in self.runs:
-            found |= _within(run, hashes)
-        return found
+            found |= _within(run, ordered)
+        hit = np.empty_like(found)
+        hit[order] = found
+        return hit
 
     def __len__(self) -> int:
         return sum(run.size for run in self.runs)

@@ -176,3 +176,13 @@ def test_rows_of_another_day_are_refused(tmp_path: Path) -> None:
     job = DayAppend(Lake(str(tmp_path)), "t", DAY)
     with pytest.raises(ValueError, match="outside 2026-03-20"):
         job.add(rows(["a"], [1.0]).with_columns(date=pl.lit(dt.date(2026, 3, 19))))
+
+
+def test_runs_stop_merging_at_their_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("lake.ingest._RUN_LIMIT", 8)
+    index = KeyIndex()
+    for start in range(0, 40, 4):
+        index.add(np.arange(start, start + 4, dtype=np.uint64))
+    # 4 + 4 merge into 8; then 8 + 8 would pass the limit, so runs of 8 stay apart.
+    assert [run.size for run in index.runs] == [8, 8, 8, 8, 8]
+    assert index.hits(np.arange(0, 41, dtype=np.uint64)).tolist() == [True] * 40 + [False]
