@@ -27,17 +27,18 @@ def volume_through(prints: pl.LazyFrame) -> pl.LazyFrame:
         One row per (contract, time): ``_t`` and ``_cum`` (the volume through every print
         at that time), ordered by ``_t``; the right side of :func:`with_prior_volume`.
     """
+    # In (time, seq) order a contract's running sum over its own rows is its volume print
+    # by print, and the last row of each (contract, time) its volume through that time: two
+    # integer sort keys, no sort by the contract strings and no group-by.
     return (
         prints.filter(pl.col("in_flow"))
-        .sort("contract", "ts_event", "seq")
+        .sort("ts_event", "seq")
         .select(
             "contract",
             pl.col("ts_event").alias("_t"),
             pl.col("size").cum_sum().over("contract").alias("_cum"),
         )
-        .group_by("contract", "_t")
-        .agg(pl.col("_cum").max())
-        .sort("_t")
+        .unique(subset=["contract", "_t"], keep="last", maintain_order=True)
     )
 
 

@@ -213,16 +213,32 @@ def _equal_size_groups(group: np.ndarray, size: np.ndarray) -> tuple[np.ndarray,
 VolumeOf = Callable[[list[str]], pl.LazyFrame]
 
 
+def _prior_volumes(legs: pl.DataFrame, volume: VolumeOf | None) -> pl.DataFrame:
+    """Return each of ``legs``' ``prior_volume`` (``packet_id``, ``prior_volume``): its
+    contract's in-flow volume before it starts, from one ``volume`` table of all their
+    contracts (None: no earlier volume, no rows)."""
+    if volume is None or legs.height == 0:
+        return pl.DataFrame(schema={"packet_id": pl.String, "prior_volume": pl.Int64})
+    contracts = legs.get_column("contract").unique().to_list()
+    return (
+        with_prior_volume(
+            legs.lazy().select("packet_id", "contract", "start_ts"), volume(contracts), "start_ts"
+        )
+        .select("packet_id", pl.col("prior_volume").cast(pl.Int64))
+        .collect()
+    )
+
+
 def _aggregate(
     legs: pl.DataFrame,
     rows: np.ndarray,
     groups: np.ndarray,
     open_interest: pl.LazyFrame,
-    volume: VolumeOf | None,
+    prior: pl.DataFrame,
 ) -> pl.LazyFrame:
     """Return one row per group of ``legs[rows]`` (``groups`` numbers them) with the
     columns :func:`_named` reads; a leg opens positions as :mod:`assets.opening` says
-    (prior volume from ``volume``; None: no earlier volume)."""
+    (its ``prior_volume`` from ``prior``; a leg not there: no earlier volume)."""
     signed = (
         pl.when(pl.col("side") == "buy")
         .then(pl.col("premium"))
@@ -232,12 +248,6 @@ def _aggregate(
     )
     by_strike = pl.col("strike").rank("ordinal")
     kept = legs[pl.Series(rows)]
-    prior = pl.LazyFrame(schema={"packet_id": pl.String, "prior_volume": pl.Int64})
-    if volume is not None and kept.height:
-        contracts = kept.get_column("contract").unique().to_list()
-        prior = with_prior_volume(
-            kept.lazy().select("packet_id", "contract", "start_ts"), volume(contracts), "start_ts"
-        ).select("packet_id", pl.col("prior_volume").cast(pl.Int64))
     return (
         kept.lazy()
         .with_columns(pl.Series("_g", groups))
@@ -249,7 +259,7 @@ def _aggregate(
             how="left",
             maintain_order="left",
         )
-        .join(prior, on="packet_id", how="left", maintain_order="left")
+        .join(prior.lazy(), on="packet_id", how="left", maintain_order="left")
         .with_columns(pl.col("prior_volume").fill_null(0))
         .group_by("_g")
         .agg(
@@ -431,19 +441,26 @@ def structures_of_legs(
     # trade together: only the legs of groups of 2 to MAX_LEGS packets in whole ratios
     # are gathered and aggregated, and only they look up their open interest.
     kept = _in_ratio_groups(group, size, int(params.max_leg_size_ratio)) & ~complex_leg
-    whole = _named(_aggregate(legs, order[kept], group[kept], open_interest, volume)).collect()
     # A complex group with legs on two or more contracts (one alone shows no structure).
     multi = np.bincount(group, minlength=int(group.max()) + 1 if len(group) else 0)[group] >= 2
     in_complex = complex_leg & multi
-    complexes = _named(
-        _aggregate(legs, order[in_complex], group[in_complex], open_interest, volume)
-    )
+    # Every leg any of the three kinds below may look at gets its prior volume from one
+    # volume table: the day's prints are read and summed once, not once per kind. The legs
+    # looked at one size at a time are among the equal-size sets of every single-leg group
+    # (the groups left then are whole groups, so their sets are the same).
+    single = ~complex_leg
+    sets, _ = _equal_size_groups(group[single], size[single])
+    candidates = np.zeros(legs.height, dtype=bool)
+    candidates[np.concatenate([order[kept], order[in_complex], order[single][sets]])] = True
+    prior = _prior_volumes(legs.filter(pl.Series(candidates)), volume)
+    whole = _named(_aggregate(legs, order[kept], group[kept], open_interest, prior)).collect()
+    complexes = _named(_aggregate(legs, order[in_complex], group[in_complex], open_interest, prior))
     # Single-leg groups that are no structure as a whole: their legs one size at a time.
     named = np.zeros(int(group.max()) + 1 if len(group) else 0, dtype=bool)
     named[whole.get_column("_g").to_numpy()] = True
     rest = ~complex_leg & ~named[group]
     rows, sub = _equal_size_groups(group[rest], size[rest])
-    parts = _named(_aggregate(legs, order[rest][rows], sub, open_interest, volume))
+    parts = _named(_aggregate(legs, order[rest][rows], sub, open_interest, prior))
     return (
         pl.concat([whole.lazy(), complexes, parts])
         .select(STRUCTURE_COLUMNS)
