@@ -203,11 +203,11 @@ def _rules(stream: str) -> list[tuple[str, pl.Expr]]:
             _above("bid_size", "quote_size"),
             _above("ask_size", "quote_size"),
         ]
-    if stream in ("option_trades", "option_quotes", "option_open_interest"):
-        parsed = parse_osi_columns(pl.col("contract"))
+    if stream in OSI_STREAMS:
+        parsed = _osi_columns()
         rules.append(("unparseable OCC OSI contract symbol", parsed["expiry"].is_null()))
     if stream == "option_trades":
-        parsed = parse_osi_columns(pl.col("contract"))
+        parsed = _osi_columns()
         rules += [
             ("right not C or P", ~pl.col("right").is_in(["C", "P"]).fill_null(False)),
             ("strike not a positive finite number", ~_positive_finite("strike")),
@@ -277,9 +277,36 @@ def _whole_number(col: pl.Expr, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
     return target, (number.is_finite() & (number.floor() != number)).fill_null(False)
 
 
+#: The streams keyed by an OCC OSI contract symbol.
+OSI_STREAMS = ("option_trades", "option_quotes", "option_open_interest")
+
+
+def _osi_columns() -> dict[str, pl.Expr]:
+    """Return the columns :func:`_with_osi` adds, by the names of ``parse_osi_columns``."""
+    return {
+        name: pl.col(f"_osi_{name}") for name in ("root", "underlying", "expiry", "right", "strike")
+    }
+
+
+def _with_osi(frame: pl.DataFrame) -> pl.DataFrame:
+    """Return ``frame`` with its contract symbols parsed (:func:`_osi_columns`).
+
+    Each distinct symbol is parsed once and the rows look theirs up: a day's quotes name a
+    few thousand contracts in millions of rows, and parsing the text is the costly part.
+    """
+    text = pl.col("contract").cast(pl.String, strict=False)
+    names = frame.select(text.unique().alias("_osi_key"))
+    parsed = names.with_columns(
+        **{f"_osi_{k}": e for k, e in parse_osi_columns(pl.col("_osi_key")).items()}
+    )
+    return frame.with_columns(text.alias("_osi_key")).join(
+        parsed, on="_osi_key", how="left", maintain_order="left", nulls_equal=True
+    )
+
+
 def _fill_from_osi(frame: pl.DataFrame) -> pl.DataFrame:
     """Fill underlying/expiry/right/strike from the OSI symbol where an adapter left them out."""
-    parsed = parse_osi_columns(pl.col("contract"))
+    parsed = _osi_columns()
     fills = []
     for name, dtype in (
         ("underlying", pl.String()),
@@ -340,6 +367,8 @@ def validate(
     frame = original
     if "source" not in frame.columns:
         frame = frame.with_columns(pl.lit(source, pl.String).alias("source"))
+    if stream in OSI_STREAMS and "contract" in frame.columns:
+        frame = _with_osi(frame)
     if stream in ("option_trades",) and "contract" in frame.columns:
         frame = _fill_from_osi(frame.with_columns(pl.col("contract").cast(pl.String, strict=False)))
 
@@ -482,6 +511,8 @@ def quarantine_rows(stream: str, rows: pl.DataFrame, reason: str) -> pl.DataFram
 
 def _quarantine_frame(frame: pl.DataFrame, stream: str, original: pl.DataFrame) -> pl.DataFrame:
     """Return quarantine rows with a deterministic id (so a re-delivered batch lands once)."""
+    if frame.height == 0:  # most batches: no look through the original rows
+        return pl.DataFrame(schema=QUARANTINE_SCHEMA)
     date = (
         pl.col("date").cast(pl.Date, strict=False)
         if "date" in frame.columns

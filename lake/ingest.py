@@ -96,6 +96,8 @@ class KeyIndex:
 
     def hits(self, hashes: np.ndarray) -> np.ndarray:
         """Return which of ``hashes`` are in the index (a bool per hash)."""
+        if not self.runs:  # a day's first landing: nothing stored, nothing to search
+            return np.zeros(hashes.size, dtype=bool)
         # Searched in ascending order, the binary searches walk each run once, front to back:
         # in random order every probe of a run of millions missed the cache.
         order = np.argsort(hashes)
@@ -235,10 +237,9 @@ class DayAppend:
             raise ValueError(f"{self.table}: frame holds rows outside {self.day}")
         self._offered += frame.height
         rows = stored_order(self.table, self._open(frame), frame)
+        # A key repeated within the frame is settled with those repeated between frames, at
+        # the commit (the first row wins).
         hashes = key_hashes(rows, self.key)
-        if pl.Series(hashes).n_unique() < rows.height:  # hashes first: a collision only costs this
-            rows = rows.unique(subset=[self.key], keep="first", maintain_order=True)
-            hashes = key_hashes(rows, self.key)
         hit = self._index.hits(hashes)
         conflicts = rows.head(0)
         if hit.any():
@@ -322,10 +323,12 @@ class DayAppend:
                 (root / action.path).unlink(missing_ok=True)
 
     def _settle_repeats(self) -> None:
-        """Drop the rows whose key an earlier added frame wrote (conflicts when different)."""
-        if len(self._chunks) < 2:
+        """Drop the rows whose key an earlier row wrote, in an earlier added frame or earlier
+        in the same one (conflicts when different)."""
+        if not self._chunks:
             return
-        hashes = np.sort(np.concatenate([c.hashes for c in self._chunks]))
+        hashes = np.concatenate([c.hashes for c in self._chunks])
+        hashes.sort()  # in place: the day's hashes are hundreds of MB
         repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
         if repeated.size:
             self._settle(repeated, stored=[])

@@ -186,3 +186,15 @@ def test_runs_stop_merging_at_their_limit(monkeypatch: pytest.MonkeyPatch) -> No
     # 4 + 4 merge into 8; then 8 + 8 would pass the limit, so runs of 8 stay apart.
     assert [run.size for run in index.runs] == [8, 8, 8, 8, 8]
     assert index.hits(np.arange(0, 41, dtype=np.uint64)).tolist() == [True] * 40 + [False]
+
+
+def test_a_key_repeated_within_one_frame_lands_once(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path))
+    job = DayAppend(lake, "t", DAY)
+    job.add(rows(["a", "b", "a", "b"], [1.0, 2.0, 1.0, 7.0]))
+    result = job.commit()
+    assert (result.rows_written, result.rows_skipped) == (2, 2)
+    # The copy of "a" is skipped; "b" with another value is a conflict.
+    assert result.conflicts is not None
+    assert result.conflicts.select("event_id", "v").rows() == [("b", 7.0)]
+    assert stored(lake).select("event_id", "v").rows() == [("a", 1.0), ("b", 2.0)]
