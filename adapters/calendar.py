@@ -123,6 +123,50 @@ def trading_date_expr(ts_ns: pl.Expr) -> pl.Expr:
     )
 
 
+#: Nanoseconds in a day, and the longest span :func:`trading_date_within` does arithmetic
+#: on: New York changes its offset at most twice a year, months apart.
+_DAY_NS = 86_400 * 10**9
+_ONE_OFFSET_SPAN_NS = 7 * _DAY_NS
+#: 2200-01-01 in ns: beyond it the arithmetic is not used.
+_LAST_NS = int(dt.datetime(2200, 1, 1, tzinfo=dt.UTC).timestamp()) * 10**9
+
+
+def trading_date_within(ts_ns: pl.Expr, lo_ns: int | None, hi_ns: int | None) -> pl.Expr:
+    """Return :func:`trading_date_expr` for timestamps known to lie in ``[lo_ns, hi_ns]``.
+
+    When New York keeps one UTC offset over the whole span (any span of a week or less
+    without a daylight-saving change: a day's batch), the date is the offset time divided
+    into days, integer arithmetic instead of a time-zone conversion per row; otherwise, and
+    without bounds, the conversion.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> at = [int(dt.datetime(2026, 3, 20, 3, 59, tzinfo=dt.UTC).timestamp() * 1e9)]
+    >>> pl.select(trading_date_within(pl.lit(at[0]), at[0], at[0])).item()
+    datetime.date(2026, 3, 19)
+    """
+    if (
+        lo_ns is None
+        or hi_ns is None
+        or hi_ns - lo_ns > _ONE_OFFSET_SPAN_NS
+        # Times far outside any session (a damaged row) take the conversion: the shift
+        # must not wrap an int64.
+        or not 0 <= lo_ns <= hi_ns < _LAST_NS
+    ):
+        return trading_date_expr(ts_ns)
+    offsets = {
+        dt.datetime.fromtimestamp(ns / 1e9, tz=dt.UTC).astimezone(NY).utcoffset()
+        for ns in (lo_ns, hi_ns)
+    }
+    if len(offsets) != 1:
+        return trading_date_expr(ts_ns)
+    (offset,) = offsets
+    assert offset is not None  # a ZoneInfo time always has one
+    shift = int(offset.total_seconds()) * 10**9
+    return pl.from_epoch((ts_ns + shift) // _DAY_NS, time_unit="d")
+
+
 def row_date(columns: list[str]) -> pl.Expr | None:
     """Return the trading date of a raw row as landing sees it: the New York date of
     ``ts_event``, else its ``date`` (open interest); None for rows with neither. A value

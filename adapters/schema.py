@@ -14,7 +14,7 @@ from typing import Literal
 import polars as pl
 import pyarrow as pa
 
-from adapters.calendar import session_windows, trading_date_expr
+from adapters.calendar import session_windows, trading_date_within
 from adapters.osi import parse_osi_columns
 from adapters.quotes import COMPLETE_SOURCES
 
@@ -425,7 +425,10 @@ def validate(
         frame = frame.with_columns(pl.col("conditions").fill_null(pl.lit([], pl.List(pl.String))))
 
     if stream != "option_open_interest":
-        frame = frame.with_columns(trading_date_expr(pl.col("ts_event")).alias("date"))
+        lo, hi = frame.select(
+            pl.col("ts_event").min().alias("lo"), pl.col("ts_event").max().alias("hi")
+        ).row(0)
+        frame = frame.with_columns(trading_date_within(pl.col("ts_event"), lo, hi).alias("date"))
         kind = "option" if stream.startswith("option") else "equity"
         windows = session_windows(frame["date"].drop_nulls().unique().to_list(), kind)
         # A batch spans a day or two: a lookup in that small table, not a join (which also

@@ -6,7 +6,14 @@ import datetime as dt
 
 import polars as pl
 
-from adapters.calendar import is_session, ny_ns, session_bounds, session_windows, trading_date_expr
+from adapters.calendar import (
+    is_session,
+    ny_ns,
+    session_bounds,
+    session_windows,
+    trading_date_expr,
+    trading_date_within,
+)
 from assets.partitions import trading_days
 
 
@@ -46,3 +53,32 @@ def test_partitions_are_xnys_sessions() -> None:
     keys = set(trading_days.get_partition_keys())
     assert "2025-07-04" not in keys and "2025-12-25" not in keys and "2025-07-05" not in keys
     assert "2025-07-03" in keys and "2025-11-28" in keys
+
+
+def test_trading_date_within_matches_the_time_zone_conversion() -> None:
+    """Integer arithmetic inside one offset, the conversion across a daylight-saving change:
+    both give every row the date the conversion gives, midnight and the change included."""
+    import numpy as np
+
+    def ns(*args: int) -> int:
+        return int(dt.datetime(*args, tzinfo=dt.UTC).timestamp()) * 10**9
+
+    rng = np.random.default_rng(11)
+    spans = [
+        (ns(2026, 3, 19, 12), ns(2026, 3, 21, 12)),  # EDT throughout
+        (ns(2026, 1, 5), ns(2026, 1, 7)),  # EST throughout
+        (ns(2026, 3, 7), ns(2026, 3, 10)),  # EST -> EDT on 8 March
+        (ns(2026, 10, 31), ns(2026, 11, 3)),  # EDT -> EST on 1 November
+    ]
+    for lo, hi in spans:
+        ts = np.r_[rng.integers(lo, hi, 5000), lo, hi, ns(2026, 3, 20, 4), ns(2026, 3, 20, 4) - 1]
+        frame = pl.DataFrame({"ts": ts.astype(np.int64)})
+        lo_, hi_ = int(ts.min()), int(ts.max())
+        fast = frame.select(trading_date_within(pl.col("ts"), lo_, hi_)).to_series()
+        exact = frame.select(trading_date_expr(pl.col("ts"))).to_series()
+        assert fast.to_list() == exact.to_list()
+    # No bounds, or a damaged time: the conversion itself.
+    frame = pl.DataFrame({"ts": [-(2**62), None]}, schema={"ts": pl.Int64})
+    assert frame.select(trading_date_within(pl.col("ts"), -(2**62), -(2**62))).equals(
+        frame.select(trading_date_expr(pl.col("ts")))
+    )
