@@ -281,27 +281,30 @@ def _whole_number(col: pl.Expr, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
 OSI_STREAMS = ("option_trades", "option_quotes", "option_open_interest")
 
 
+#: The parts of an OSI symbol (the keys of ``parse_osi_columns``).
+_OSI_FIELDS = ("root", "underlying", "expiry", "right", "strike")
+
+
 def _osi_columns() -> dict[str, pl.Expr]:
     """Return the columns :func:`_with_osi` adds, by the names of ``parse_osi_columns``."""
-    return {
-        name: pl.col(f"_osi_{name}") for name in ("root", "underlying", "expiry", "right", "strike")
-    }
+    return {name: pl.col(f"_osi_{name}") for name in _OSI_FIELDS}
 
 
-def _with_osi(frame: pl.DataFrame) -> pl.DataFrame:
-    """Return ``frame`` with its contract symbols parsed (:func:`_osi_columns`).
+def _with_osi(frame: pl.DataFrame, fields: tuple[str, ...]) -> pl.DataFrame:
+    """Return ``frame`` with the ``fields`` of its contract symbols parsed
+    (:func:`_osi_columns`).
 
-    Each distinct symbol is parsed once and the rows look theirs up: a day's quotes name a
-    few thousand contracts in millions of rows, and parsing the text is the costly part.
+    Each distinct symbol is parsed once and each row takes its symbol's values by position:
+    a day's quotes name a few thousand contracts in millions of rows, and parsing the text
+    is the costly part (a join to the parsed symbols copied every column of the frame).
     """
     text = pl.col("contract").cast(pl.String, strict=False)
-    names = frame.select(text.unique().alias("_osi_key"))
-    parsed = names.with_columns(
-        **{f"_osi_{k}": e for k, e in parse_osi_columns(pl.col("_osi_key")).items()}
+    names = frame.select(text.drop_nulls().unique().sort()).to_series()
+    parsed = pl.DataFrame({"_osi_key": names}).select(
+        **{k: e for k, e in parse_osi_columns(pl.col("_osi_key")).items() if k in fields}
     )
-    return frame.with_columns(text.alias("_osi_key")).join(
-        parsed, on="_osi_key", how="left", maintain_order="left", nulls_equal=True
-    )
+    at = frame.select(text.cast(pl.Enum(names), strict=False).to_physical()).to_series()
+    return frame.with_columns(parsed.get_column(k).gather(at).alias(f"_osi_{k}") for k in fields)
 
 
 def _fill_from_osi(frame: pl.DataFrame) -> pl.DataFrame:
@@ -368,7 +371,8 @@ def validate(
     if "source" not in frame.columns:
         frame = frame.with_columns(pl.lit(source, pl.String).alias("source"))
     if stream in OSI_STREAMS and "contract" in frame.columns:
-        frame = _with_osi(frame)
+        # Trades are checked against every part of their symbol; the others only parse it.
+        frame = _with_osi(frame, _OSI_FIELDS if stream == "option_trades" else ("expiry",))
     if stream in ("option_trades",) and "contract" in frame.columns:
         frame = _fill_from_osi(frame.with_columns(pl.col("contract").cast(pl.String, strict=False)))
 
