@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from assets.ordering import instrument_codes
+
 
 def volume_through(prints: pl.LazyFrame) -> pl.LazyFrame:
     """Return each contract's in-flow volume through every print time.
@@ -27,18 +29,24 @@ def volume_through(prints: pl.LazyFrame) -> pl.LazyFrame:
         One row per (contract, time): ``_t`` and ``_cum`` (the volume through every print
         at that time), ordered by ``_t``; the right side of :func:`with_prior_volume`.
     """
-    # In (time, seq) order a contract's running sum over its own rows is its volume print
-    # by print, and the last row of each (contract, time) its volume through that time: two
-    # integer sort keys, no sort by the contract strings and no group-by.
+    # In time order a contract's running sum over its own rows is its volume print by print,
+    # and the last row of each (contract, time) holds its volume through that time, whatever
+    # the order of the rows that share the time. Stored prints are in time order: checked,
+    # not sorted again. Rows are grouped by integer codes, not by the contract strings.
+    rows = prints.filter(pl.col("in_flow")).select("contract", "ts_event", "size").collect()
+    if not rows.get_column("ts_event").is_sorted():
+        rows = rows.sort("ts_event")
     return (
-        prints.filter(pl.col("in_flow"))
-        .sort("ts_event", "seq")
+        rows.lazy()
+        .with_columns(instrument_codes("contract").alias("_code"))
         .select(
             "contract",
+            "_code",
             pl.col("ts_event").alias("_t"),
-            pl.col("size").cum_sum().over("contract").alias("_cum"),
+            pl.col("size").cum_sum().over("_code").alias("_cum"),
         )
-        .unique(subset=["contract", "_t"], keep="last", maintain_order=True)
+        .unique(subset=["_code", "_t"], keep="last", maintain_order=True)
+        .drop("_code")
     )
 
 

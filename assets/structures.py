@@ -444,14 +444,19 @@ def structures_of_legs(
     # A complex group with legs on two or more contracts (one alone shows no structure).
     multi = np.bincount(group, minlength=int(group.max()) + 1 if len(group) else 0)[group] >= 2
     in_complex = complex_leg & multi
-    # Every leg any of the three kinds below may look at gets its prior volume from one
-    # volume table: the day's prints are read and summed once, not once per kind. The legs
-    # looked at one size at a time are among the equal-size sets of every single-leg group
-    # (the groups left then are whole groups, so their sets are the same).
-    single = ~complex_leg
-    sets, _ = _equal_size_groups(group[single], size[single])
+    # A leg's prior volume only decides calendar against roll: two expiries of one right,
+    # single-leg packets. Every group, and every set of legs taken from a group, has at most
+    # the expiries of its whole group, so the legs of single-leg groups with two or more
+    # expiries are all that need it, and they get it from one volume table: the day's prints
+    # are read and summed once, for the fewest contracts.
+    expiry = legs.get_column("expiry").to_physical().to_numpy()[order]
+    several = (
+        (pl.DataFrame({"g": group, "e": expiry}).select(pl.col("e").n_unique().over("g") > 1))
+        .to_series()
+        .to_numpy()
+    )
     candidates = np.zeros(legs.height, dtype=bool)
-    candidates[np.concatenate([order[kept], order[in_complex], order[single][sets]])] = True
+    candidates[order[several & ~complex_leg]] = True
     prior = _prior_volumes(legs.filter(pl.Series(candidates)), volume)
     whole = _named(_aggregate(legs, order[kept], group[kept], open_interest, prior)).collect()
     complexes = _named(_aggregate(legs, order[in_complex], group[in_complex], open_interest, prior))
