@@ -135,18 +135,23 @@ def stored_index(lake: Lake, table: str, target: DeltaTable, day: dt.date, key: 
             _INDEXES[name] = cached
         index = cached[1]
         new = [u for u in uris if u not in index.files]
-        for start in range(0, len(new), _FILES_PER_READ):
-            files = new[start : start + _FILES_PER_READ]
-            hashes = (
-                pl.scan_parquet(files, hive_partitioning=False)
-                .select(pl.col(key).hash(seed=0))
-                .collect()
-                .to_series()
-                .to_numpy()
-            )
-            index.add(hashes)
+        index.add(_file_hashes(new, key))
         index.files.update(new)
         return index
+
+
+def _file_hashes(files: list[str], key: str) -> np.ndarray:
+    """Return the ``key`` hashes of the rows of ``files``, read :data:`_FILES_PER_READ`
+    files at a time (the key column only)."""
+    parts = [
+        pl.scan_parquet(files[start : start + _FILES_PER_READ], hive_partitioning=False)
+        .select(pl.col(key).hash(seed=0))
+        .collect()
+        .to_series()
+        .to_numpy()
+        for start in range(0, len(files), _FILES_PER_READ)
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
 
 
 def _remember(lake: Lake, table: str, day: dt.date, files: list[str], hashes: np.ndarray) -> None:
@@ -169,11 +174,17 @@ def _stored_rows(files: list[str], keys: pl.Series, whole: bool, key: str) -> pl
 
 @dataclass
 class _Chunk:
-    """The files one added frame was written to, with its rows' key hashes."""
+    """The files one added frame was written to (numbered from ``first``), with its rows'
+    key hashes (one per row, in order)."""
 
+    first: int
     actions: list[AddAction]
     hashes: np.ndarray
-    rows: int
+
+    @property
+    def rows(self) -> int:
+        """Return how many rows the chunk's files hold."""
+        return self.hashes.size
 
 
 class DayAppend:
@@ -233,7 +244,7 @@ class DayAppend:
         """
         if frame.height == 0:
             return frame
-        if frame.filter(pl.col("date") != self.day).height:
+        if (frame.get_column("date") != self.day).any():
             raise ValueError(f"{self.table}: frame holds rows outside {self.day}")
         self._offered += frame.height
         rows = stored_order(self.table, self._open(frame), frame)
@@ -260,7 +271,7 @@ class DayAppend:
     def _write(self, rows: pl.DataFrame, hashes: np.ndarray) -> None:
         first = sum(len(c.actions) for c in self._chunks)
         actions = write_files(self.lake, self.table, rows, self.day, first=first)
-        self._chunks.append(_Chunk(actions, hashes, rows.height))
+        self._chunks.append(_Chunk(first, actions, hashes))
 
     def commit(self) -> WriteResult:
         """Commit every added frame's files in one transaction; return what was done.
@@ -300,15 +311,15 @@ class DayAppend:
                 f"could not commit to {self.table} after {_COMMIT_RETRIES} concurrent retries"
             )
         target.update_incremental()
-        committed = [c for c in self._chunks]
+        root = local_root(self.lake, self.table)
         _remember(
             self.lake,
             self.table,
             self.day,
-            [str(local_root(self.lake, self.table) / a.path) for c in committed for a in c.actions],
-            np.concatenate([c.hashes for c in committed]),
+            [str(root / a.path) for c in self._chunks for a in c.actions],
+            np.concatenate([c.hashes for c in self._chunks]),
         )
-        written = sum(c.rows for c in self._chunks)
+        written = sum(c.rows for c in self._chunks)  # a lost race may have settled rows away
         return WriteResult(
             self.table, written, self._offered - written, target.version(), self._all_conflicts()
         )
@@ -341,13 +352,7 @@ class DayAppend:
         self._stored = uris
         if not new or not self._chunks:
             return
-        theirs = (
-            pl.scan_parquet(new, hive_partitioning=False)
-            .select(pl.col(self.key).hash(seed=0))
-            .collect()
-            .to_series()
-            .to_numpy()
-        )
+        theirs = _file_hashes(new, self.key)
         ours = np.concatenate([c.hashes for c in self._chunks])
         shared = np.unique(ours[_within(np.sort(theirs), ours)])
         if shared.size:
@@ -366,8 +371,9 @@ class DayAppend:
                     rows.filter(pl.col(self.key).hash(seed=0).is_in(wanted)).collect()
                 ).pipe(self._placed, -1)
             )
+        ordered = np.sort(hashes)
         for i, chunk in enumerate(self._chunks):
-            if not chunk.rows or not _within(np.sort(hashes), chunk.hashes).any():
+            if not chunk.rows or not _within(ordered, chunk.hashes).any():
                 continue
             found.append(
                 self._read(chunk)
@@ -390,15 +396,13 @@ class DayAppend:
             for action in chunk.actions:
                 (root / action.path).unlink()
             kept = kept.drop("_pos")
-            first = chunk.actions[0].path if chunk.actions else None
-            number = int(first.split("part-")[1][:5]) if first else 0
-            self._chunks[i] = _Chunk(
-                write_files(self.lake, self.table, kept, self.day, first=number)
+            # Numbered as before: fewer rows take no more files, so the numbers stay apart.
+            actions = (
+                write_files(self.lake, self.table, kept, self.day, first=chunk.first)
                 if kept.height
-                else [],
-                key_hashes(kept, self.key),
-                kept.height,
+                else []
             )
+            self._chunks[i] = _Chunk(chunk.first, actions, key_hashes(kept, self.key))
 
     def _read(self, chunk: _Chunk) -> pl.DataFrame:
         """Return a chunk's rows as written (with ``date``), in order."""
