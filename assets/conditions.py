@@ -80,19 +80,21 @@ def _opra_numeric() -> dict[str, str]:
 OPRA_NUMERIC: dict[str, str] = _opra_numeric()
 
 
-def apply_policy(prints: pl.LazyFrame, policy: pl.DataFrame) -> pl.LazyFrame:
+def apply_policy(prints: pl.DataFrame, policy: pl.DataFrame) -> pl.DataFrame:
     """Return ``prints`` with one boolean column per policy flag and ``unknown_conditions``.
 
     A print with no codes takes the row of code ``""`` (a regular print). Codes missing
     from the policy make the AND-flags False and are listed in ``unknown_conditions``.
     Flags are worked out once per distinct condition list (a day has dozens of them, not
-    millions) and joined back, so the cost is one hash of each print's list.
+    millions) and joined back, so the cost is one hash of each print's list. The join is
+    eager: on 9.5M prints the lazy engine's join took 1.1-1.6 s against 0.4-1.0 s.
     """
     flags = [c for c in policy.columns if c not in ("code", "description")]
     # Keyed on the list itself: hashing and joining the list column costs less than first
     # joining its codes into one string per print.
     combos = (
-        prints.select(pl.col("conditions").unique())
+        prints.lazy()
+        .select(pl.col("conditions").unique())
         .with_columns(
             pl.when(pl.col("conditions").list.len() == 0)
             .then(pl.lit([""], pl.List(pl.String)))
@@ -115,5 +117,9 @@ def apply_policy(prints: pl.LazyFrame, policy: pl.DataFrame) -> pl.LazyFrame:
             pl.col("code").filter(pl.col("_known").is_null()).alias("unknown_conditions"),
         )
         .rename({"_key": "conditions"})
+        .collect()
+        # One chunk: the join gathers the flags by row, and a gather of a list column
+        # across chunks is 10x slower (1.5 s against 0.12 s for 9.5M prints).
+        .rechunk()
     )
     return prints.join(combos, on="conditions", how="left", maintain_order="left")

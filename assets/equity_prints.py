@@ -34,10 +34,13 @@ def enrich_equity_prints(
         flags (cancels and cancelled prints never count toward volume, OHLC or inference),
         in time order (``ts_event``, symbol, ``seq``).
     """
-    # Collected once: the NBBO join reads the symbols, then the rows.
-    flagged = mark_cancelled(
-        apply_policy(trades, equity_policy()).collect(), instrument="symbol"
-    ).lazy()
+    # Collected once: the NBBO join reads the symbols, then the rows, in one chunk per
+    # column (see enrich_option_prints).
+    flagged = (
+        mark_cancelled(apply_policy(trades.collect(), equity_policy()), instrument="symbol")
+        .rechunk()
+        .lazy()
+    )
     # Rows keep the NBBO join's time order (ts_event, symbol, seq).
     return join_nbbo(flagged, quotes, "symbol", th).with_columns(
         pl.col("exchange").is_in(OFF_EXCHANGE_VENUES).alias("off_exchange"),

@@ -190,37 +190,37 @@ def join_nbbo(prints: pl.LazyFrame, quotes: pl.LazyFrame, by: str, th: Threshold
         pl.col("ask").alias("nbbo_ask"),
     ]
     sampled = quotes.filter(~pl.col("_complete")) if complete else quotes
-    book = (
-        near_prints(
-            valid_quotes(sampled)
-            .filter(pl.col("ts_event").is_between(first_quote, hi))
-            .select(*columns, *([pl.lit(False).alias("_complete")] if complete else []))
-            .drop_nulls("_iid"),
-            keys,
-            len(names),
-            max_age_ns(th.nbbo),
-            first_quote,
-            hi,
-        )
-        # Streamed: the day's quotes are read, filtered and narrowed to numbers a batch at
-        # a time; collected whole, their instrument strings alone were most of the stage's
-        # peak (59M quotes on a 10M-print day). Row-wise steps only, which keep the rows'
-        # order, and the sort below is in memory: the same book on every run.
-        .collect(engine="streaming")
+    book_plan = near_prints(
+        valid_quotes(sampled)
+        .filter(pl.col("ts_event").is_between(first_quote, hi))
+        .select(*columns, *([pl.lit(False).alias("_complete")] if complete else []))
+        .drop_nulls("_iid"),
+        keys,
+        len(names),
+        max_age_ns(th.nbbo),
+        first_quote,
+        hi,
     )
+    # Every quote of a complete stream up to the last print, crossed and empty ones too:
+    # the quote in force decides, however old, and an invalid one places nothing.
+    whole_plan = (
+        quotes.filter(pl.col("_complete") & (pl.col("ts_event") <= hi))
+        .select(*columns, pl.lit(True).alias("_complete"))
+        .drop_nulls("_iid")
+    )
+    # Streamed: the day's quotes are read, filtered and narrowed to numbers a batch at a
+    # time; collected whole, their instrument strings alone were most of the stage's peak
+    # (59M quotes on a 10M-print day). Row-wise steps only, which keep the rows' order, and
+    # the sort below is in memory: the same book on every run. Both books in one run, so
+    # that the day's quotes are read once.
     if complete:
-        # Every quote of a complete stream up to the last print, crossed and empty ones too:
-        # the quote in force decides, however old, and an invalid one places nothing.
-        whole = (
-            quotes.filter(pl.col("_complete") & (pl.col("ts_event") <= hi))
-            .select(*columns, pl.lit(True).alias("_complete"))
-            .drop_nulls("_iid")
-            .collect(engine="streaming")
-        )
+        book, whole = pl.collect_all([book_plan, whole_plan], engine="streaming")
         book = pl.concat([book, whole])
         # The sort keys' time range must cover the complete stream's older quotes.
         oldest = whole.get_column("nbbo_ts").min()
         first_quote = min(first_quote, first_quote if oldest is None else int(oldest))  # type: ignore[arg-type]
+    else:
+        book = book_plan.collect(engine="streaming")
     # join_asof does not check order (wrong matches, not errors): sort explicitly. Ties on
     # (instrument, ts) resolve to the highest seq: the last quote published.
     book = sort_keyed(

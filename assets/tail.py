@@ -138,15 +138,13 @@ def batch_tail(lake: Lake, day: dt.date, batch: Batch) -> Tail:
         earliest = min((int(f.get_column("ts_event").min()) for f in frames), default=None)
         trades = batch.streams.get(trades_table)
         if trades is not None and trades.height:
-            cancels = apply_policy(trades.lazy(), policy()).filter(pl.col("cancel")).collect()
+            cancels = apply_policy(trades, policy()).filter(pl.col("cancel"))
             landed = scan(lake, trades_table, dates=[day])
             if cancels.height and landed is not None:
-                prints = apply_policy(
-                    landed.join(
-                        cancels.lazy().select(instrument).unique(), on=instrument, how="semi"
-                    ),
-                    policy(),
+                suspects = landed.join(
+                    cancels.lazy().select(instrument).unique(), on=instrument, how="semi"
                 )
+                prints = apply_policy(suspects.collect(), policy()).lazy()
                 targets = cancel_targets(cancels.lazy(), prints, instrument).collect()
                 if targets.height:
                     earliest = _earliest(earliest, int(targets.get_column("ts_event").min()))
