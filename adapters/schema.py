@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -158,10 +159,15 @@ class ValidationResult:
         Rows in the landing schema (with ``date``), one per ``event_id``.
     quarantined
         Rows in :data:`QUARANTINE_SCHEMA`, each with the raw payload and its reasons.
+    id_hashes
+        The 64-bit hashes of ``valid``'s ``event_id`` (``Series.hash(seed=0)``), one per
+        row in order, when validation computed them (None otherwise): a landing job keys
+        its rows on these and need not hash the ids again.
     """
 
     valid: pl.DataFrame
     quarantined: pl.DataFrame
+    id_hashes: np.ndarray | None = None
 
 
 def _rules(stream: str) -> list[tuple[str, pl.Expr]]:
@@ -482,7 +488,9 @@ def validate(
     # was 40% of validating 2.2M option quotes. Their hashes are counted, not the strings
     # (a fifth of the time): equal ids hash equal, and a collision only sends the batch
     # down the exact path below.
-    if ok.get_column("event_id").hash(seed=0).n_unique() < ok.height:
+    ids: pl.Series | None = ok.get_column("event_id").hash(seed=0)
+    if ids is not None and ids.n_unique() < ok.height:
+        ids = None  # the rows change below
         ok = ok.unique(subset=list(landed_schema(stream)), keep="first", maintain_order=True)
         conflict = ~pl.col("event_id").is_first_distinct()
         frame = pl.concat(
@@ -499,7 +507,12 @@ def validate(
         ok = frame.filter(clean)
     valid = ok.select([pl.col(c).cast(t) for c, t in landed_schema(stream).items()])
     bad = frame.filter(~clean)
-    return ValidationResult(valid=valid, quarantined=_quarantine_frame(bad, stream, original))
+    return ValidationResult(
+        valid=valid,
+        quarantined=_quarantine_frame(bad, stream, original),
+        # The landed ids' hashes: those of the ids as validated only when they were text.
+        id_hashes=None if ids is None or ok.schema["event_id"] != pl.String else ids.to_numpy(),
+    )
 
 
 def quarantine_rows(stream: str, rows: pl.DataFrame, reason: str) -> pl.DataFrame:

@@ -20,6 +20,7 @@ from adapters.schema import (
     OTHER_DAY,
     QUARANTINE_SCHEMA,
     STREAMS,
+    ValidationResult,
     quarantine_rows,
     validate,
 )
@@ -41,22 +42,23 @@ OTHER_DAY_ROWS = "rows_of_other_days"
 
 def split_day(
     raw: dict[str, pl.DataFrame], day: dt.date
-) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
-    """Return the landable rows per stream of ``day`` and the quarantined rows of all streams.
+) -> tuple[dict[str, ValidationResult], pl.DataFrame]:
+    """Return the validation of each stream of ``day`` and the quarantined rows of all
+    streams.
 
     Rows that are valid but dated another day are quarantined with that reason: landing a
     partition writes that partition only.
     """
-    valid: dict[str, pl.DataFrame] = {}
+    results: dict[str, ValidationResult] = {}
     bad: list[pl.DataFrame] = []
     for stream in STREAMS:
         if stream not in raw:
             continue
         result = validate(stream, raw[stream], day=day)
-        valid[stream] = result.valid
+        results[stream] = result
         bad.append(result.quarantined)
     quarantine = pl.concat(bad) if bad else pl.DataFrame(schema=QUARANTINE_SCHEMA)
-    return valid, quarantine
+    return results, quarantine
 
 
 @dataclass(frozen=True)
@@ -108,11 +110,14 @@ def land_batches(
     labelled: list[pl.DataFrame] = []
     kept: list[Batch] = []
     for batch in batches:
-        valid, quarantine = split_day(batch.streams, day)
+        results, quarantine = split_day(batch.streams, day)
         rejected.append(quarantine)
-        for stream, frame in valid.items():
+        valid = {stream: result.valid for stream, result in results.items()}
+        for stream, result in results.items():
+            frame = result.valid
             if lake.is_local and polars_writes_fast(frame):
-                jobs.setdefault(stream, DayAppend(lake, stream, day)).add(frame)
+                job = jobs.setdefault(stream, DayAppend(lake, stream, day))
+                job.add(frame, result.id_hashes)
             else:  # an object store: Delta's own writer, a commit per batch
                 direct.append((stream, land(lake, stream, frame)))
         if batch.labels is not None and batch.labels.height:

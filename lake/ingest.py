@@ -241,9 +241,12 @@ class DayAppend:
             )
         return self._target
 
-    def add(self, frame: pl.DataFrame) -> pl.DataFrame:
+    def add(self, frame: pl.DataFrame, hashes: np.ndarray | None = None) -> pl.DataFrame:
         """Write ``frame``'s rows whose key is not stored; return those whose key is stored
         with other content (empty without ``compare``).
+
+        ``hashes`` are the rows' key hashes (:func:`key_hashes`) when the caller has them
+        (validation computes them for its own check); otherwise they are computed here.
 
         Raises
         ------
@@ -258,7 +261,10 @@ class DayAppend:
         rows = stored_order(self.table, self._open(frame), frame)
         # A key repeated within the frame is settled with those repeated between frames, at
         # the commit (the first row wins).
-        hashes = key_hashes(rows, self.key)
+        if hashes is None:
+            hashes = key_hashes(rows, self.key)
+        elif hashes.size != rows.height:
+            raise ValueError(f"{self.table}: {hashes.size} key hashes for {rows.height} rows")
         hit = self._index.hits(hashes)
         conflicts = rows.head(0)
         if hit.any():

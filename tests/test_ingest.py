@@ -198,3 +198,25 @@ def test_a_key_repeated_within_one_frame_lands_once(tmp_path: Path) -> None:
     assert result.conflicts is not None
     assert result.conflicts.select("event_id", "v").rows() == [("b", 7.0)]
     assert stored(lake).select("event_id", "v").rows() == [("a", 1.0), ("b", 2.0)]
+
+
+def test_a_job_keys_rows_on_the_hashes_it_is_given_and_refuses_a_wrong_count(
+    tmp_path: Path,
+) -> None:
+    """Handed-over hashes key the rows as the job's own would: a repeat found by them loses
+    to the first row, and the index they enter finds the ids on the next landing. A count
+    that is not the rows' is refused before anything is written."""
+    lake = Lake(str(tmp_path))
+    first = rows(["a", "b"], [1.0, 2.0])
+    job = DayAppend(lake, "t", DAY)
+    job.add(first, key_hashes(first, "event_id"))
+    again = rows(["b", "c"], [2.0, 3.0])
+    job.add(again, key_hashes(again, "event_id"))
+    assert (job.commit().rows_written, len(stored(lake))) == (3, 3)
+    later = DayAppend(lake, "t", DAY)
+    repeat = rows(["c"], [3.0])
+    later.add(repeat, key_hashes(repeat, "event_id"))
+    assert later.commit().rows_written == 0
+    with pytest.raises(ValueError, match="2 key hashes for 1 rows"):
+        DayAppend(lake, "t", DAY).add(repeat, key_hashes(first, "event_id"))
+    assert len(stored(lake)) == 3

@@ -96,6 +96,26 @@ def test_duplicates_in_batch_exact_copy_collapses_conflict_quarantined() -> None
     ]
 
 
+def test_validation_hands_over_the_valid_ids_hashes_as_the_landing_job_computes_them() -> None:
+    """One bad row among three: the hashes are the two valid rows', in order, equal to the
+    landing job's own (so the job keys rows the same either way), also for ids sent as
+    numbers. A batch with a repeated id hands none over."""
+    import numpy as np
+
+    from lake.ingest import key_hashes
+
+    rows = [raw_trade(event_id="a"), raw_trade(event_id="b", price=-1.0), raw_trade(event_id="c")]
+    result = validate("option_trades", pl.DataFrame(rows))
+    assert result.valid.get_column("event_id").to_list() == ["a", "c"]
+    assert result.id_hashes is not None
+    assert np.array_equal(result.id_hashes, key_hashes(result.valid, "event_id"))
+    repeated = validate("option_trades", pl.DataFrame([raw_trade(), raw_trade()]))
+    assert repeated.valid.height == 1 and repeated.id_hashes is None
+    numbers = validate("option_trades", pl.DataFrame([raw_trade(event_id=7)]))
+    assert numbers.valid.get_column("event_id").to_list() == ["7"]
+    assert np.array_equal(numbers.id_hashes, key_hashes(numbers.valid, "event_id"))
+
+
 def test_loose_csv_types_are_cast_or_quarantined() -> None:
     frame = pl.DataFrame(
         {
