@@ -489,8 +489,8 @@ def validate(
     # (a fifth of the time): equal ids hash equal, and a collision only sends the batch
     # down the exact path below.
     ids: pl.Series | None = ok.get_column("event_id").hash(seed=0)
-    if ids is not None and ids.n_unique() < ok.height:
-        ids = None  # the rows change below
+    if ok.height > ids.n_unique():
+        ids = None  # the rows change below: no hashes to hand over
         ok = ok.unique(subset=list(landed_schema(stream)), keep="first", maintain_order=True)
         conflict = ~pl.col("event_id").is_first_distinct()
         frame = pl.concat(
@@ -510,7 +510,7 @@ def validate(
     return ValidationResult(
         valid=valid,
         quarantined=_quarantine_frame(bad, stream, original),
-        # The landed ids' hashes: those of the ids as validated only when they were text.
+        # Text ids only: the landing job keys rows on the hashes of the ids as stored (text).
         id_hashes=None if ids is None or ok.schema["event_id"] != pl.String else ids.to_numpy(),
     )
 
