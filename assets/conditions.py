@@ -117,9 +117,9 @@ def apply_policy(prints: pl.DataFrame, policy: pl.DataFrame) -> pl.DataFrame:
         )
         .rename({"_key": "conditions"})
         .collect()
-        # One chunk: the join gathers the flags by row, and a gather of a list column
-        # across chunks is 10x slower (1.5 s against 0.12 s for 9.5M prints).
+        # One chunk: the join gathers the flags by row, and polars gathers a list column
+        # across chunks many times slower than from one.
         .rechunk()
     )
-    # Eager: on 9.5M prints the lazy engine's join took 1.1-1.6 s, the eager one 0.4-1.0 s.
+    # Eager: the lazy engine's join of a day's prints is the slower one (bench/README.md).
     return prints.join(combos, on="conditions", how="left", maintain_order="left")

@@ -201,19 +201,19 @@ def join_nbbo(prints: pl.LazyFrame, quotes: pl.LazyFrame, by: str, th: Threshold
         first_quote,
         hi,
     )
-    # Every quote of a complete stream up to the last print, crossed and empty ones too:
-    # the quote in force decides, however old, and an invalid one places nothing.
-    whole_plan = (
-        quotes.filter(pl.col("_complete") & (pl.col("ts_event") <= hi))
-        .select(*columns, pl.lit(True).alias("_complete"))
-        .drop_nulls("_iid")
-    )
     # Streamed: the day's quotes are read, filtered and narrowed to numbers a batch at a
     # time; collected whole, their instrument strings alone were most of the stage's peak
     # (59M quotes on a 10M-print day). Row-wise steps only, which keep the rows' order, and
     # the sort below is in memory: the same book on every run. Both books in one run, so
     # that the day's quotes are read once.
     if complete:
+        # Every quote of a complete stream up to the last print, crossed and empty ones too:
+        # the quote in force decides, however old, and an invalid one places nothing.
+        whole_plan = (
+            quotes.filter(pl.col("_complete") & (pl.col("ts_event") <= hi))
+            .select(*columns, pl.lit(True).alias("_complete"))
+            .drop_nulls("_iid")
+        )
         book, whole = pl.collect_all([book_plan, whole_plan], engine="streaming")
         book = pl.concat([book, whole])
         # The sort keys' time range must cover the complete stream's older quotes.

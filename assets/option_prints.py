@@ -43,9 +43,9 @@ def enrich_option_prints(
         in time order (``ts_event``, contract, ``seq``).
     """
     # Collected once: the NBBO join reads the contracts, then the rows. In one chunk per
-    # column: the join puts every column in time order, and a gather across the many
-    # chunks of a day read from many files took 8.9 s on 9.5M prints, against 0.6-1.6 s
-    # after a copy into one chunk (0.9 s).
+    # column: the join puts every column in time order, and polars' gather across the many
+    # chunks of a day read from many files costs far more than one copy into one chunk and
+    # a gather from it (bench/README.md).
     flagged = mark_cancelled(apply_policy(trades.collect(), opra_policy())).rechunk().lazy()
     placed = join_nbbo(flagged, quotes, "contract", th).with_columns(
         (pl.col("price") * pl.col("size") * pl.col("multiplier")).alias("premium"),

@@ -212,11 +212,18 @@ _SIZE_SAMPLE = 20_000
 
 
 def write_files(
-    lake: Lake, table: str, rows: pl.DataFrame, date: dt.date, first: int = 0
+    lake: Lake,
+    table: str,
+    rows: pl.DataFrame,
+    date: dt.date,
+    first: int = 0,
+    most: int | None = None,
 ) -> list[AddAction]:
     """Write one ``date``'s ``rows`` (the table's columns) as data files of a local table and
     return their add actions, uncommitted. Files are numbered from ``first``: one commit of
     many writes numbers them on, so that name order stays the order the rows were written.
+    ``most`` caps the number of files (rows rewritten in place of earlier files take no
+    more numbers than those had).
 
     polars writes the files (slices of about :data:`DERIVED_FILE_BYTES` on disk, rows in
     the frame's order) with the statistics a Delta write would give them, without the cost
@@ -224,12 +231,13 @@ def write_files(
     Until a commit adds them the files are unreferenced: a crash leaves the table as it was.
     """
     # polars holds ~2x the bytes a compressed file does. The bytes per row come from the
-    # first rows: sizing a whole frame goes through each of its chunks (0.05-0.08 s for a
-    # part of 7-10M quotes; 0.6 s of a 10M-print day's landing), and the first 20k rows
-    # give the same figure within 1%.
+    # first rows: sizing a whole frame goes through each of its chunks, and a part's first
+    # rows are as wide as the rest.
     sample = rows.head(_SIZE_SAMPLE)
     row_bytes = sample.estimated_size() / max(1, sample.height)
     per_file = max(1, int(2 * DERIVED_FILE_BYTES / max(1e-9, row_bytes)))
+    if most is not None:
+        per_file = max(per_file, -(-rows.height // max(1, most)))
     folder = f"date={date.isoformat()}"
     # A partition column lives in the path, not in the file.
     data = rows.drop("date")

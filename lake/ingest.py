@@ -228,8 +228,8 @@ class DayAppend:
         self._offered = 0
         self._conflicts: list[pl.DataFrame] = []
         # The chunks' hashes in one ascending array, from the repeats' check, while no chunk
-        # has changed since: the index takes it as it is (a copy and a sort of 78M hashes
-        # fewer on a 10M-print day).
+        # has changed since: the index takes it as it is, not a copy sorted again (a day's
+        # hashes are hundreds of MB).
         self._ordered: np.ndarray | None = None
 
     def _open(self, frame: pl.DataFrame) -> DeltaTable:
@@ -414,9 +414,10 @@ class DayAppend:
             for action in chunk.actions:
                 (root / action.path).unlink()
             kept = kept.drop("_pos")
-            # Numbered as before: fewer rows take no more files, so the numbers stay apart.
+            # Numbered as before, in no more files than before: the numbers stay apart from
+            # the next chunk's.
             actions = (
-                write_files(self.lake, self.table, kept, self.day, first=chunk.first)
+                write_files(self.lake, self.table, kept, self.day, chunk.first, len(chunk.actions))
                 if kept.height
                 else []
             )

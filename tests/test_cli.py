@@ -254,8 +254,8 @@ def test_calibrate_without_built_days_is_one_line(
     assert code == 1 and err.startswith("flowlake: error: no built day") and err.count("\n") == 1
 
 
-# 22-23 s, the slowest test of `make test`: in the heavy suite (run by CI), so that
-# `make test` stays near 10 minutes.
+# The slowest test of `make test`: in the heavy suite (run by CI), so that `make test`
+# stays near 10 minutes.
 @pytest.mark.heavy
 def test_serve_stops_both_children_on_sigterm(clean_env: Path, built_lake: Path) -> None:
     import os
